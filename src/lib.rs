@@ -1,0 +1,14 @@
+//! agentenv: one YAML file in git → a ready workspace for an AI agent on Bitbucket code.
+//!
+//! The stages, each one module: `spec` (parse, validate, schema) → `secrets` (age) →
+//! `provision` (repos, steps, state) → `serve` (MCP) → `tools` (scope, checkout, API).
+
+pub mod bitbucket;
+pub mod error;
+pub mod provision;
+pub mod secrets;
+pub mod serve;
+pub mod spec;
+pub mod tools;
+
+pub use error::{Error, Kind, Result};

@@ -1,0 +1,54 @@
+//! The `agentenv` command line: parse, dispatch to one stage, turn the outcome into an exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use agentenv::{provision, secrets, serve, spec};
+
+/// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
+#[derive(Debug, Parser)]
+#[command(name = "agentenv", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decrypt secrets, clone or update the repositories, run the setup steps (idempotent).
+    Provision(provision::ProvisionArgs),
+    /// Show what is provisioned in the workdir: repositories, HEADs, steps.
+    Status(provision::StatusArgs),
+    /// Check specs: schema, regexes, paths, references, secrets, deprecated auth.
+    Validate(spec::cli::ValidateArgs),
+    /// Print the JSON Schema of the environment spec.
+    Schema,
+    /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
+    Serve(serve::ServeArgs),
+    /// Call one tool once and print its JSON result (the same code path as `serve`).
+    Tool(serve::ToolArgs),
+    /// Manage age-encrypted secrets.
+    #[command(subcommand)]
+    Secret(secrets::cli::SecretCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Provision(args) => provision::run(args),
+        Command::Status(args) => provision::status(args),
+        Command::Validate(args) => spec::cli::validate(args),
+        Command::Schema => spec::cli::schema(),
+        Command::Serve(args) => serve::serve(args),
+        Command::Tool(args) => serve::tool(args),
+        Command::Secret(cmd) => secrets::cli::run(cmd),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The read-only tools served to agents: one module per tool family, a scope check on
+//! every repository and ref a call names, local (checkout) back ends, and later API back ends.
+//!
+//! CONTRACT used by serve (keep these signatures):
+//! - `catalog() -> Vec<ToolInfo>`: every tool's name, description, input and output schema.
+//! - `Context::open(env, workdir, secrets)`: what a server needs to answer calls.
+//! - `Context::call(name, args).await -> Result<Value, ToolError>`: one call; the result is
+//!   the `structuredContent`, already passed through the redactor.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::secrets::ResolvedSecrets;
+use crate::spec::LoadedEnv;
+
+/// What an agent sees of a tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub input_schema: serde_json::Value,
+    pub output_schema: serde_json::Value,
+    /// In the `default` tool set.
+    pub default: bool,
+}
+
+/// Typed errors an agent can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolErrorKind {
+    InvalidArgument,
+    OutOfScope,
+    NotFound,
+    NotCloned,
+    UnknownTool,
+    RateLimited,
+    AuthFailed,
+    Forbidden,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolError {
+    pub kind: ToolErrorKind,
+    /// What went wrong and what to do next.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ToolError {
+    pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
+        ToolError {
+            kind,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            serde_json::to_value(self.kind)
+                .unwrap()
+                .as_str()
+                .unwrap_or("error"),
+            self.message
+        )
+    }
+}
+
+/// Every tool, in a stable order.
+pub fn catalog() -> Vec<ToolInfo> {
+    Vec::new()
+}
+
+/// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).
+pub struct Context {
+    pub env: LoadedEnv,
+    pub workdir: PathBuf,
+    pub secrets: ResolvedSecrets,
+}
+
+impl Context {
+    pub fn open(env: LoadedEnv, workdir: &Path, secrets: ResolvedSecrets) -> Result<Context> {
+        Ok(Context {
+            env,
+            workdir: workdir.to_path_buf(),
+            secrets,
+        })
+    }
+
+    /// Run one tool. The returned value is the tool's structured result, redacted.
+    pub async fn call(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+    ) -> std::result::Result<serde_json::Value, ToolError> {
+        let _ = args;
+        Err(ToolError::new(
+            ToolErrorKind::UnknownTool,
+            format!("unknown tool `{name}`"),
+        ))
+    }
+}
