@@ -75,9 +75,50 @@ impl std::fmt::Display for ToolError {
     }
 }
 
-/// Every tool, in a stable order.
+pub mod checkout;
+pub mod scope;
+pub mod search;
+
+/// A tool: what the agent sees, and the function that answers it. Handlers are synchronous
+/// (checkout work is blocking I/O); `Context::call` runs them off the async runtime.
+#[derive(Clone)]
+pub struct Tool {
+    pub info: ToolInfo,
+    pub run: fn(&Context, serde_json::Value) -> std::result::Result<serde_json::Value, ToolError>,
+}
+
+/// Every tool, in a stable order. Each family module contributes its own.
+pub fn tools() -> Vec<Tool> {
+    let mut all = checkout::tools();
+    all.extend(search::tools());
+    all
+}
+
+/// What agents see of every tool, in a stable order.
 pub fn catalog() -> Vec<ToolInfo> {
-    Vec::new()
+    tools().into_iter().map(|t| t.info).collect()
+}
+
+/// Parse a call's arguments into the tool's typed argument struct, or say what is wrong.
+pub fn parse_args<T: serde::de::DeserializeOwned>(
+    args: serde_json::Value,
+) -> std::result::Result<T, ToolError> {
+    let args = if args.is_null() {
+        serde_json::json!({})
+    } else {
+        args
+    };
+    serde_json::from_value(args).map_err(|e| {
+        ToolError::new(
+            ToolErrorKind::InvalidArgument,
+            format!("invalid arguments: {e}"),
+        )
+    })
+}
+
+/// The JSON Schema of a type, as a tool's input or output schema.
+pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
 }
 
 /// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).
@@ -98,14 +139,30 @@ impl Context {
 
     /// Run one tool. The returned value is the tool's structured result, redacted.
     pub async fn call(
-        &self,
+        self: &std::sync::Arc<Self>,
         name: &str,
         args: serde_json::Value,
     ) -> std::result::Result<serde_json::Value, ToolError> {
-        let _ = args;
-        Err(ToolError::new(
-            ToolErrorKind::UnknownTool,
-            format!("unknown tool `{name}`"),
-        ))
+        let tool = tools()
+            .into_iter()
+            .find(|t| t.info.name == name)
+            .ok_or_else(|| {
+                ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
+            })?;
+        let ctx = self.clone();
+        let out = tokio::task::spawn_blocking(move || (tool.run)(&ctx, args))
+            .await
+            .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
+        let redactor = self.secrets.redactor();
+        match out {
+            Ok(value) => {
+                let text = serde_json::to_string(&value).expect("json");
+                Ok(serde_json::from_str(&redactor.redact(&text)).unwrap_or(value))
+            }
+            Err(mut e) => {
+                e.message = redactor.redact(&e.message);
+                Err(e)
+            }
+        }
     }
 }
