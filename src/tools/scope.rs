@@ -5,8 +5,22 @@
 //! - `resolve_ref(ctx, repo, git, ref)`: a branch in scope, or a commit reachable from an
 //!   in-scope branch → its commit id. `None` means the checked-out branch.
 //! - `clean_path(path)`: a relative path that cannot leave the repository.
+//! - `working_copy_path(repo, path)`: for the rare tool that reads the working copy, the
+//!   canonical on-disk path, checked to be inside the checkout after symlinks are resolved.
+//!
+//! Rules, and why:
+//! - Refs are resolved by exact reference lookups (`refs/heads/X`, `refs/remotes/R/X`) and
+//!   exact commit-id lookups, never `revparse` of the caller's string: revision syntax
+//!   (`HEAD~2`, `main@{1}`, `a..b`, `X^`, `X:path`) would reach commits and blobs that no
+//!   in-scope branch names. Such strings are refused before any lookup.
+//! - Tags are not refs here: a ref is a branch name or a commit id (DESIGN.md). A tagged
+//!   commit is still reachable by its id when an in-scope branch contains it.
+//! - "Out of scope" is decided from the name alone (the scope regexes), before anything is
+//!   looked up, so the answer never tells whether an out-of-scope thing exists. A commit id
+//!   that no in-scope branch reaches gets the same `not_found` whether or not the object
+//!   exists in the clone.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use super::{Context, ToolError, ToolErrorKind};
 use crate::spec::Repo;
@@ -18,24 +32,35 @@ pub struct RepoRef<'a> {
     pub dir: PathBuf,
 }
 
+/// The spec's repository called `name`, if the scope allows it and it is cloned.
 pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> {
-    let spec = ctx.env.repo(name).ok_or_else(|| {
-        let known: Vec<String> = ctx.env.spec.repos.iter().map(|r| r.name()).collect();
+    let spec = ctx.env.repo(name);
+    let full = spec.and_then(|r| full_name(ctx, r));
+    if !ctx.env.scope.repo_allowed(name, full.as_deref()) {
+        return Err(ToolError::new(
+            ToolErrorKind::OutOfScope,
+            format!(
+                "repository `{name}` is outside the environment's scope; {}",
+                known_repos_hint(ctx)
+            ),
+        ));
+    }
+    let spec = spec.ok_or_else(|| {
         ToolError::new(
             ToolErrorKind::NotFound,
             format!(
-                "no repository `{name}` in this environment; known: {}",
-                known.join(", ")
+                "no repository `{name}` in this environment; {}",
+                known_repos_hint(ctx)
             ),
         )
     })?;
-    if !ctx.env.scope.repo_allowed(name, None) {
-        return Err(ToolError::new(
-            ToolErrorKind::OutOfScope,
-            format!("repository `{name}` is outside the environment's scope"),
-        ));
-    }
-    let dir = ctx.workdir.join(spec.checkout_path());
+    let rel = clean_path(&spec.checkout_path()).map_err(|_| {
+        ToolError::new(
+            ToolErrorKind::Internal,
+            format!("repository `{name}` has a checkout path outside the workdir; fix `path:` in the spec"),
+        )
+    })?;
+    let dir = ctx.workdir.join(rel);
     if !dir.join(".git").exists() {
         return Err(ToolError::new(
             ToolErrorKind::NotCloned,
@@ -51,38 +76,487 @@ pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> 
     })
 }
 
+/// `workspace/slug` (Cloud) or `PROJECT/slug` (Data Center), which scope regexes may match.
+fn full_name(ctx: &Context, repo: &Repo) -> Option<String> {
+    let provider = ctx.env.spec.providers.get(repo.provider.as_deref()?)?;
+    let owner = provider
+        .workspace
+        .as_deref()
+        .or(provider.project.as_deref())?;
+    Some(format!("{owner}/{}", repo.name()))
+}
+
+fn known_repos_hint(ctx: &Context) -> String {
+    let known: Vec<String> = ctx
+        .env
+        .spec
+        .repos
+        .iter()
+        .filter(|r| {
+            ctx.env
+                .scope
+                .repo_allowed(&r.name(), full_name(ctx, r).as_deref())
+        })
+        .map(|r| r.name())
+        .collect();
+    if known.is_empty() {
+        "no repository of this environment is in scope".to_string()
+    } else {
+        format!("repositories in scope: {}", known.join(", "))
+    }
+}
+
+/// A branch the repository knows, locally or as a remote-tracking ref.
+#[derive(Debug, Clone)]
+pub struct BranchHead {
+    /// The branch name without `refs/heads/` or `refs/remotes/<remote>/`.
+    pub name: String,
+    pub commit: git2::Oid,
+    /// The full reference name it was read from.
+    pub refname: String,
+    /// `None` for a local branch, else the remote's name.
+    pub remote: Option<String>,
+}
+
+/// Every branch head (local and remote-tracking) whose name the scope allows, local ones
+/// first. A branch that exists both locally and on a remote appears twice, once per ref.
+pub fn branch_heads(ctx: &Context, git: &git2::Repository) -> Vec<BranchHead> {
+    let remotes: Vec<String> = git
+        .remotes()
+        .map(|r| {
+            r.iter()
+                .filter_map(|n| n.ok().flatten())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut heads = Vec::new();
+    let Ok(refs) = git.references() else {
+        return heads;
+    };
+    for r in refs.flatten() {
+        let Ok(refname) = r.name().map(str::to_string) else {
+            continue;
+        };
+        let (name, remote) = if let Some(b) = refname.strip_prefix("refs/heads/") {
+            (b.to_string(), None)
+        } else if let Some(rest) = refname.strip_prefix("refs/remotes/") {
+            // Remote names may contain `/`: prefer the longest known remote that prefixes it.
+            let remote = remotes
+                .iter()
+                .filter(|rm| {
+                    rest.strip_prefix(rm.as_str())
+                        .is_some_and(|t| t.starts_with('/'))
+                })
+                .max_by_key(|rm| rm.len())
+                .cloned()
+                .or_else(|| rest.split('/').next().map(str::to_string));
+            let Some(remote) = remote else { continue };
+            let b = rest.get(remote.len() + 1..).unwrap_or("");
+            // `origin/HEAD` is a pointer to the default branch, not a branch.
+            if b == "HEAD" || b.is_empty() {
+                continue;
+            }
+            (b.to_string(), Some(remote))
+        } else {
+            continue;
+        };
+        if !ctx.env.scope.branch_allowed(&name) {
+            continue;
+        }
+        let Ok(commit) = r.peel_to_commit() else {
+            continue;
+        };
+        heads.push(BranchHead {
+            name,
+            commit: commit.id(),
+            refname,
+            remote,
+        });
+    }
+    heads.sort_by(|a, b| (a.remote.is_some(), &a.name).cmp(&(b.remote.is_some(), &b.name)));
+    heads
+}
+
+/// A ref resolved for a call: the commit, and how to name it back to the agent.
+#[derive(Debug, Clone)]
+pub struct ResolvedRef {
+    pub commit: git2::Oid,
+    /// The branch name when the ref was (or HEAD is) an in-scope branch.
+    pub branch: Option<String>,
+}
+
+impl ResolvedRef {
+    /// The branch name, or the full commit id.
+    pub fn label(&self) -> String {
+        self.branch
+            .clone()
+            .unwrap_or_else(|| self.commit.to_string())
+    }
+}
+
 pub fn resolve_ref(
     ctx: &Context,
     repo: &RepoRef<'_>,
     git: &git2::Repository,
     reference: Option<&str>,
 ) -> Result<git2::Oid, ToolError> {
-    let _ = (ctx, repo);
-    let not_found =
-        |what: &str| ToolError::new(ToolErrorKind::NotFound, format!("ref `{what}` not found"));
-    match reference {
-        None => git
-            .head()
-            .ok()
-            .and_then(|h| h.target())
-            .ok_or_else(|| not_found("HEAD")),
-        Some(r) => git
-            .revparse_single(r)
-            .map(|o| o.id())
-            .map_err(|_| not_found(r)),
+    resolve(ctx, repo, git, reference).map(|r| r.commit)
+}
+
+/// As [`resolve_ref`], with the branch name kept.
+pub fn resolve(
+    ctx: &Context,
+    repo: &RepoRef<'_>,
+    git: &git2::Repository,
+    reference: Option<&str>,
+) -> Result<ResolvedRef, ToolError> {
+    let reference = match reference {
+        None | Some("HEAD") => return resolve_head(ctx, repo, git),
+        Some(r) => r,
+    };
+    check_ref_syntax(reference)?;
+    let heads = branch_heads(ctx, git);
+    let branch = branch_name_of(reference)?;
+    if let Some(name) = branch {
+        if ctx.env.scope.branch_allowed(name) {
+            if let Some(h) = heads.iter().find(|h| h.name == name) {
+                return Ok(ResolvedRef {
+                    commit: h.commit,
+                    branch: Some(h.name.clone()),
+                });
+            }
+        } else if !looks_like_commit_id(reference) {
+            return Err(out_of_scope_branch(ctx, name));
+        }
+    }
+    if looks_like_commit_id(reference) {
+        return resolve_commit_id(git, &heads, reference, &repo.name);
+    }
+    Err(ToolError::new(
+        ToolErrorKind::NotFound,
+        format!(
+            "no branch `{reference}` in the checkout of `{}`; call list_branches to see the branches in scope",
+            repo.name
+        ),
+    ))
+}
+
+/// The branch a ref string names, after stripping an explicit `refs/heads/` or
+/// `refs/remotes/<remote>/`. `Ok(None)` for a bare commit-id-looking string is not possible:
+/// every valid string is a candidate branch name, and ids are tried after branches.
+fn branch_name_of(reference: &str) -> Result<Option<&str>, ToolError> {
+    if let Some(b) = reference.strip_prefix("refs/heads/") {
+        return Ok(Some(b));
+    }
+    if let Some(rest) = reference.strip_prefix("refs/remotes/") {
+        return match rest.split_once('/') {
+            Some((_, b)) if !b.is_empty() => Ok(Some(b)),
+            _ => Err(refs_refused(reference)),
+        };
+    }
+    if reference.starts_with("refs/") {
+        // Tags, notes, stash, replace refs…: not branches, whatever exists under them.
+        return Err(refs_refused(reference));
+    }
+    Ok(Some(reference))
+}
+
+fn refs_refused(reference: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::OutOfScope,
+        format!(
+            "`{reference}` is not a branch: only branches (`main` or `refs/heads/main`) and commit ids are accepted; call list_branches to see the branches in scope"
+        ),
+    )
+}
+
+fn out_of_scope_branch(ctx: &Context, name: &str) -> ToolError {
+    let rule = ctx
+        .env
+        .scope
+        .branches
+        .as_ref()
+        .map(|r| format!(" (scope.branches is `{}`)", r.as_str()))
+        .unwrap_or_default();
+    ToolError::new(
+        ToolErrorKind::OutOfScope,
+        format!(
+            "branch `{name}` is outside the environment's scope{rule}; call list_branches to see the branches in scope"
+        ),
+    )
+}
+
+/// 7 to 40 hex digits: git's shortest default abbreviation up to a full SHA-1.
+fn looks_like_commit_id(s: &str) -> bool {
+    (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Refuse revision syntax and anything git itself would not accept as a branch name.
+pub fn check_ref_syntax(reference: &str) -> Result<(), ToolError> {
+    let bad = |why: &str| {
+        Err(ToolError::new(
+            ToolErrorKind::InvalidArgument,
+            format!(
+                "ref `{}` is not accepted: {why}. Pass a branch name from list_branches or a commit id from list_commits",
+                reference.escape_debug()
+            ),
+        ))
+    };
+    if reference.is_empty() {
+        return bad("it is empty");
+    }
+    if reference.len() > 255 {
+        return bad("it is longer than 255 bytes");
+    }
+    if reference.starts_with('-') {
+        return bad("it starts with `-`");
+    }
+    if reference
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return bad("it contains whitespace or control characters");
+    }
+    for (pat, why) in [
+        ("@{", "reflog syntax (`@{…}`) is not supported"),
+        ("..", "ranges (`a..b`, `a...b`) are not supported"),
+        ("~", "ancestry syntax (`~N`) is not supported"),
+        ("^", "parent syntax (`^`) is not supported"),
+        (
+            ":",
+            "`rev:path` syntax is not supported; pass the path separately",
+        ),
+        ("\\", "backslashes are not allowed"),
+    ] {
+        if reference.contains(pat) {
+            return bad(why);
+        }
+    }
+    if reference == "@" || reference.contains(['?', '*', '[']) {
+        return bad("revision shortcuts and glob characters are not supported");
+    }
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{reference}")) {
+        return bad("it is not a valid branch name");
+    }
+    Ok(())
+}
+
+/// A commit id (full or abbreviated) that some in-scope branch head contains.
+fn resolve_commit_id(
+    git: &git2::Repository,
+    heads: &[BranchHead],
+    id: &str,
+    repo_name: &str,
+) -> Result<ResolvedRef, ToolError> {
+    let not_found = || {
+        ToolError::new(
+            ToolErrorKind::NotFound,
+            format!(
+                "no commit `{id}` is reachable from a branch in scope of `{repo_name}` (the clone may be shallow, or the id ambiguous: give more digits); call list_commits to see commits"
+            ),
+        )
+    };
+    let commit = git
+        .find_commit_by_prefix(id)
+        .map(|c| c.id())
+        .map_err(|_| not_found())?;
+    if reachable(git, heads, commit) {
+        Ok(ResolvedRef {
+            commit,
+            branch: None,
+        })
+    } else {
+        Err(not_found())
     }
 }
 
-pub fn clean_path(path: &str) -> Result<PathBuf, ToolError> {
-    let p = std::path::Path::new(path);
-    if p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
+/// Whether `commit` is one of the in-scope heads or an ancestor of one.
+pub fn reachable(git: &git2::Repository, heads: &[BranchHead], commit: git2::Oid) -> bool {
+    heads
+        .iter()
+        .any(|h| h.commit == commit || git.graph_descendant_of(h.commit, commit).unwrap_or(false))
+}
+
+/// The checked-out commit, when its branch is in scope or an in-scope branch contains it.
+fn resolve_head(
+    ctx: &Context,
+    repo: &RepoRef<'_>,
+    git: &git2::Repository,
+) -> Result<ResolvedRef, ToolError> {
+    let head = git.head().map_err(|_| {
+        ToolError::new(
+            ToolErrorKind::NotFound,
+            format!(
+                "the checkout of `{}` has no commit checked out; pass `ref` (call list_branches)",
+                repo.name
+            ),
+        )
+    })?;
+    let commit = head.peel_to_commit().map_err(|e| internal(&e))?.id();
+    let branch = head
+        .name()
+        .ok()
+        .and_then(|n| n.strip_prefix("refs/heads/"))
+        .map(str::to_string);
+    if let Some(b) = &branch
+        && ctx.env.scope.branch_allowed(b)
     {
+        return Ok(ResolvedRef {
+            commit,
+            branch: Some(b.clone()),
+        });
+    }
+    if reachable(git, &branch_heads(ctx, git), commit) {
+        return Ok(ResolvedRef {
+            commit,
+            branch: None,
+        });
+    }
+    Err(ToolError::new(
+        ToolErrorKind::OutOfScope,
+        format!(
+            "the checked-out commit of `{}` is not on a branch in scope; pass `ref` (call list_branches to see the branches in scope)",
+            repo.name
+        ),
+    ))
+}
+
+pub(crate) fn internal(e: &git2::Error) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::Internal,
+        format!("git error: {}", e.message()),
+    )
+}
+
+/// Characters that render like `.`, `/` or `\` but are not: refused so that a path that looks
+/// like `../x` to a human reviewing a log never reaches a lookup. (Tree lookups are byte-exact
+/// and would treat them as ordinary names anyway; they could not escape.)
+const LOOKALIKES: &[char] = &[
+    '\u{2024}', // one dot leader
+    '\u{2025}', // two dot leader
+    '\u{2026}', // horizontal ellipsis
+    '\u{FE52}', // small full stop
+    '\u{FF0E}', // fullwidth full stop
+    '\u{3002}', // ideographic full stop
+    '\u{FF61}', // halfwidth ideographic full stop
+    '\u{2215}', // division slash
+    '\u{2044}', // fraction slash
+    '\u{29F8}', // big solidus
+    '\u{FF0F}', // fullwidth solidus
+    '\u{29F5}', // reverse solidus operator
+    '\u{29F9}', // big reverse solidus
+    '\u{FE68}', // small reverse solidus
+    '\u{FF3C}', // fullwidth reverse solidus
+    '\u{2216}', // set minus
+];
+
+/// A relative path, normalised (`.` and empty components dropped, `/` separators), that
+/// cannot leave the repository. The empty path is the repository root.
+///
+/// Refused: absolute paths, `..`, NUL and control characters, backslashes, `.git` in any
+/// case (and NTFS spellings of it such as `.git.` or `GIT~1`), look-alike dots and slashes,
+/// and any of those hidden behind one level of percent-encoding (`%2e%2e%2f`). A literal
+/// `%` that does not decode to anything dangerous is kept as it is.
+pub fn clean_path(path: &str) -> Result<PathBuf, ToolError> {
+    let refuse = |why: &str| {
+        Err(ToolError::new(
+            ToolErrorKind::InvalidArgument,
+            format!(
+                "path `{}` is refused: {why}. Paths are relative to the repository root, like `src/main.rs` (call browse to list a directory)",
+                path.escape_debug()
+            ),
+        ))
+    };
+    if path.len() > 4096 {
+        return refuse("it is longer than 4096 bytes");
+    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    for candidate in [path, decoded.as_ref()] {
+        if candidate.contains('\0') || candidate.chars().any(char::is_control) {
+            return refuse("it contains NUL or control characters");
+        }
+        if candidate.contains('\\') {
+            return refuse("backslashes are not path separators here");
+        }
+        if candidate.contains(LOOKALIKES) {
+            return refuse("it contains a character that looks like `.` or `/` but is not");
+        }
+        if candidate.starts_with('/') || candidate.starts_with('~') {
+            return refuse("it must be relative to the repository root");
+        }
+        // Windows drive letters (`C:`) would be absolute on the platforms that have them.
+        if candidate.len() >= 2 && candidate.as_bytes()[1] == b':' {
+            return refuse("it must be relative to the repository root");
+        }
+        for comp in candidate.split('/') {
+            if comp == ".." {
+                return refuse("`..` would leave the repository");
+            }
+            if is_git_dir_name(comp) {
+                return refuse("`.git` internals are not readable");
+            }
+        }
+    }
+    let mut out = PathBuf::new();
+    for comp in Path::new(path).components() {
+        match comp {
+            Component::Normal(c) => out.push(c),
+            Component::CurDir => {}
+            _ => return refuse("it must be relative and stay inside the repository"),
+        }
+    }
+    Ok(out)
+}
+
+fn is_git_dir_name(comp: &str) -> bool {
+    let trimmed = comp.trim_end_matches(['.', ' ']);
+    trimmed.eq_ignore_ascii_case(".git") || trimmed.eq_ignore_ascii_case("git~1")
+}
+
+/// The path as git stores it in trees: `/`-separated, no leading `./`.
+pub fn tree_path(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// For tools that read the working copy: the canonical on-disk path of a cleaned relative
+/// path, refused when a symlink anywhere along it resolves outside the checkout.
+pub fn working_copy_path(repo: &RepoRef<'_>, path: &Path) -> Result<PathBuf, ToolError> {
+    let root = repo.dir.canonicalize().map_err(|e| {
+        ToolError::new(
+            ToolErrorKind::NotCloned,
+            format!("the checkout of `{}` is unreadable: {e}", repo.name),
+        )
+    })?;
+    let full = root.join(path).canonicalize().map_err(|_| {
+        ToolError::new(
+            ToolErrorKind::NotFound,
+            format!(
+                "`{}` does not exist in the working copy of `{}`",
+                tree_path(path),
+                repo.name
+            ),
+        )
+    })?;
+    let inside = full.strip_prefix(&root).ok();
+    let escapes = inside.is_none_or(|rel| {
+        rel.components()
+            .any(|c| is_git_dir_name(&c.as_os_str().to_string_lossy()))
+    });
+    if escapes {
         return Err(ToolError::new(
             ToolErrorKind::InvalidArgument,
-            format!("path `{path}` must be relative and stay inside the repository"),
+            format!(
+                "`{}` resolves outside the repository (through a symlink) and is not readable",
+                tree_path(path)
+            ),
         ));
     }
-    Ok(p.to_path_buf())
+    Ok(full)
 }

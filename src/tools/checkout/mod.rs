@@ -1,0 +1,215 @@
+//! Tools answered from the local checkout, at any ref, without network: list_branches,
+//! browse, read_file, list_commits, get_commit.
+//!
+//! Everything is read from git's object database (the tree of the requested commit), never
+//! from the working copy: the answer is the committed state at that ref. With `ref` omitted it
+//! is the checked-out HEAD's commit, so files that setup steps created or changed in the working
+//! copy are not shown. Reading objects also means a symlink is only ever a blob holding its
+//! target text: nothing is followed, inside or outside the repository.
+
+mod branches;
+mod browse;
+mod commits;
+mod read_file;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::scope::{self, RepoRef};
+use super::{Context, Tool, ToolError, ToolErrorKind};
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        branches::tool(),
+        browse::tool(),
+        read_file::tool(),
+        commits::list_tool(),
+        commits::get_tool(),
+    ]
+}
+
+/// Outputs larger than this many bytes are cut, with a note saying how to get the rest.
+pub(crate) const MAX_OUTPUT_BYTES: usize = 100 * 1024;
+const DEFAULT_LIMIT: usize = 30;
+const MAX_LIMIT: usize = 100;
+
+/// An in-scope, cloned repository opened with git2.
+pub(crate) fn open<'a>(
+    ctx: &'a Context,
+    name: &str,
+) -> Result<(RepoRef<'a>, git2::Repository), ToolError> {
+    let repo = scope::repo(ctx, name)?;
+    let git = git2::Repository::open(&repo.dir).map_err(|e| {
+        ToolError::new(
+            ToolErrorKind::NotCloned,
+            format!(
+                "the checkout of `{name}` is not a readable git repository ({}); run `agentenv provision` again",
+                e.message()
+            ),
+        )
+    })?;
+    Ok((repo, git))
+}
+
+pub(crate) fn git_error(e: git2::Error) -> ToolError {
+    scope::internal(&e)
+}
+
+/// `limit` with its default and bounds.
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ToolError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ToolError::new(
+            ToolErrorKind::InvalidArgument,
+            format!(
+                "limit {n} is out of range; use 1 to {MAX_LIMIT} and follow next_cursor for more"
+            ),
+        )),
+    }
+}
+
+/// Opaque cursors: base64url of `kind|payload`. The kind stops a cursor from one tool being
+/// replayed into another; the payload is validated again by the tool that reads it.
+pub(crate) mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::{ToolError, ToolErrorKind};
+
+    pub fn encode(kind: &str, payload: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{kind}|{payload}"))
+    }
+
+    pub fn decode(kind: &str, cursor: &str) -> Result<String, ToolError> {
+        let bad = || {
+            ToolError::new(
+                ToolErrorKind::InvalidArgument,
+                "invalid cursor: pass the `next_cursor` of the previous page unchanged, with the same other arguments, or omit it to start over",
+            )
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor.trim_end_matches('='))
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let payload = text
+            .strip_prefix(kind)
+            .and_then(|t| t.strip_prefix('|'))
+            .ok_or_else(bad)?;
+        Ok(payload.to_string())
+    }
+}
+
+/// A person and a time, as a commit records them.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Person {
+    /// Name as recorded in the commit.
+    pub name: String,
+    /// Email as recorded in the commit.
+    pub email: String,
+    /// When, RFC 3339 with the recorded UTC offset.
+    pub date: String,
+}
+
+impl Person {
+    pub(crate) fn of(sig: &git2::Signature<'_>) -> Person {
+        Person {
+            name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(sig.email_bytes()).into_owned(),
+            date: rfc3339(sig.when()),
+        }
+    }
+}
+
+pub(crate) fn rfc3339(t: git2::Time) -> String {
+    let offset = chrono::FixedOffset::east_opt(t.offset_minutes() * 60)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    chrono::DateTime::from_timestamp(t.seconds(), 0)
+        .map(|d| d.with_timezone(&offset).to_rfc3339())
+        .unwrap_or_else(|| t.seconds().to_string())
+}
+
+/// The first line of a commit message, capped.
+pub(crate) fn summary(commit: &git2::Commit<'_>) -> String {
+    let msg = String::from_utf8_lossy(commit.message_bytes());
+    let first = msg.lines().next().unwrap_or("").trim();
+    cut_chars(first, 200)
+}
+
+/// At most `max` bytes of `s`, cut at a char boundary, with `…` when cut.
+pub(crate) fn cut_chars(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// The commit ids at the shallow boundary (their parents were not fetched).
+pub(crate) fn shallow_commits(git: &git2::Repository) -> Vec<git2::Oid> {
+    if !git.is_shallow() {
+        return Vec::new();
+    }
+    std::fs::read_to_string(git.path().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| git2::Oid::from_str(l.trim()).ok())
+        .collect()
+}
+
+pub(crate) const SHALLOW_NOTE: &str = "the clone is shallow: history stops at the clone's depth; set `depth: 0` on this repo in the spec and provision again for full history";
+
+/// What a cleaned path names in a commit's tree.
+pub(crate) enum AtPath<'r> {
+    Tree(git2::Tree<'r>),
+    /// A blob; `mode` tells a regular file (0o100644/0o100755) from a symlink (0o120000).
+    Blob {
+        id: git2::Oid,
+        mode: i32,
+    },
+    Submodule(git2::Oid),
+}
+
+pub(crate) const MODE_SYMLINK: i32 = 0o120000;
+pub(crate) const MODE_EXECUTABLE: i32 = 0o100755;
+
+/// Look `path` up in the tree of `commit`. Tree lookups never follow symlinks: a path through
+/// a symlinked directory is simply not found.
+pub(crate) fn at_path<'r>(
+    git: &'r git2::Repository,
+    repo: &RepoRef<'_>,
+    commit: git2::Oid,
+    label: &str,
+    path: &std::path::Path,
+) -> Result<AtPath<'r>, ToolError> {
+    let tree = git
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(git_error)?;
+    if path.as_os_str().is_empty() {
+        return Ok(AtPath::Tree(tree));
+    }
+    let entry = tree.get_path(path).map_err(|_| {
+        ToolError::new(
+            ToolErrorKind::NotFound,
+            format!(
+                "`{}` does not exist in `{}` at `{label}`; call browse on its parent directory to see what is there",
+                scope::tree_path(path),
+                repo.name
+            ),
+        )
+    })?;
+    match entry.kind() {
+        Some(git2::ObjectType::Tree) => {
+            Ok(AtPath::Tree(git.find_tree(entry.id()).map_err(git_error)?))
+        }
+        Some(git2::ObjectType::Blob) => Ok(AtPath::Blob {
+            id: entry.id(),
+            mode: entry.filemode(),
+        }),
+        _ => Ok(AtPath::Submodule(entry.id())),
+    }
+}

@@ -1,0 +1,720 @@
+//! The checkout tools against a real repository made with the git CLI and cloned into a
+//! workdir: list_branches, browse, read_file, list_commits, get_commit.
+
+mod tools_support;
+
+use agentenv::tools::{ToolErrorKind, catalog};
+use serde_json::{Value, json};
+use tools_support::{CANARY, OUTSIDE_CANARY, big_line, build};
+
+fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{list}` in {v}"))
+        .iter()
+        .map(|e| e[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn list_branches_shows_in_scope_branches_with_heads_and_pages() {
+    let f = build();
+    let v = f.ok("list_branches", json!({"repo": "payments-api"})).await;
+    assert_eq!(names(&v, "branches", "name"), ["main", "release/1.0"]);
+    assert_eq!(v["total"], 2);
+    assert!(v.get("next_cursor").is_none());
+    let main = &v["branches"][0];
+    assert_eq!(main["commit"], f.main_commits[3]);
+    assert_eq!(main["date"], "2024-04-05T17:45:00+00:00");
+    assert_eq!(main["summary"], "Greet the world; drop old docs");
+    assert_eq!(main["checked_out"], true);
+    assert_eq!(main["default"], true);
+    assert_eq!(main["local"], true);
+    assert_eq!(main["remote"], "origin");
+    let rel = &v["branches"][1];
+    assert_eq!(rel["commit"], f.release_head);
+    assert_eq!(rel["checked_out"], false);
+    assert_eq!(
+        rel["local"], false,
+        "only a remote-tracking ref in the clone"
+    );
+    assert!(!v.to_string().contains("secret"), "{v}");
+
+    // Pagination: one per page, the cursor carries us to the second and last page.
+    let p1 = f
+        .ok("list_branches", json!({"repo": "payments-api", "limit": 1}))
+        .await;
+    assert_eq!(names(&p1, "branches", "name"), ["main"]);
+    let cursor = p1["next_cursor"].as_str().expect("a next page").to_string();
+    let p2 = f
+        .ok(
+            "list_branches",
+            json!({"repo": "payments-api", "limit": 1, "cursor": cursor}),
+        )
+        .await;
+    assert_eq!(names(&p2, "branches", "name"), ["release/1.0"]);
+    assert!(p2.get("next_cursor").is_none());
+
+    for (args, kind) in [
+        (
+            json!({"repo": "payments-api", "cursor": "%%%not-base64"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "limit": 0}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "limit": 101}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "limit": "ten"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "bogus": 1}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (json!({}), ToolErrorKind::InvalidArgument),
+        (json!({"repo": "payments-ledger"}), ToolErrorKind::NotCloned),
+        (json!({"repo": "payments-nope"}), ToolErrorKind::NotFound),
+        (
+            json!({"repo": "internal-secrets"}),
+            ToolErrorKind::OutOfScope,
+        ),
+    ] {
+        let (k, msg) = f.err("list_branches", args.clone()).await;
+        assert_eq!(k, kind, "{args}: {msg}");
+    }
+    // A commits cursor is not a branches cursor.
+    let c = f
+        .ok("list_commits", json!({"repo": "payments-api", "limit": 1}))
+        .await;
+    let (k, msg) = f
+        .err(
+            "list_branches",
+            json!({"repo": "payments-api", "cursor": c["next_cursor"]}),
+        )
+        .await;
+    assert_eq!(k, ToolErrorKind::InvalidArgument);
+    assert!(msg.contains("next_cursor"), "{msg}");
+    // The hints tell the agent what to do.
+    let (_, msg) = f
+        .err("list_branches", json!({"repo": "payments-ledger"}))
+        .await;
+    assert!(msg.contains("agentenv provision"), "{msg}");
+    let (_, msg) = f
+        .err("list_branches", json!({"repo": "payments-nope"}))
+        .await;
+    assert!(
+        msg.contains("payments-api") && !msg.contains("internal-secrets"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn browse_lists_entries_with_types_and_sizes_at_any_ref() {
+    let f = build();
+    let v = f.ok("browse", json!({"repo": "payments-api"})).await;
+    assert_eq!(v["ref"], "main");
+    assert_eq!(v["commit"], f.main_commits[3]);
+    assert_eq!(v["path"], "");
+    let entries = v["entries"].as_array().unwrap();
+    let find = |n: &str| {
+        entries
+            .iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in {v}"))
+    };
+    assert_eq!(find("src")["type"], "dir");
+    assert_eq!(find("a")["type"], "dir");
+    assert_eq!(find("big.txt")["type"], "file");
+    assert_eq!(find("big.txt")["size"], 150_000);
+    assert_eq!(find("script.sh")["executable"], true);
+    assert_eq!(find("link-inside")["type"], "symlink");
+    assert_eq!(find("link-inside")["target"], "src/main.rs");
+    assert_eq!(find("link-outside")["type"], "symlink");
+    assert_eq!(find("srclink")["type"], "symlink");
+    assert!(
+        entries.iter().all(|e| e["name"] != "docs"),
+        "docs was deleted on main"
+    );
+    assert!(
+        entries.iter().all(|e| e["name"] != "wc-escape"),
+        "working-copy files are not in the tree"
+    );
+    // Directories first.
+    assert_eq!(entries[0]["type"], "dir");
+    assert_eq!(v["total_entries"], entries.len());
+    assert_eq!(v["truncated"], false);
+    assert!(!v.to_string().contains(OUTSIDE_CANARY));
+
+    let nested = f
+        .ok("browse", json!({"repo": "payments-api", "path": "a/b/"}))
+        .await;
+    assert_eq!(nested["path"], "a/b");
+    assert_eq!(nested["entries"][0]["path"], "a/b/c");
+    let dot = f
+        .ok("browse", json!({"repo": "payments-api", "path": "./a/./b"}))
+        .await;
+    assert_eq!(dot["entries"], nested["entries"]);
+
+    // At the first commit, by abbreviated id: the old layout.
+    let old = f
+        .ok(
+            "browse",
+            json!({"repo": "payments-api", "ref": &f.main_commits[0][..10]}),
+        )
+        .await;
+    assert_eq!(old["commit"], f.main_commits[0]);
+    assert_eq!(old["ref"], f.main_commits[0]);
+    let old_names = names(&old, "entries", "name");
+    assert!(
+        old_names.contains(&"docs".to_string()) && old_names.contains(&"README.md".to_string())
+    );
+    assert!(!old_names.contains(&"big.txt".to_string()));
+    // On another in-scope branch, also by its refs/heads and refs/remotes spellings.
+    for r in [
+        "release/1.0",
+        "refs/heads/release/1.0",
+        "refs/remotes/origin/release/1.0",
+    ] {
+        let rel = f
+            .ok("browse", json!({"repo": "payments-api", "ref": r}))
+            .await;
+        assert!(
+            names(&rel, "entries", "name").contains(&"RELEASE".to_string()),
+            "{r}: {rel}"
+        );
+        assert_eq!(rel["commit"], f.release_head);
+    }
+
+    for (args, kind, hint) in [
+        (
+            json!({"repo": "payments-api", "path": "big.txt"}),
+            ToolErrorKind::InvalidArgument,
+            "read_file",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "srclink"}),
+            ToolErrorKind::InvalidArgument,
+            "symlink",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "srclink/main.rs"}),
+            ToolErrorKind::NotFound,
+            "browse",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "nope"}),
+            ToolErrorKind::NotFound,
+            "browse",
+        ),
+        (
+            json!({"repo": "payments-api", "ref": "release/none"}),
+            ToolErrorKind::NotFound,
+            "list_branches",
+        ),
+        (
+            json!({"repo": "payments-api", "ref": "secret"}),
+            ToolErrorKind::OutOfScope,
+            "list_branches",
+        ),
+    ] {
+        let (k, msg) = f.err("browse", args.clone()).await;
+        assert_eq!(k, kind, "{args}: {msg}");
+        assert!(msg.contains(hint), "{args}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn read_file_numbers_lines_ranges_and_caps() {
+    let f = build();
+    let v = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "src/main.rs"}),
+        )
+        .await;
+    assert_eq!(
+        v["content"],
+        "1\tfn main() {\n2\t    println!(\"hello\");\n3\t    println!(\"world\");\n4\t}\n"
+    );
+    assert_eq!(v["total_lines"], 4);
+    assert_eq!(v["start_line"], 1);
+    assert_eq!(v["end_line"], 4);
+    assert_eq!(v["binary"], false);
+    assert_eq!(v["truncated"], false);
+    assert_eq!(v["mime"], "text/x-rust");
+    assert_eq!(v["ref"], "main");
+
+    let r = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 2, "end_line": 3}),
+        )
+        .await;
+    assert_eq!(
+        r["content"],
+        "2\t    println!(\"hello\");\n3\t    println!(\"world\");\n"
+    );
+    let past = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 4, "end_line": 99}),
+        )
+        .await;
+    assert_eq!(past["content"], "4\t}\n");
+    assert_eq!(past["end_line"], 4);
+
+    // At an older commit the file is different.
+    let old = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "src/main.rs", "ref": f.main_commits[0]}),
+        )
+        .await;
+    assert_eq!(old["total_lines"], 3);
+
+    // Binary: size and MIME, no bytes.
+    let bin = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "assets/logo.png"}),
+        )
+        .await;
+    assert_eq!(bin["binary"], true);
+    assert_eq!(bin["mime"], "image/png");
+    assert_eq!(bin["size"], 77);
+    assert!(bin.get("content").is_none());
+
+    // 150 KB: cut at a line boundary under 100 KB, and the continuation reads the rest.
+    let big = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "big.txt"}),
+        )
+        .await;
+    assert_eq!(big["truncated"], true);
+    assert_eq!(big["total_lines"], 3000);
+    let content = big["content"].as_str().unwrap();
+    assert!(content.len() <= 100 * 1024, "{}", content.len());
+    assert!(content.ends_with('\n'));
+    let next = big["next_start_line"].as_u64().unwrap() as usize;
+    assert_eq!(big["end_line"].as_u64().unwrap() as usize, next - 1);
+    assert!(content.ends_with(&format!("{}\t{}", next - 1, big_line(next - 1))));
+    assert!(
+        big["note"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("start_line {next}"))
+    );
+    let rest = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "big.txt", "start_line": next}),
+        )
+        .await;
+    assert_eq!(rest["truncated"], false);
+    assert_eq!(rest["end_line"], 3000);
+    assert!(
+        rest["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{next}\t{}", big_line(next)))
+    );
+
+    // A single line over the cap: its head, then continue after it.
+    let long = f
+        .ok(
+            "read_file",
+            json!({"repo": "payments-api", "path": "oneline.min.js"}),
+        )
+        .await;
+    assert_eq!(long["truncated"], true);
+    assert_eq!(long["next_start_line"], 2);
+    assert!(long["content"].as_str().unwrap().len() <= 100 * 1024);
+    assert!(long["note"].as_str().unwrap().contains("line 1"));
+
+    // Symlinks are reported, never followed — inside or outside.
+    for (path, target) in [
+        ("link-inside", "src/main.rs"),
+        ("link-outside", "../../outside.txt"),
+        ("link-abs", "/etc/passwd"),
+    ] {
+        let l = f
+            .ok("read_file", json!({"repo": "payments-api", "path": path}))
+            .await;
+        assert_eq!(l["symlink"], true, "{l}");
+        assert_eq!(l["symlink_target"], target);
+        assert!(l.get("content").is_none());
+        assert!(!l.to_string().contains(OUTSIDE_CANARY) && !l.to_string().contains("root:"));
+    }
+
+    for (args, kind, hint) in [
+        (
+            json!({"repo": "payments-api", "path": "src"}),
+            ToolErrorKind::InvalidArgument,
+            "browse",
+        ),
+        (
+            json!({"repo": "payments-api", "path": ""}),
+            ToolErrorKind::InvalidArgument,
+            "browse",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "missing.txt"}),
+            ToolErrorKind::NotFound,
+            "browse",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 0}),
+            ToolErrorKind::InvalidArgument,
+            "1-based",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 3, "end_line": 2}),
+            ToolErrorKind::InvalidArgument,
+            "before",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 50}),
+            ToolErrorKind::InvalidArgument,
+            "4 lines",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "src/main.rs", "start_line": -1}),
+            ToolErrorKind::InvalidArgument,
+            "invalid arguments",
+        ),
+        (
+            json!({"repo": "payments-api"}),
+            ToolErrorKind::InvalidArgument,
+            "path",
+        ),
+        (
+            json!({"repo": "payments-api", "path": "secret.txt", "ref": "secret"}),
+            ToolErrorKind::OutOfScope,
+            "list_branches",
+        ),
+    ] {
+        let (k, msg) = f.err("read_file", args.clone()).await;
+        assert_eq!(k, kind, "{args}: {msg}");
+        assert!(msg.contains(hint), "{args}: {msg}");
+        assert!(!msg.contains(CANARY));
+    }
+}
+
+#[tokio::test]
+async fn list_commits_filters_pages_and_reports_shallow_history() {
+    let f = build();
+    let v = f.ok("list_commits", json!({"repo": "payments-api"})).await;
+    let hashes = names(&v, "commits", "hash");
+    let expected: Vec<String> = f.main_commits.iter().rev().cloned().collect();
+    assert_eq!(hashes, expected);
+    assert_eq!(v["ref"], "main");
+    assert_eq!(v["history_truncated_by_depth"], false);
+    let first = &v["commits"][3];
+    assert_eq!(first["summary"], "Initial import");
+    assert_eq!(first["author"]["name"], "Alice Anders");
+    assert_eq!(first["author"]["email"], "alice@acme.example");
+    assert_eq!(first["author"]["date"], "2024-01-10T09:00:00+02:00");
+    assert_eq!(first["parents"], json!([]));
+    assert_eq!(v["commits"][0]["parents"], json!([f.main_commits[2]]));
+
+    let fr = &f;
+    let by = |args: Value| async move {
+        let mut a = json!({"repo": "payments-api"});
+        a.as_object_mut()
+            .unwrap()
+            .extend(args.as_object().unwrap().clone());
+        names(&fr.ok("list_commits", a).await, "commits", "hash")
+    };
+    let c = &f.main_commits;
+    assert_eq!(
+        by(json!({"author": "ALICE"})).await,
+        [c[2].clone(), c[0].clone()]
+    );
+    assert_eq!(
+        by(json!({"author": "builders.example"})).await,
+        [c[1].clone()]
+    );
+    assert_eq!(by(json!({"author": "nobody"})).await, Vec::<String>::new());
+    assert_eq!(
+        by(json!({"path": "src/main.rs"})).await,
+        [c[3].clone(), c[0].clone()]
+    );
+    assert_eq!(by(json!({"path": "assets"})).await, [c[1].clone()]);
+    assert_eq!(
+        by(json!({"path": "docs/old.md"})).await,
+        [c[3].clone(), c[0].clone()]
+    );
+    assert_eq!(
+        by(json!({"since": "2024-02-15", "until": "2024-03-20"})).await,
+        [c[2].clone(), c[1].clone()]
+    );
+    assert_eq!(
+        by(json!({"since": "2024-03-20T08:30:01Z"})).await,
+        [c[3].clone()]
+    );
+    assert_eq!(
+        by(json!({"until": "2024-01-10T07:00:00Z"})).await,
+        [c[0].clone()]
+    );
+    assert_eq!(
+        by(json!({"ref": "release/1.0"})).await,
+        [f.release_head.clone(), c[1].clone(), c[0].clone()]
+    );
+    assert_eq!(by(json!({"ref": c[1]})).await, [c[1].clone(), c[0].clone()]);
+
+    // Pagination through all four, two at a time; the cursor is bound to its arguments.
+    let p1 = f
+        .ok("list_commits", json!({"repo": "payments-api", "limit": 2}))
+        .await;
+    assert_eq!(names(&p1, "commits", "hash"), [c[3].clone(), c[2].clone()]);
+    let cur = p1["next_cursor"].as_str().unwrap().to_string();
+    let p2 = f
+        .ok(
+            "list_commits",
+            json!({"repo": "payments-api", "limit": 2, "cursor": cur}),
+        )
+        .await;
+    assert_eq!(names(&p2, "commits", "hash"), [c[1].clone(), c[0].clone()]);
+    assert!(p2.get("next_cursor").is_none());
+    let (k, msg) = f
+        .err(
+            "list_commits",
+            json!({"repo": "payments-api", "cursor": cur, "author": "alice"}),
+        )
+        .await;
+    assert_eq!(k, ToolErrorKind::InvalidArgument, "{msg}");
+    let (k, _) = f
+        .err(
+            "list_commits",
+            json!({"repo": "payments-api", "cursor": cur, "ref": "release/1.0"}),
+        )
+        .await;
+    assert_eq!(k, ToolErrorKind::InvalidArgument);
+    let forged = base64_url(&format!("commits.v1|{}:0", "0".repeat(24)));
+    let (k, _) = f
+        .err(
+            "list_commits",
+            json!({"repo": "payments-api", "cursor": forged}),
+        )
+        .await;
+    assert_eq!(k, ToolErrorKind::InvalidArgument);
+
+    // The shallow clone (depth 2): the walk stops at the boundary and says so.
+    let s = f
+        .ok("list_commits", json!({"repo": "payments-shallow"}))
+        .await;
+    assert_eq!(names(&s, "commits", "hash"), [c[3].clone(), c[2].clone()]);
+    assert_eq!(s["history_truncated_by_depth"], true);
+    assert!(s["note"].as_str().unwrap().contains("depth: 0"));
+    let s1 = f
+        .ok(
+            "list_commits",
+            json!({"repo": "payments-shallow", "limit": 1}),
+        )
+        .await;
+    assert_eq!(
+        s1["history_truncated_by_depth"], false,
+        "more pages: not yet at the boundary"
+    );
+    let (k, _) = f
+        .err(
+            "list_commits",
+            json!({"repo": "payments-shallow", "ref": c[0]}),
+        )
+        .await;
+    assert_eq!(k, ToolErrorKind::NotFound, "not in the shallow clone");
+
+    for (args, kind) in [
+        (
+            json!({"repo": "payments-api", "since": "yesterday"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "until": "2024-13-01"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "path": "../x"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "ref": "secret"}),
+            ToolErrorKind::OutOfScope,
+        ),
+        (
+            json!({"repo": "payments-api", "ref": f.secret_head}),
+            ToolErrorKind::NotFound,
+        ),
+        (
+            json!({"repo": "payments-api", "limit": 1000}),
+            ToolErrorKind::InvalidArgument,
+        ),
+    ] {
+        let (k, msg) = f.err("list_commits", args.clone()).await;
+        assert_eq!(k, kind, "{args}: {msg}");
+    }
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[tokio::test]
+async fn get_commit_shows_details_diffstat_and_capped_patch() {
+    let f = build();
+    let c = &f.main_commits;
+    let v = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": c[3]}),
+        )
+        .await;
+    assert_eq!(v["hash"], c[3]);
+    assert_eq!(v["message"], "Greet the world; drop old docs\n");
+    assert_eq!(v["author"]["name"], "Carol Chen");
+    assert_eq!(v["committer"]["email"], "carol@acme.example");
+    assert_eq!(v["author"]["date"], "2024-04-05T17:45:00+00:00");
+    assert_eq!(v["parents"], json!([c[2]]));
+    assert!(v.get("patch").is_none());
+    let files = v["files"].as_array().unwrap();
+    let file = |p: &str| {
+        files
+            .iter()
+            .find(|x| x["path"] == p)
+            .unwrap_or_else(|| panic!("{p} in {v}"))
+    };
+    assert_eq!(file("src/main.rs")["status"], "modified");
+    assert_eq!(file("src/main.rs")["additions"], 2);
+    assert_eq!(file("src/main.rs")["deletions"], 1);
+    assert_eq!(file("docs/old.md")["status"], "deleted");
+    assert_eq!(file("docs/old.md")["deletions"], 1);
+    assert_eq!(file("README.markdown")["status"], "renamed");
+    assert_eq!(file("README.markdown")["old_path"], "README.md");
+    assert_eq!(
+        v["totals"],
+        json!({"files_changed": 3, "additions": 2, "deletions": 2})
+    );
+
+    let p = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": &c[3][..7], "patch": true}),
+        )
+        .await;
+    let patch = p["patch"].as_str().unwrap();
+    assert!(patch.contains("+    println!(\"world\");\n"), "{patch}");
+    assert!(patch.contains("-    println!(\"hi\");\n"));
+    assert!(patch.contains("diff --git a/docs/old.md b/docs/old.md"));
+    assert!(p.get("patch_truncated").is_none());
+
+    // 150 KB + 120 KB of additions: the patch is capped with a note, the stats are complete.
+    let big = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": c[1], "patch": true}),
+        )
+        .await;
+    assert_eq!(big["patch_truncated"], true);
+    assert!(big["patch"].as_str().unwrap().len() <= 100 * 1024);
+    assert!(big["note"].as_str().unwrap().contains("100 KB"));
+    let bfiles = big["files"].as_array().unwrap();
+    let logo = bfiles
+        .iter()
+        .find(|x| x["path"] == "assets/logo.png")
+        .unwrap();
+    assert_eq!(logo["binary"], true);
+    assert_eq!(logo["status"], "added");
+    assert_eq!(big["totals"]["additions"], 3000 + 2);
+
+    // The root commit: everything added, no parents.
+    let root = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": c[0]}),
+        )
+        .await;
+    assert_eq!(root["parents"], json!([]));
+    assert_eq!(root["totals"]["files_changed"], 4);
+    assert_eq!(root["message"], "Initial import\n\nWith a body line.\n");
+
+    // A branch name names its head.
+    let rel = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": "release/1.0"}),
+        )
+        .await;
+    assert_eq!(rel["hash"], f.release_head);
+
+    // The shallow boundary is said so.
+    let s = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-shallow", "commit": c[2]}),
+        )
+        .await;
+    assert!(s["note"].as_str().unwrap().contains("shallow"), "{s}");
+
+    for (args, kind) in [
+        (
+            json!({"repo": "payments-api", "commit": f.secret_head}),
+            ToolErrorKind::NotFound,
+        ),
+        (
+            json!({"repo": "payments-api", "commit": "0000000000000000000000000000000000000000"}),
+            ToolErrorKind::NotFound,
+        ),
+        (
+            json!({"repo": "payments-api", "commit": "secret"}),
+            ToolErrorKind::OutOfScope,
+        ),
+        (
+            json!({"repo": "payments-api"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "commit": c[3], "patch": "yes"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+    ] {
+        let (k, msg) = f.err("get_commit", args.clone()).await;
+        assert_eq!(k, kind, "{args}: {msg}");
+        assert!(!msg.contains(CANARY));
+    }
+}
+
+#[test]
+fn every_checkout_tool_has_documented_schemas() {
+    let cat = catalog();
+    for name in [
+        "list_branches",
+        "browse",
+        "read_file",
+        "list_commits",
+        "get_commit",
+    ] {
+        let t = cat
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} listed"));
+        assert!(t.default);
+        assert!(t.description.len() > 40);
+        let props = t.input_schema["properties"].as_object().unwrap();
+        assert!(props.contains_key("repo"), "{name}");
+        for (field, schema) in props {
+            assert!(
+                schema.get("description").is_some(),
+                "{name}.{field} has no description"
+            );
+        }
+        assert_eq!(t.input_schema["additionalProperties"], false, "{name}");
+        assert_eq!(t.output_schema["type"], "object", "{name}");
+    }
+}
