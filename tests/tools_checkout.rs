@@ -150,6 +150,14 @@ async fn browse_lists_entries_with_types_and_sizes_at_any_ref() {
     assert_eq!(v["truncated"], false);
     assert!(!v.to_string().contains(OUTSIDE_CANARY));
 
+    let head = f
+        .ok("browse", json!({"repo": "payments-api", "ref": "HEAD"}))
+        .await;
+    assert_eq!(
+        head, v,
+        "`HEAD` is the checked-out commit, as when ref is omitted"
+    );
+
     let nested = f
         .ok("browse", json!({"repo": "payments-api", "path": "a/b/"}))
         .await;

@@ -16,7 +16,7 @@ pub struct Args {
     /// Directory relative to the repository root, like `src/tools`; omit or `""` for the root.
     #[serde(default)]
     pub path: Option<String>,
-    /// A branch in scope (see list_branches) or a commit id; omit for the checked-out commit.
+    /// A branch in scope (see list_branches) or a commit id; omit (or pass `HEAD`) for the checked-out commit.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
 }

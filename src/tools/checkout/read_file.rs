@@ -17,7 +17,7 @@ pub struct Args {
     pub repo: String,
     /// File path relative to the repository root, like `src/main.rs`.
     pub path: String,
-    /// A branch in scope (see list_branches) or a commit id; omit for the checked-out commit.
+    /// A branch in scope (see list_branches) or a commit id; omit (or pass `HEAD`) for the checked-out commit.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// First line to return (1-based, inclusive). Default 1.
