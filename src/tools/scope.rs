@@ -217,18 +217,18 @@ pub fn resolve(
     };
     check_ref_syntax(reference)?;
     let heads = branch_heads(ctx, git);
-    let branch = branch_name_of(reference)?;
-    if let Some(name) = branch {
-        if ctx.env.scope.branch_allowed(name) {
-            if let Some(h) = heads.iter().find(|h| h.name == name) {
-                return Ok(ResolvedRef {
-                    commit: h.commit,
-                    branch: Some(h.name.clone()),
-                });
-            }
-        } else if !looks_like_commit_id(reference) {
-            return Err(out_of_scope_branch(ctx, name));
+    // Every valid string is first a candidate branch name; ids are tried after branches, so a
+    // branch that happens to look like hex still wins.
+    let name = branch_name_of(reference)?;
+    if ctx.env.scope.branch_allowed(name) {
+        if let Some(h) = heads.iter().find(|h| h.name == name) {
+            return Ok(ResolvedRef {
+                commit: h.commit,
+                branch: Some(h.name.clone()),
+            });
         }
+    } else if !looks_like_commit_id(reference) {
+        return Err(out_of_scope_branch(ctx, name));
     }
     if looks_like_commit_id(reference) {
         return resolve_commit_id(git, &heads, reference, &repo.name);
@@ -243,15 +243,14 @@ pub fn resolve(
 }
 
 /// The branch a ref string names, after stripping an explicit `refs/heads/` or
-/// `refs/remotes/<remote>/`. `Ok(None)` for a bare commit-id-looking string is not possible:
-/// every valid string is a candidate branch name, and ids are tried after branches.
-fn branch_name_of(reference: &str) -> Result<Option<&str>, ToolError> {
+/// `refs/remotes/<remote>/`; any other `refs/…` is refused.
+fn branch_name_of(reference: &str) -> Result<&str, ToolError> {
     if let Some(b) = reference.strip_prefix("refs/heads/") {
-        return Ok(Some(b));
+        return Ok(b);
     }
     if let Some(rest) = reference.strip_prefix("refs/remotes/") {
         return match rest.split_once('/') {
-            Some((_, b)) if !b.is_empty() => Ok(Some(b)),
+            Some((_, b)) if !b.is_empty() => Ok(b),
             _ => Err(refs_refused(reference)),
         };
     }
@@ -259,7 +258,7 @@ fn branch_name_of(reference: &str) -> Result<Option<&str>, ToolError> {
         // Tags, notes, stash, replace refs…: not branches, whatever exists under them.
         return Err(refs_refused(reference));
     }
-    Ok(Some(reference))
+    Ok(reference)
 }
 
 fn refs_refused(reference: &str) -> ToolError {
