@@ -52,8 +52,8 @@ fn example_specs() -> Vec<PathBuf> {
 #[test]
 fn committed_schema_is_the_generated_one() {
     let generated = agentenv::spec::schema_text();
-    let committed = std::fs::read_to_string(root().join("schema/environment.schema.json"))
-        .unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(root().join("schema/environment.schema.json")).unwrap_or_default();
     assert!(
         committed.trim_end() == generated.trim_end(),
         "schema/environment.schema.json is not what the model generates; regenerate it with\n    {REGENERATE}"
@@ -79,7 +79,10 @@ fn schema_is_a_valid_draft07_schema_for_editors() {
     assert_eq!(schema["additionalProperties"], false);
     for (name, def) in schema["definitions"].as_object().unwrap() {
         if def["type"] == "object" {
-            assert_eq!(def["additionalProperties"], false, "{name} allows unknown keys");
+            assert_eq!(
+                def["additionalProperties"], false,
+                "{name} allows unknown keys"
+            );
         }
     }
     assert_eq!(
@@ -97,12 +100,18 @@ fn schema_is_a_valid_draft07_schema_for_editors() {
 fn every_example_spec_has_the_modeline_and_fits_the_schema() {
     let v = validator(&committed_schema());
     let specs = example_specs();
-    assert!(specs.len() >= 2, "expected example specs in environments/, found {specs:?}");
+    assert!(
+        specs.len() >= 2,
+        "expected example specs in environments/, found {specs:?}"
+    );
     let mut failures = Vec::new();
     for spec in &specs {
         let text = std::fs::read_to_string(spec).unwrap();
         if text.lines().next() != Some(MODELINE) {
-            failures.push(format!("{}: first line must be `{MODELINE}`", spec.display()));
+            failures.push(format!(
+                "{}: first line must be `{MODELINE}`",
+                spec.display()
+            ));
         }
         for e in schema_errors(&v, &yaml_to_json(spec)) {
             failures.push(format!("{}: {e}", spec.display()));
@@ -117,12 +126,19 @@ fn the_schema_rejects_what_validate_rejects() {
     let v = validator(&committed_schema());
     let good = yaml_to_json(&root().join("environments/payments-cloud.yaml"));
     assert!(schema_errors(&v, &good).is_empty());
-    let mutations: [(&str, fn(&mut serde_json::Value)); 6] = [
+    type Mutation = fn(&mut serde_json::Value);
+    let mutations: [(&str, Mutation); 6] = [
         ("unknown key", |d| d["repos"][0]["brnach"] = "main".into()),
         ("wrong type", |d| d["repos"][0]["depth"] = "1".into()),
-        ("bad enum", |d| d["providers"]["bb"]["kind"] = "datacentre".into()),
-        ("secret value", |d| d["providers"]["bb"]["auth"]["token"] = "ATBB-abc".into()),
-        ("bad duration", |d| d["setup"][0]["timeout"] = "10 minutes".into()),
+        ("bad enum", |d| {
+            d["providers"]["bb"]["kind"] = "datacentre".into()
+        }),
+        ("secret value", |d| {
+            d["providers"]["bb"]["auth"]["token"] = "ATBB-abc".into()
+        }),
+        ("bad duration", |d| {
+            d["setup"][0]["timeout"] = "10 minutes".into()
+        }),
         ("missing name", |d| {
             d.as_object_mut().unwrap().remove("name");
         }),
@@ -130,6 +146,9 @@ fn the_schema_rejects_what_validate_rejects() {
     for (what, mutate) in mutations {
         let mut doc = good.clone();
         mutate(&mut doc);
-        assert!(!schema_errors(&v, &doc).is_empty(), "the schema accepts a spec with a {what}");
+        assert!(
+            !schema_errors(&v, &doc).is_empty(),
+            "the schema accepts a spec with a {what}"
+        );
     }
 }

@@ -68,7 +68,9 @@ impl Checker<'_> {
 
     fn provider(&mut self, name: &str, p: &Provider) {
         let at = root().key("providers").key(name);
-        let (needs, foreign): (&[(&str, bool)], &[(&str, bool)]) = match p.kind {
+        // (key, present) pairs: what this kind needs, and what belongs to the other kind.
+        type Keys<'a> = &'a [(&'a str, bool)];
+        let (needs, foreign): (Keys, Keys) = match p.kind {
             ProviderKind::Cloud => (
                 &[("workspace", p.workspace.is_some())],
                 &[

@@ -94,10 +94,8 @@ impl LoadedEnv {
         match spec {
             Ok(mut spec) => {
                 for repo in &mut spec.repos {
-                    for field in [&mut repo.slug, &mut repo.url] {
-                        if let Some(v) = field {
-                            *v = strip_clone_command(v).to_string();
-                        }
+                    for v in [&mut repo.slug, &mut repo.url].into_iter().flatten() {
+                        *v = strip_clone_command(v).to_string();
                     }
                 }
                 let providers_known = !dropped.iter().any(|s| s.to_string() == "providers");

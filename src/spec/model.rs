@@ -473,10 +473,17 @@ mod tests {
         };
         assert_eq!(repo(Some("payments-api"), None).name(), "payments-api");
         assert_eq!(
-            repo(Some("git clone https://bitbucket.org/acme/payments-api.git"), None).name(),
+            repo(
+                Some("git clone https://bitbucket.org/acme/payments-api.git"),
+                None
+            )
+            .name(),
             "payments-api"
         );
-        assert_eq!(repo(None, Some("git@host:team/ledger.git")).name(), "ledger");
+        assert_eq!(
+            repo(None, Some("git@host:team/ledger.git")).name(),
+            "ledger"
+        );
         assert_eq!(repo(None, Some("../ledger/")).name(), "ledger");
         assert_eq!(
             repo(None, Some("https://bitbucket.org/acme/ledger.git"))

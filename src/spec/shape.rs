@@ -132,10 +132,23 @@ impl<'s> Walker<'s> {
         Some(all)
     }
 
+    /// The one definition an `anyOf` refers to besides null (`Option<Duration>` → Duration).
+    fn only_definition(&self, schema: &'s J) -> Option<&'s str> {
+        let mut defs = branches(schema)?
+            .iter()
+            .map(|b| self.resolve(b))
+            .filter(|(b, _)| b.get("type").and_then(J::as_str) != Some("null"));
+        match (defs.next(), defs.next()) {
+            (Some((_, name)), None) => name,
+            _ => None,
+        }
+    }
+
     fn node(&mut self, schema: &'s J, node: &Node, path: &KeyPath, desc: Option<&'s str>) {
         let desc = schema.get("description").and_then(J::as_str).or(desc);
         let (schema, def) = self.resolve(schema);
         let desc = desc.or_else(|| schema.get("description").and_then(J::as_str));
+        let def = def.or_else(|| self.only_definition(schema));
 
         let types = self.accepted_types(schema);
         let kinds = kinds(node);
