@@ -540,3 +540,26 @@ fn loading_refuses_what_validate_refuses() {
         err.message
     );
 }
+
+#[test]
+fn missing_keys_and_nameless_local_paths() {
+    refused(
+        &with("name: test-env\n", ""),
+        &[
+            "1:1: missing key `name`",
+            "  hint: add `name:` — A short name",
+        ],
+    );
+    let text = "version: 1\nname: self\nrepos:\n  - url: ..\n";
+    refused(
+        text,
+        &[
+            "4:10: repos[0].url: cannot tell the repository's name from `..`",
+            "  hint: add `path: NAME`",
+        ],
+    );
+    let text = "version: 1\nname: self\nrepos:\n  - url: ..\n    path: agentenv\n";
+    let env = agentenv::spec::LoadedEnv::from_str(Path::new("spec.yaml"), text).unwrap();
+    assert_eq!(env.spec.repos[0].name(), "agentenv");
+    assert!(env.repo("agentenv").is_some());
+}

@@ -341,7 +341,7 @@ impl Checker<'_> {
                 self.error(
                     &at.key(source_key),
                     format!("cannot tell the repository's name from `{source}`"),
-                    "point it at a repository, e.g. `../ledger` or `https://host/team/ledger.git`",
+                    "add `path: NAME`: the checkout goes there and the tools call the repository NAME",
                 );
                 continue;
             }

@@ -210,7 +210,8 @@ pub fn looks_like_url(s: &str) -> bool {
 
 impl Repo {
     /// The name the tools and the CLI use for this repository: the slug, or for a URL
-    /// its last path segment without `.git`.
+    /// its last path segment without `.git`. A local path such as `..` says nothing, so
+    /// then the last segment of `path` names it.
     pub fn name(&self) -> String {
         let raw = strip_clone_command(self.slug.as_deref().or(self.url.as_deref()).unwrap_or(""));
         let last = raw
@@ -218,7 +219,15 @@ impl Repo {
             .rsplit(['/', ':'])
             .next()
             .unwrap_or(raw);
-        last.strip_suffix(".git").unwrap_or(last).to_string()
+        let name = last.strip_suffix(".git").unwrap_or(last);
+        if !matches!(name, "" | "." | "..") {
+            return name.to_string();
+        }
+        self.path
+            .as_deref()
+            .and_then(|p| p.rsplit('/').find(|s| !s.is_empty() && *s != "."))
+            .unwrap_or(name)
+            .to_string()
     }
 
     /// The checkout's path relative to the workdir.
@@ -485,6 +494,11 @@ mod tests {
             "ledger"
         );
         assert_eq!(repo(None, Some("../ledger/")).name(), "ledger");
+        let this_repo = Repo {
+            path: Some("./agentenv/".into()),
+            ..repo(None, Some(".."))
+        };
+        assert_eq!(this_repo.name(), "agentenv");
         assert_eq!(
             repo(None, Some("https://bitbucket.org/acme/ledger.git"))
                 .full_name(&BTreeMap::new())

@@ -407,7 +407,7 @@ impl<'s> Walker<'s> {
                         s.get("description").or_else(|| r.get("description"))
                     })
                     .and_then(J::as_str)
-                    .map(first_sentence);
+                    .map(|d| format!("add `{key}:` — {}", first_sentence(d)));
                 let mut d = Diagnostic::new(node.pos, path, format!("missing key `{key}`"));
                 d.hint = hint;
                 self.push(&path.key(key), d);

@@ -489,6 +489,11 @@ mod tests {
     }
 
     #[test]
+    fn a_str_tag_keeps_a_string() {
+        assert_eq!(json("a: !!str 123\n"), serde_json::json!({"a": "123"}));
+    }
+
+    #[test]
     fn aliases_copy_their_anchor() {
         assert_eq!(
             json("a: &x [1, 2]\nb: *x\n"),
