@@ -144,6 +144,20 @@ fn wrong_types() {
         &["14:8: repos: expected a list, found the string \"payments-api\""],
     );
     refused(
+        "- version: 1\n",
+        &[
+            "1:1: expected a mapping (`key: value` pairs), found a list",
+            "start it with `version: 1`",
+        ],
+    );
+    refused(
+        &with("version: 1\n", "version: 1.5\n"),
+        &[
+            "1:10: version: expected a whole number, found the number `1.5`",
+            "  hint: The spec format version: write `1`",
+        ],
+    );
+    refused(
         &with("    kind: cloud\n", "    kind: datacentre\n"),
         &[
             "5:11: providers.bb.kind: `datacentre` is not one of `cloud`, `datacenter`",

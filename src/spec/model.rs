@@ -16,7 +16,7 @@ pub const SECRET_NAME_PATTERN: &str = "^[A-Z_][A-Z0-9_]*$";
 #[serde(deny_unknown_fields)]
 #[schemars(title = "agentenv environment spec")]
 pub struct Environment {
-    /// Spec format version. Only `1` exists.
+    /// The spec format version: write `1`, the only one so far.
     #[schemars(range(min = 1))]
     pub version: u32,
     /// A short name for this environment: letters, digits, `.`, `_`, `-` (it names the default

@@ -214,7 +214,22 @@ impl<'s> Walker<'s> {
             Value::String(s) if s.trim().parse::<f64>().is_ok() => Some(s.trim()),
             _ => None,
         };
-        let hint = if let (true, Some(n)) = (
+        let wants_number = types.contains(&"integer") || types.contains(&"number");
+        let text = node.text.as_deref().unwrap_or("");
+        let digits = text.trim_start_matches(['-', '+']);
+        let whole = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+        if wants_number && whole && matches!(node.value, Value::Number(_)) {
+            // A whole number too large for 64 bits arrives as a float.
+            self.push(
+                path,
+                Diagnostic::new(node.pos, path, format!("`{text}` is out of range"))
+                    .with_hint(desc.map(first_sentence).unwrap_or_default()),
+            );
+            return;
+        }
+        let hint = if path.is_root() {
+            "a spec is a mapping: start it with `version: 1` and `name: …`".to_string()
+        } else if let (true, Some(n)) = (
             types.contains(&"integer") || types.contains(&"number"),
             quoted_number,
         ) {

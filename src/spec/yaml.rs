@@ -78,6 +78,10 @@ impl KeyPath {
         p
     }
 
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether `self` is `other` or one of its ancestors.
     pub fn contains(&self, other: &KeyPath) -> bool {
         other.0.starts_with(&self.0)
