@@ -1,12 +1,18 @@
 //! The environment spec: the YAML model, loading with positions, validation, JSON Schema.
 
+mod checks;
+mod diagnostic;
 mod model;
+mod shape;
+mod yaml;
 
+pub use diagnostic::Diagnostic;
 pub use model::*;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A spec loaded from disk and validated, with its compiled scope.
 #[derive(Debug, Clone)]
@@ -40,31 +46,81 @@ impl CompiledScope {
 }
 
 impl LoadedEnv {
-    /// Read, parse and validate a spec file. Errors read `file:line:column: message`.
+    /// Read, parse and validate a spec file. Errors read `file:line:column: message`, one
+    /// line per problem, each followed by a hint; the kind is bad input (exit code 2).
     pub fn load(path: &Path) -> Result<LoadedEnv> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(format!("{}: cannot read the spec: {e}", path.display())))?;
-        Self::from_str(path, &text)
+        Self::diagnose_file(path).map_err(|d| diagnostic::into_error(path, &d))
     }
 
     pub fn from_str(path: &Path, text: &str) -> Result<LoadedEnv> {
-        let spec: Environment = serde_yaml::from_str(text)
-            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-        let compile = |what: &str, re: &Option<String>| -> Result<Option<regex::Regex>> {
-            re.as_deref()
-                .map(|r| {
-                    regex::Regex::new(r).map_err(|e| {
-                        Error::input(format!(
-                            "{}: scope.{what}: invalid regex: {e}",
-                            path.display()
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        let scope = CompiledScope {
-            repositories: compile("repositories", &spec.scope.repositories)?,
-            branches: compile("branches", &spec.scope.branches)?,
+        Self::diagnose(path, text).map_err(|d| diagnostic::into_error(path, &d))
+    }
+
+    /// Like [`LoadedEnv::load`], with every problem as data (for `validate --json`).
+    pub fn diagnose_file(path: &Path) -> Result<LoadedEnv, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![
+                Diagnostic::whole_file(format!("cannot read the spec: {e}"))
+                    .with_hint("check the path; `agentenv validate` takes the spec file itself"),
+            ]
+        })?;
+        Self::diagnose(path, &text)
+    }
+
+    /// Parse and validate: YAML syntax, then the shape against the JSON Schema (every
+    /// unknown key, wrong type, missing key at once), then the semantic checks.
+    pub fn diagnose(path: &Path, text: &str) -> Result<LoadedEnv, Vec<Diagnostic>> {
+        let tree = yaml::parse(text).map_err(|d| vec![d])?;
+        let shape_problems = shape::check(schema_ref(), &tree);
+        // Take the ill-shaped values out, so the semantic checks can still look at the rest:
+        // one run reports an unknown key and a `..` path alike. If what is left still does not
+        // deserialize (a required key is wrong), drop the sections with problems and try again.
+        let mut doc = tree.to_json();
+        for (at, _) in &shape_problems {
+            at.remove_from(&mut doc);
+        }
+        let mut spec = serde_json::from_value::<Environment>(doc.clone());
+        let mut dropped: Vec<yaml::KeyPath> = Vec::new();
+        if spec.is_err() && !shape_problems.is_empty() {
+            for (at, _) in &shape_problems {
+                let section = at.section();
+                section.remove_from(&mut doc);
+                dropped.push(section);
+            }
+            spec = serde_json::from_value::<Environment>(doc);
+        }
+        let mut problems: Vec<Diagnostic> = Vec::new();
+        let mut loaded = None;
+        match spec {
+            Ok(mut spec) => {
+                for repo in &mut spec.repos {
+                    for v in [&mut repo.slug, &mut repo.url].into_iter().flatten() {
+                        *v = strip_clone_command(v).to_string();
+                    }
+                }
+                let providers_known = !dropped.iter().any(|s| s.to_string() == "providers");
+                let (scope, semantic) = checks::check(&spec, &tree, providers_known);
+                // A check about a node whose part was taken out would only repeat it.
+                problems.extend(semantic.into_iter().filter_map(|(at, d)| {
+                    let echo = shape_problems.iter().any(|(bad, _)| at.contains(bad));
+                    (!echo).then_some(d)
+                }));
+                loaded = Some((spec, scope));
+            }
+            Err(e) if shape_problems.is_empty() => {
+                // The shape check accepts only what the model deserializes; if the two ever
+                // disagree, say where serde stopped rather than nothing.
+                problems.push(Diagnostic::whole_file(format!(
+                    "the spec does not fit the model: {e}"
+                )));
+            }
+            Err(_) => {}
+        }
+        problems.extend(shape_problems.into_iter().map(|(_, d)| d));
+        problems.sort_by_key(|d| (d.line, d.column));
+        let (spec, scope) = match loaded {
+            Some(ok) if problems.is_empty() => ok,
+            _ => return Err(problems),
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() {
@@ -96,45 +152,111 @@ impl LoadedEnv {
 }
 
 /// The JSON Schema of the spec, as committed in `schema/environment.schema.json`.
+///
+/// Draft-07, because that is what the YAML language server behind most editors validates
+/// with; later drafts are only partly supported there.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Environment)).expect("schema serializes")
+    schema_ref().clone()
+}
+
+fn schema_ref() -> &'static serde_json::Value {
+    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema = schemars::generate::SchemaSettings::draft07()
+            .into_generator()
+            .into_root_schema_for::<Environment>();
+        serde_json::to_value(schema).expect("a schema is plain JSON")
+    })
 }
 
 pub mod cli {
     //! `agentenv validate` and `agentenv schema`.
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
-    use super::LoadedEnv;
-    use crate::error::Result;
+    use super::{Diagnostic, LoadedEnv};
+    use crate::error::{Error, Kind, Result};
 
     #[derive(Debug, clap::Args)]
     pub struct ValidateArgs {
         /// One or more environment specs.
         #[arg(required = true)]
         pub envs: Vec<PathBuf>,
+        /// Print one JSON document: every file with its problems (line, column, key,
+        /// message, hint).
         #[arg(long)]
         pub json: bool,
     }
 
-    /// `agentenv validate ENV…`: every spec is checked; all problems are reported.
+    /// `agentenv validate ENV…`: every spec is checked (shape, semantics, and that its
+    /// secrets resolve); every problem of every file is reported, not just the first.
     pub fn validate(args: ValidateArgs) -> Result<()> {
-        let mut first_err = None;
+        let mut report = Vec::new();
+        let mut worst: Option<Kind> = None;
         for path in &args.envs {
-            match LoadedEnv::load(path) {
-                Ok(_) => println!("{}: ok", path.display()),
-                Err(e) => {
-                    eprintln!("{e}");
-                    first_err.get_or_insert(e);
+            let (problems, kind) = check_one(path);
+            if let Some(kind) = kind {
+                // Bad input wins: it is what the user fixes first.
+                worst = Some(match worst {
+                    Some(Kind::Input) => Kind::Input,
+                    _ => kind,
+                });
+            }
+            if !args.json {
+                if problems.is_empty() {
+                    println!("{}: ok", path.display());
+                } else {
+                    for d in &problems {
+                        eprintln!("{}", d.render(path));
+                    }
                 }
             }
+            report.push(serde_json::json!({
+                "path": path,
+                "ok": problems.is_empty(),
+                "errors": problems,
+            }));
         }
-        first_err.map_or(Ok(()), Err)
+        if args.json {
+            let doc = serde_json::json!({ "ok": worst.is_none(), "files": report });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("plain JSON")
+            );
+        }
+        match worst {
+            None => Ok(()),
+            Some(kind) => {
+                let bad = report.iter().filter(|r| r["ok"] == false).count();
+                Err(Error::new(
+                    kind,
+                    format!("{bad} of {} spec(s) did not validate", report.len()),
+                ))
+            }
+        }
+    }
+
+    fn check_one(path: &Path) -> (Vec<Diagnostic>, Option<Kind>) {
+        match LoadedEnv::diagnose_file(path) {
+            Err(problems) => (problems, Some(Kind::Input)),
+            Ok(env) => match crate::secrets::resolve(&env) {
+                Ok(_) => (Vec::new(), None),
+                Err(e) => {
+                    let mut d = Diagnostic::whole_file(format!("secrets: {}", e.message));
+                    d.hint = e.hint.clone();
+                    (vec![d], Some(e.kind))
+                }
+            },
+        }
     }
 
     /// `agentenv schema`: the JSON Schema of the spec.
     pub fn schema() -> Result<()> {
-        let text = serde_json::to_string_pretty(&super::json_schema()).expect("schema serializes");
-        println!("{text}");
+        println!("{}", super::schema_text());
         Ok(())
     }
+}
+
+/// The schema as committed: pretty JSON and a final newline.
+pub fn schema_text() -> String {
+    serde_json::to_string_pretty(schema_ref()).expect("a schema is plain JSON")
 }
