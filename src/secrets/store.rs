@@ -111,7 +111,9 @@ impl SecretsFile {
         let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
             let mut msg = e.to_string();
             if msg.starts_with("duplicate entry") {
-                msg = format!("{msg} (lines {})", key_lines(text, &duplicate_key(&msg)));
+                // serde_yaml points at the mapping, not at the repeated keys.
+                let key = duplicate_key(&msg);
+                msg = format!("duplicate name {key} (lines {})", key_lines(text, &key));
             }
             Error::input(format!("{shown}: not a valid secrets file: {msg}")).with_hint(how)
         })?;
