@@ -298,7 +298,11 @@ fn ssh_keys_work_as_recipients_and_identities() {
         .arg(&keyfile)
         .status();
     let Ok(status) = status else {
-        eprintln!("NOTICE: ssh-keygen is not installed; skipping the SSH key test");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTICE: ssh-keygen is not installed; skipping the SSH key test"
+        );
         return;
     };
     assert!(status.success());
