@@ -502,8 +502,6 @@ fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
             unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
         }
     }
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
     // SAFETY: termios is plain data; tcgetattr fills it or fails.
     let mut term: libc::termios = unsafe { std::mem::zeroed() };
     if unsafe { libc::tcgetattr(0, &mut term) } != 0 {
@@ -516,6 +514,9 @@ fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
     if unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) } != 0 {
         return Err(Error::failure("cannot turn off terminal echo"));
     }
+    // Only now: whatever is typed (or pasted) once the prompt shows must not be echoed.
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
     let mut line = Zeroizing::new(String::new());
     let n = std::io::stdin()
         .lock()
