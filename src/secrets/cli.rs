@@ -442,11 +442,7 @@ fn list(env_path: &Path, json: bool, vars: Lookup) -> Result<()> {
         println!(
             "{label} file: {} — encrypted to: {}",
             f.path.display(),
-            if f.recipients.is_empty() {
-                "(not recorded)".to_string()
-            } else {
-                f.recipients.join(", ")
-            }
+            f.recipients_text()
         );
     }
     if rekey_needed {

@@ -90,20 +90,12 @@ impl Redactor {
 
     /// `text` with every secret form replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let Some(m) = &self.matcher else {
+        if self.matcher.is_none() {
             return text.to_string();
-        };
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for hit in m.find_iter(text) {
-            // Every form is valid UTF-8 and UTF-8 is self-synchronizing, so a match always
-            // starts and ends on a character boundary of `text`.
-            out.push_str(&text[last..hit.start()]);
-            out.push_str(MASK);
-            last = hit.end();
         }
-        out.push_str(&text[last..]);
-        out
+        // Every form is valid UTF-8 and UTF-8 is self-synchronizing, so a match always starts
+        // and ends on a character boundary and the result is UTF-8 again.
+        String::from_utf8(self.redact_bytes(text.as_bytes())).expect("masking keeps UTF-8 valid")
     }
 
     /// The same for raw bytes (process output that need not be UTF-8).

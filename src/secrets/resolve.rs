@@ -245,11 +245,7 @@ pub(crate) fn require_identities(
             Some((name, file)) => format!(
                 "cannot decrypt {name} in {} (encrypted to [{}])",
                 file.path.display(),
-                if file.recipients.is_empty() {
-                    "recipients not recorded in the file".to_string()
-                } else {
-                    file.recipients.join(", ")
-                }
+                file.recipients_text()
             ),
             None => "cannot decrypt secrets".to_string(),
         };

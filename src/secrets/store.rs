@@ -171,6 +171,11 @@ impl SecretsFile {
         Ok(file)
     }
 
+    /// The recipients for messages: "age1…, ssh-ed25519 …", or a note when none are recorded.
+    pub fn recipients_text(&self) -> String {
+        recipients_text(&self.recipients)
+    }
+
     /// The file's text: a header comment, the recipients, then the values sorted by name.
     pub fn render(&self) -> String {
         let mut out = String::from(
@@ -235,6 +240,14 @@ impl SecretsFile {
         tmp.as_file().sync_all().map_err(fail)?;
         tmp.persist(&self.path).map_err(|e| fail(e.error))?;
         Ok(())
+    }
+}
+
+pub(crate) fn recipients_text(recipients: &[String]) -> String {
+    if recipients.is_empty() {
+        "(recipients not recorded in the file)".to_string()
+    } else {
+        recipients.join(", ")
     }
 }
 
@@ -315,11 +328,7 @@ pub(crate) fn open(
     let decryptor = age::Decryptor::new_buffered(reader).map_err(|e| corrupt(e.to_string()))?;
     let mut stream = decryptor.decrypt(ids.iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => {
-            let to = if origin.recipients.is_empty() {
-                "recipients not recorded in the file".to_string()
-            } else {
-                origin.recipients.join(", ")
-            };
+            let to = recipients_text(origin.recipients);
             Error::auth(format!(
                 "cannot decrypt {name} in {file}: it is encrypted to [{to}], and {} is not one of them",
                 ids.describe()
