@@ -476,6 +476,8 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
         (_, ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Ssh) => {
             Kind::Unavailable
         }
+        // Sockets report through the OS class ("connection refused").
+        (_, ErrorClass::Os) if plan.local_path.is_none() => Kind::Unavailable,
         _ => Kind::Failure,
     };
     let mut err = Error::new(
