@@ -190,3 +190,46 @@ fn pump_lines(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(run: &str) -> Step {
+        serde_yaml::from_str(&format!("name: s\nrun: '{run}'\n")).unwrap()
+    }
+
+    fn secrets(value: &str) -> ResolvedSecrets {
+        ResolvedSecrets::from_values(BTreeMap::from([(
+            "API_TOKEN".to_string(),
+            value.to_string(),
+        )]))
+    }
+
+    #[test]
+    fn secrets_reach_the_step_as_env_vars_and_never_its_log() {
+        let canary = "canary-5f1d-value";
+        let wd = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(wd.path().join(".agentenv/logs")).unwrap();
+        let s = step("printf %s \"$API_TOKEN\" > got; echo token=$API_TOKEN");
+        run(&s, wd.path(), &secrets(canary), &Output::new(true)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(wd.path().join("got")).unwrap(),
+            canary
+        );
+        let log = std::fs::read_to_string(log_path(wd.path(), "s")).unwrap();
+        assert_eq!(log, "token=***\n");
+    }
+
+    #[test]
+    fn the_fingerprint_follows_secret_values_without_containing_them() {
+        let s = step("true");
+        let heads = BTreeMap::new();
+        let a = fingerprint(&s, &secrets("one"), &heads);
+        assert_eq!(a, fingerprint(&s, &secrets("one"), &heads));
+        assert_ne!(a, fingerprint(&s, &secrets("two"), &heads));
+        assert_ne!(a, fingerprint(&step("false"), &secrets("one"), &heads));
+        let moved = BTreeMap::from([("r".to_string(), "abc".to_string())]);
+        assert_ne!(a, fingerprint(&s, &secrets("one"), &moved));
+    }
+}
