@@ -4,18 +4,22 @@
 
 mod provision_common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bitbucket_emulator::{Config, Emulator};
 use provision_common::*;
 
-fn serve(upstream: &Path) -> Emulator {
-    Emulator::start(
+/// An upstream repository in `dir/up`, served over http: (its path, the emulator, clone URL).
+fn served(dir: &Path) -> (PathBuf, Emulator, String) {
+    let up = upstream(&dir.join("up"));
+    let emu = Emulator::start(
         Config::default()
             .anonymous(true)
-            .cloud_repo("acme", "app", upstream),
-    )
+            .cloud_repo("acme", "app", &up),
+    );
+    let url = emu.cloud_clone_url("acme", "app");
+    (up, emu, url)
 }
 
 fn refs(checkout: &Path) -> Vec<String> {
@@ -36,9 +40,7 @@ fn refs(checkout: &Path) -> Vec<String> {
 #[test]
 fn default_clone_over_http_is_the_default_branch_only_at_depth_one() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
-    let url = emu.cloud_clone_url("acme", "app");
+    let (up, _emu, url) = served(t.path());
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     let (out, summary) = provision_json(&spec, &wd, &[]);
@@ -67,9 +69,7 @@ fn default_clone_over_http_is_the_default_branch_only_at_depth_one() {
 #[test]
 fn depth_zero_over_http_is_full_history_of_one_branch() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
-    let url = emu.cloud_clone_url("acme", "app");
+    let (_up, _emu, url) = served(t.path());
     let spec = spec(
         t.path(),
         &format!("repos:\n  - url: {url}\n    branch: dev\n    depth: 0\n"),
@@ -87,9 +87,7 @@ fn depth_zero_over_http_is_full_history_of_one_branch() {
 #[test]
 fn a_shallow_checkout_becomes_complete_when_depth_turns_zero() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
-    let url = emu.cloud_clone_url("acme", "app");
+    let (_up, _emu, url) = served(t.path());
     let wd = t.path().join("wd");
     let shallow = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     assert_eq!(code(&provision(&shallow, &wd, &[])), 0);
@@ -130,9 +128,7 @@ fn local_path_clone_is_single_branch_relative_to_the_spec_and_tracks_the_default
 #[test]
 fn update_moves_to_the_new_upstream_head_and_a_second_run_is_up_to_date() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
-    let url = emu.cloud_clone_url("acme", "app");
+    let (up, _emu, url) = served(t.path());
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     assert_eq!(code(&provision(&spec, &wd, &[])), 0);
@@ -190,9 +186,7 @@ fn missing_local_repository_is_exit_4() {
 #[test]
 fn missing_branch_is_exit_4_listing_the_branches_there_are() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
-    let url = emu.cloud_clone_url("acme", "app");
+    let (_up, _emu, url) = served(t.path());
     let spec = spec(
         t.path(),
         &format!("repos:\n  - url: {url}\n    branch: nope\n"),
@@ -209,10 +203,8 @@ fn missing_branch_is_exit_4_listing_the_branches_there_are() {
 #[test]
 fn a_connection_cut_mid_pack_fails_cleanly_and_the_next_run_clones() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
+    let (_up, emu, url) = served(t.path());
     emu.reset_next("POST */git-upload-pack", 1, 20);
-    let url = emu.cloud_clone_url("acme", "app");
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     let out = provision(&spec, &wd, &[]);
@@ -307,11 +299,9 @@ fn a_path_that_is_not_a_checkout_is_refused() {
 #[test]
 fn killed_during_a_clone_the_next_run_succeeds_with_a_complete_checkout() {
     let t = tempfile::tempdir().unwrap();
-    let up = upstream(&t.path().join("up"));
-    let emu = serve(&up);
+    let (up, emu, url) = served(t.path());
     // The pack request hangs, so the process is certainly killed mid-clone.
     emu.add_latency("POST */git-upload-pack", Duration::from_secs(60));
-    let url = emu.cloud_clone_url("acme", "app");
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     let mut child = agentenv_cmd(&[

@@ -310,16 +310,11 @@ fn clone_into(
     let repo = Repository::init(tmp).map_err(err)?;
     // One connection serves both the question (which branch, which tip) and the download.
     let mut remote = repo.remote_anonymous(&plan.fetch_url).map_err(err)?;
-    let mut conn = remote
+    let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(None)), None)
         .map_err(err)?;
     let tip = remote_tip(plan, &conn)?;
-    let refspec = branch_refspec(&tip.branch);
-    let mut fo = auth.fetch_options(progress, fetch_depth(plan, &repo));
-    conn.remote()
-        .fetch(&[&refspec], Some(&mut fo), None)
-        .map_err(err)?;
-    drop(conn);
+    let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
     // `origin` fetches this branch only, as after `git clone --single-branch`.
     repo.remote_with_fetch("origin", &plan.url, &refspec)
         .map_err(err)?;
@@ -329,6 +324,23 @@ fn clone_into(
         branch: tip.branch,
         head: tip.oid.to_string(),
     })
+}
+
+/// Download the tip's branch on the open connection (closing it); returns the refspec used.
+fn fetch_branch(
+    plan: &RepoPlan,
+    auth: &GitAuth,
+    progress: Option<&(dyn Fn(Transfer) + Sync)>,
+    repo: &Repository,
+    mut conn: git2::RemoteConnection<'_, '_, '_>,
+    tip: &RemoteTip,
+) -> Result<String> {
+    let refspec = branch_refspec(&tip.branch);
+    let mut fo = auth.fetch_options(progress, fetch_depth(plan, repo));
+    conn.remote()
+        .fetch(&[&refspec], Some(&mut fo), None)
+        .map_err(|e| git_error(plan, e))?;
+    Ok(refspec)
 }
 
 fn branch_refspec(branch: &str) -> String {
@@ -417,7 +429,7 @@ fn update(
         repo.remote_set_url("origin", &plan.url).map_err(err)?;
     }
     let mut remote = repo.find_remote("origin").map_err(err)?;
-    let mut conn = remote
+    let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(None)), None)
         .map_err(err)?;
     let tip = remote_tip(plan, &conn)?;
@@ -434,12 +446,7 @@ fn update(
         });
     }
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
-        let refspec = branch_refspec(&tip.branch);
-        let mut fo = auth.fetch_options(progress, fetch_depth(plan, &repo));
-        conn.remote()
-            .fetch(&[&refspec], Some(&mut fo), None)
-            .map_err(err)?;
-        drop(conn);
+        let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
         let known = repo
             .find_remote("origin")
             .and_then(|r| r.fetch_refspecs())

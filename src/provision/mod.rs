@@ -119,37 +119,27 @@ pub fn run(args: ProvisionArgs) -> Result<()> {
     let workdir = workdir_of(&env, args.workdir.as_deref())?;
     let repos = plan::repos(&env, &workdir)?;
     let out = Output::new(args.json);
-    let mut repo_reports = Vec::new();
-    let mut step_reports = Vec::new();
+    let mut job = Job {
+        env: &env,
+        secrets: &secrets,
+        workdir: &workdir,
+        repos: &repos,
+        out: &out,
+        repo_reports: Vec::new(),
+        step_reports: Vec::new(),
+    };
     let result = if args.dry_run {
-        dry_run(
-            &env,
-            &secrets,
-            &workdir,
-            &repos,
-            &out,
-            &mut repo_reports,
-            &mut step_reports,
-        )
+        job.dry_run()
     } else {
-        provision(
-            &args,
-            &env,
-            &secrets,
-            &workdir,
-            &repos,
-            &out,
-            &mut repo_reports,
-            &mut step_reports,
-        )
+        job.provision(&args)
     };
     let summary = Summary {
         event: "summary",
         ok: result.is_ok(),
         dry_run: args.dry_run,
         workdir: workdir.display().to_string(),
-        repos: &repo_reports,
-        steps: &step_reports,
+        repos: &job.repo_reports,
+        steps: &job.step_reports,
         error: result.as_ref().err().map(|e| ErrorReport {
             kind: e.kind,
             exit_code: e.exit_code(),
@@ -171,246 +161,246 @@ fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
     std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn provision(
-    args: &ProvisionArgs,
-    env: &LoadedEnv,
-    secrets: &ResolvedSecrets,
-    workdir: &Path,
-    repos: &[RepoPlan],
-    out: &Output,
-    repo_reports: &mut Vec<RepoReport>,
-    step_reports: &mut Vec<StepReport>,
-) -> Result<()> {
-    let logs = state::agentenv_dir(workdir).join("logs");
-    std::fs::create_dir_all(&logs)
-        .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
-    let _lock = lock::acquire(workdir, args.wait, |msg| {
-        if !out.is_json() {
-            out.info(&format!("{msg}; waiting for it (--wait)"));
-        }
-    })?;
-    let mut state = State::load(workdir)?;
-    for r in repos {
-        git::clean_leftovers(&r.target)?;
-    }
-
-    let auth = GitAuth::anonymous();
-    let results = parallel(repos, |r| {
-        let bar = out.transfer_bar(&r.name);
-        let report = |t: git::Transfer| {
-            if let Some(bar) = &bar {
-                bar.set_length(t.total as u64);
-                bar.set_position(t.received as u64);
-                bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
-            }
-        };
-        let res = git::sync(r, &auth, args.force, Some(&report));
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        res
-    });
-    let mut errors = Vec::new();
-    let mut heads = BTreeMap::new();
-    for (r, res) in repos.iter().zip(results) {
-        let report = match res {
-            Ok(Synced {
-                action,
-                branch,
-                head,
-            }) => {
-                let word = match action {
-                    RepoAction::Cloned => "cloned",
-                    RepoAction::Updated => "updated",
-                    RepoAction::UpToDate => "up-to-date",
-                };
-                out.info(&format!(
-                    "{}: {word} ({branch} at {})",
-                    r.name,
-                    short(&head)
-                ));
-                state.repos.insert(
-                    r.name.clone(),
-                    RepoState {
-                        path: r.rel_path.clone(),
-                        url: r.url.clone(),
-                        branch: branch.clone(),
-                        head: head.clone(),
-                        time: state::now(),
-                    },
-                );
-                heads.insert(r.name.clone(), head.clone());
-                repo_report(r, word, Some(branch), Some(head), None)
-            }
-            Err(e) => {
-                let e = redact_error(e, secrets);
-                out.info(&format!("{}: failed: {e}", r.name));
-                let report = repo_report(r, "failed", None, None, Some(e.to_string()));
-                errors.push(e);
-                report
-            }
-        };
-        out.event(&report);
-        repo_reports.push(report);
-    }
-    state
-        .repos
-        .retain(|name, _| repos.iter().any(|r| &r.name == name));
-    state
-        .steps
-        .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
-    state.save(workdir)?;
-    if !errors.is_empty() {
-        for step in &env.spec.setup {
-            let report = step_report(step, "not-run", "a repository failed", None, None);
-            out.event(&report);
-            step_reports.push(report);
-        }
-        return Err(combine(errors, "repositories"));
-    }
-
-    let mut failed: Option<Error> = None;
-    for step in &env.spec.setup {
-        if failed.is_some() {
-            let report = step_report(step, "not-run", "an earlier step failed", None, None);
-            out.event(&report);
-            step_reports.push(report);
-            continue;
-        }
-        let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
-        let report = match plan::decide_step(step, &fp, &state, workdir) {
-            StepDecision::Skip(reason) => {
-                out.info(&format!("{}: skipped ({reason})", step.name));
-                step_report(step, "skipped", &reason, None, None)
-            }
-            StepDecision::Run(reason) => {
-                out.info(&format!("{}: running ({reason})", step.name));
-                match steps::run(step, workdir, secrets, out) {
-                    Ok(took) => {
-                        let ms = took.as_millis() as u64;
-                        state.steps.insert(
-                            step.name.clone(),
-                            StepState {
-                                fingerprint: fp,
-                                result: "ok".into(),
-                                time: state::now(),
-                                duration_ms: ms,
-                            },
-                        );
-                        state.save(workdir)?;
-                        out.info(&format!("{}: ok in {:.1}s", step.name, took.as_secs_f64()));
-                        step_report(step, "ran", &reason, Some(ms), None)
-                    }
-                    Err(e) => {
-                        // Nothing recorded: the next provision runs it again.
-                        if state.steps.remove(&step.name).is_some() {
-                            state.save(workdir)?;
-                        }
-                        let e = redact_error(e, secrets);
-                        out.info(&format!("{}: failed: {e}", step.name));
-                        let report =
-                            step_report(step, "failed", &reason, None, Some(e.to_string()));
-                        if !step.continue_on_error {
-                            failed = Some(e);
-                        }
-                        report
-                    }
-                }
-            }
-        };
-        out.event(&report);
-        step_reports.push(report);
-    }
-    failed.map_or(Ok(()), Err)
+/// Everything one provision (or dry run) works from, and the reports it fills in.
+struct Job<'a> {
+    env: &'a LoadedEnv,
+    secrets: &'a ResolvedSecrets,
+    workdir: &'a Path,
+    repos: &'a [RepoPlan],
+    out: &'a Output,
+    repo_reports: Vec<RepoReport>,
+    step_reports: Vec<StepReport>,
 }
 
-/// `--dry-run`: ask the remotes, read the state, and report; create and change nothing.
-fn dry_run(
-    env: &LoadedEnv,
-    secrets: &ResolvedSecrets,
-    workdir: &Path,
-    repos: &[RepoPlan],
-    out: &Output,
-    repo_reports: &mut Vec<RepoReport>,
-    step_reports: &mut Vec<StepReport>,
-) -> Result<()> {
-    let state = if workdir.exists() {
-        State::load(workdir)?
-    } else {
-        State::default()
-    };
-    let auth = GitAuth::anonymous();
-    let results = parallel(
-        repos,
-        |r| -> Result<(String, git::RemoteTip, Option<String>)> {
-            let tip = git::probe(r, &auth)?;
-            let occupied = r.target.exists()
-                && std::fs::read_dir(&r.target).is_ok_and(|mut d| d.next().is_some());
-            if !occupied {
-                return Ok(("clone".into(), tip, None));
-            }
-            if !git::is_checkout(&r.target) {
-                return Err(Error::input(format!(
-                    "repository {}: {} exists and is not a git checkout",
-                    r.name,
-                    r.target.display()
-                )));
-            }
-            let changed = git2::Repository::open(&r.target)
-                .and_then(|repo| git::changed_files(&repo))
-                .unwrap_or_default();
-            let note = (!changed.is_empty()).then(|| {
-                format!(
-                    "has local changes ({}); provision would stop unless --force",
-                    changed.join(", ")
-                )
-            });
-            let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
-                "up-to-date"
-            } else {
-                "update"
+impl Job<'_> {
+    fn repo_done(&mut self, report: RepoReport) {
+        self.out.event(&report);
+        self.repo_reports.push(report);
+    }
+
+    fn step_done(&mut self, report: StepReport) {
+        self.out.event(&report);
+        self.step_reports.push(report);
+    }
+
+    fn provision(&mut self, args: &ProvisionArgs) -> Result<()> {
+        let (env, secrets, workdir, repos, out) =
+            (self.env, self.secrets, self.workdir, self.repos, self.out);
+        let logs = state::agentenv_dir(workdir).join("logs");
+        std::fs::create_dir_all(&logs)
+            .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
+        let _lock = lock::acquire(workdir, args.wait, |msg| {
+            out.info(&format!("{msg}; waiting for it (--wait)"))
+        })?;
+        let mut state = State::load(workdir)?;
+        for r in repos {
+            git::clean_leftovers(&r.target)?;
+        }
+
+        let auth = GitAuth::anonymous();
+        let results = parallel(repos, |r| {
+            let bar = out.transfer_bar(&r.name);
+            let report = |t: git::Transfer| {
+                if let Some(bar) = &bar {
+                    bar.set_length(t.total as u64);
+                    bar.set_position(t.received as u64);
+                    bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
+                }
             };
-            Ok((action.into(), tip, note))
-        },
-    );
-    let mut errors = Vec::new();
-    let mut heads = BTreeMap::new();
-    for (r, res) in repos.iter().zip(results) {
-        let report = match res {
-            Ok((action, tip, note)) => {
-                heads.insert(r.name.clone(), tip.oid.to_string());
-                repo_report(
-                    r,
-                    &action,
-                    Some(tip.branch),
-                    Some(tip.oid.to_string()),
-                    note,
-                )
+            let res = git::sync(r, &auth, args.force, Some(&report));
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
             }
-            Err(e) => {
-                let e = redact_error(e, secrets);
-                let report = repo_report(r, "failed", None, None, Some(e.to_string()));
-                errors.push(e);
-                report
+            res
+        });
+        let mut errors = Vec::new();
+        let mut heads = BTreeMap::new();
+        for (r, res) in repos.iter().zip(results) {
+            let report = match res {
+                Ok(Synced {
+                    action,
+                    branch,
+                    head,
+                }) => {
+                    let word = match action {
+                        RepoAction::Cloned => "cloned",
+                        RepoAction::Updated => "updated",
+                        RepoAction::UpToDate => "up-to-date",
+                    };
+                    out.info(&format!(
+                        "{}: {word} ({branch} at {})",
+                        r.name,
+                        short(&head)
+                    ));
+                    state.repos.insert(
+                        r.name.clone(),
+                        RepoState {
+                            path: r.rel_path.clone(),
+                            url: r.url.clone(),
+                            branch: branch.clone(),
+                            head: head.clone(),
+                            time: state::now(),
+                        },
+                    );
+                    heads.insert(r.name.clone(), head.clone());
+                    repo_report(r, word, Some(branch), Some(head), None)
+                }
+                Err(e) => {
+                    let e = redact_error(e, secrets);
+                    out.info(&format!("{}: failed: {e}", r.name));
+                    let report = repo_report(r, "failed", None, None, Some(e.to_string()));
+                    errors.push(e);
+                    report
+                }
+            };
+            self.repo_done(report);
+        }
+        state
+            .repos
+            .retain(|name, _| repos.iter().any(|r| &r.name == name));
+        state
+            .steps
+            .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
+        state.save(workdir)?;
+        if !errors.is_empty() {
+            for step in &env.spec.setup {
+                let report = step_report(step, "not-run", "a repository failed", None, None);
+                self.step_done(report);
             }
-        };
-        out.event(&report);
-        repo_reports.push(report);
+            return Err(combine(errors, "repositories"));
+        }
+
+        let mut failed: Option<Error> = None;
+        for step in &env.spec.setup {
+            if failed.is_some() {
+                let report = step_report(step, "not-run", "an earlier step failed", None, None);
+                self.step_done(report);
+                continue;
+            }
+            let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
+            let report = match plan::decide_step(step, &fp, &state, workdir) {
+                StepDecision::Skip(reason) => {
+                    out.info(&format!("{}: skipped ({reason})", step.name));
+                    step_report(step, "skipped", &reason, None, None)
+                }
+                StepDecision::Run(reason) => {
+                    out.info(&format!("{}: running ({reason})", step.name));
+                    match steps::run(step, workdir, secrets, out) {
+                        Ok(took) => {
+                            let ms = took.as_millis() as u64;
+                            state.steps.insert(
+                                step.name.clone(),
+                                StepState {
+                                    fingerprint: fp,
+                                    result: "ok".into(),
+                                    time: state::now(),
+                                    duration_ms: ms,
+                                },
+                            );
+                            state.save(workdir)?;
+                            out.info(&format!("{}: ok in {:.1}s", step.name, took.as_secs_f64()));
+                            step_report(step, "ran", &reason, Some(ms), None)
+                        }
+                        Err(e) => {
+                            // Nothing recorded: the next provision runs it again.
+                            if state.steps.remove(&step.name).is_some() {
+                                state.save(workdir)?;
+                            }
+                            let e = redact_error(e, secrets);
+                            out.info(&format!("{}: failed: {e}", step.name));
+                            let report =
+                                step_report(step, "failed", &reason, None, Some(e.to_string()));
+                            if !step.continue_on_error {
+                                failed = Some(e);
+                            }
+                            report
+                        }
+                    }
+                }
+            };
+            self.step_done(report);
+        }
+        failed.map_or(Ok(()), Err)
     }
-    for step in &env.spec.setup {
-        let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
-        let report = match plan::decide_step(step, &fp, &state, workdir) {
-            StepDecision::Run(reason) => step_report(step, "run", &reason, None, None),
-            StepDecision::Skip(reason) => step_report(step, "skip", &reason, None, None),
+
+    /// `--dry-run`: ask the remotes, read the state, and report; create and change nothing.
+    fn dry_run(&mut self) -> Result<()> {
+        let (env, secrets, workdir, repos) = (self.env, self.secrets, self.workdir, self.repos);
+        let state = if workdir.exists() {
+            State::load(workdir)?
+        } else {
+            State::default()
         };
-        out.event(&report);
-        step_reports.push(report);
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(combine(errors, "repositories"))
+        let auth = GitAuth::anonymous();
+        let results = parallel(
+            repos,
+            |r| -> Result<(String, git::RemoteTip, Option<String>)> {
+                let tip = git::probe(r, &auth)?;
+                let occupied = r.target.exists()
+                    && std::fs::read_dir(&r.target).is_ok_and(|mut d| d.next().is_some());
+                if !occupied {
+                    return Ok(("clone".into(), tip, None));
+                }
+                if !git::is_checkout(&r.target) {
+                    return Err(Error::input(format!(
+                        "repository {}: {} exists and is not a git checkout",
+                        r.name,
+                        r.target.display()
+                    )));
+                }
+                let changed = git2::Repository::open(&r.target)
+                    .and_then(|repo| git::changed_files(&repo))
+                    .unwrap_or_default();
+                let note = (!changed.is_empty()).then(|| {
+                    format!(
+                        "has local changes ({}); provision would stop unless --force",
+                        changed.join(", ")
+                    )
+                });
+                let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
+                    "up-to-date"
+                } else {
+                    "update"
+                };
+                Ok((action.into(), tip, note))
+            },
+        );
+        let mut errors = Vec::new();
+        let mut heads = BTreeMap::new();
+        for (r, res) in repos.iter().zip(results) {
+            let report = match res {
+                Ok((action, tip, note)) => {
+                    heads.insert(r.name.clone(), tip.oid.to_string());
+                    repo_report(
+                        r,
+                        &action,
+                        Some(tip.branch),
+                        Some(tip.oid.to_string()),
+                        note,
+                    )
+                }
+                Err(e) => {
+                    let e = redact_error(e, secrets);
+                    let report = repo_report(r, "failed", None, None, Some(e.to_string()));
+                    errors.push(e);
+                    report
+                }
+            };
+            self.repo_done(report);
+        }
+        for step in &env.spec.setup {
+            let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
+            let report = match plan::decide_step(step, &fp, &state, workdir) {
+                StepDecision::Run(reason) => step_report(step, "run", &reason, None, None),
+                StepDecision::Skip(reason) => step_report(step, "skip", &reason, None, None),
+            };
+            self.step_done(report);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(combine(errors, "repositories"))
+        }
     }
 }
 
