@@ -171,7 +171,12 @@ impl Repo {
             .rsplit(['/', ':'])
             .next()
             .unwrap_or(raw);
-        last.strip_suffix(".git").unwrap_or(last).to_string()
+        let name = last.strip_suffix(".git").unwrap_or(last);
+        // `url: ..` (a repository containing the spec) has no name of its own: use its path.
+        match (name, &self.path) {
+            ("" | "." | "..", Some(path)) => path.trim_end_matches('/').to_string(),
+            _ => name.to_string(),
+        }
     }
 
     /// The checkout's path relative to the workdir.
