@@ -122,20 +122,13 @@ fn the_canary_appears_nowhere() {
 
     // The steps really ran and printed (masked) output, and provision reported the failures.
     for (label, out) in [("human", &human), ("json", &json)] {
-        assert_ne!(
-            out.code,
-            0,
-            "{label}: failing steps make provision fail:\n{}",
-            out.all()
-        );
-        assert!(
-            out.all().contains("***"),
-            "{label}: masked output is shown:\n{}",
-            out.all()
-        );
+        // The failures are reported; continue_on_error lets provision go on to the end.
+        assert!(out.all().contains("status 7"), "{label}:\n{}", out.all());
+        assert!(out.all().contains("timed out"), "{label}:\n{}", out.all());
         assert_clean(&format!("provision ({label}) stdout"), &out.stdout);
         assert_clean(&format!("provision ({label}) stderr"), &out.stderr);
     }
+    assert!(human.all().contains("plain: ***"), "{}", human.all());
     for line in json.stdout.lines().filter(|l| !l.trim().is_empty()) {
         assert!(
             serde_json::from_str::<serde_json::Value>(line).is_ok(),
