@@ -299,7 +299,7 @@ fn rekey(env_path: &Path, vars: Lookup) -> Result<()> {
     let parsed = identity::parse_recipients(&recipients, "secrets.recipients")?;
     let (added, removed) = diff(&file.recipients, &recipients);
     if let Some(first) = file.values.keys().next() {
-        let ids = resolve::require_identities(vars, Some((first, &file)))?;
+        let ids = resolve::require_identities(vars, first, &file)?;
         let origin = Origin {
             file: &file.path,
             recipients: &file.recipients,

@@ -196,7 +196,7 @@ pub(crate) fn resolve(env: &LoadedEnv, vars: Lookup) -> Result<ResolvedSecrets> 
         _ => None,
     });
     let ids = match first_encrypted {
-        Some(needed_for) => Some(require_identities(vars, Some(needed_for))?),
+        Some((name, file)) => Some(require_identities(vars, name, file)?),
         None => None,
     };
     let mut values: BTreeMap<String, String> = BTreeMap::new();
@@ -232,24 +232,21 @@ pub(crate) fn resolve(env: &LoadedEnv, vars: Lookup) -> Result<ResolvedSecrets> 
 }
 
 /// The identities, or an error that says what needed them, where keys were looked for and how
-/// to provide one. `needed_for` is the first value that has to be decrypted.
+/// to provide one. `name` in `file` is the first value that has to be decrypted.
 pub(crate) fn require_identities(
     vars: Lookup,
-    needed_for: Option<(&str, &SecretsFile)>,
+    name: &str,
+    file: &SecretsFile,
 ) -> Result<Identities> {
     identity::discover(vars)?.ok_or_else(|| {
         let default = identity::config_dir(vars)
             .map(|d| d.join("key.txt").display().to_string())
             .unwrap_or_else(|| "~/.config/agentenv/key.txt".into());
-        let what = match needed_for {
-            Some((name, file)) => format!(
-                "cannot decrypt {name} in {} (encrypted to [{}])",
-                file.path.display(),
-                file.recipients_text()
-            ),
-            None => "cannot decrypt secrets".to_string(),
-        };
-        Error::auth(format!("{what}: no age identity: AGENTENV_AGE_KEY and AGENTENV_AGE_KEY_FILE are not set, and no default key exists"))
+        Error::auth(format!(
+            "cannot decrypt {name} in {} (encrypted to [{}]): no age identity: AGENTENV_AGE_KEY and AGENTENV_AGE_KEY_FILE are not set, and no default key exists",
+            file.path.display(),
+            file.recipients_text()
+        ))
             .with_hint(format!(
                 "set AGENTENV_AGE_KEY to the key text, AGENTENV_AGE_KEY_FILE to a key file, or put your key at {default} (~/.ssh/id_ed25519 and ~/.ssh/id_rsa are tried too)"
             ))
