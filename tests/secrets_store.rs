@@ -340,3 +340,41 @@ fn digest_is_keyed_and_changes_with_the_value() {
     assert_eq!(k1.len(), 32);
     assert_eq!(mode(&path), 0o600);
 }
+
+#[test]
+fn concurrent_creates_lose_nothing() {
+    let sb = Sandbox::new();
+    let key = sb.key("keys/alice.txt");
+    sb.write_spec(&[&key.public], &[]);
+    let names: Vec<String> = (0..6).map(|i| format!("PARALLEL_{i}")).collect();
+    std::thread::scope(|s| {
+        for name in &names {
+            let sb = &sb;
+            s.spawn(move || {
+                sb.secret(
+                    "create",
+                    &["--team", name],
+                    &format!("value-of-{name}"),
+                    &[],
+                )
+                .ok();
+                sb.secret(
+                    "create",
+                    &["--personal", name],
+                    &format!("mine-{name}"),
+                    &[],
+                )
+                .ok();
+            });
+        }
+    });
+    let team = std::fs::read_to_string(sb.team_file()).unwrap();
+    let personal = std::fs::read_to_string(sb.personal_file()).unwrap();
+    for name in &names {
+        assert!(team.contains(&format!("{name}: |")), "{name} lost:\n{team}");
+        assert!(
+            personal.contains(&format!("{name}: |")),
+            "{name} lost:\n{personal}"
+        );
+    }
+}

@@ -76,33 +76,24 @@ enum Op {
     Remove,
 }
 
-/// A file to change and where its recipients come from.
-struct Target {
-    file: SecretsFile,
-    personal: bool,
-}
-
-fn open_target(env: &LoadedEnv, t: &SecretTarget, vars: Lookup) -> Result<Target> {
+/// The file a `create`/`update`/`remove` changes.
+fn target_path(env: &LoadedEnv, t: &SecretTarget, vars: Lookup) -> Result<PathBuf> {
     if t.personal {
-        let file = resolve::load_personal(vars)?.ok_or_else(|| {
+        return resolve::personal_path(vars).ok_or_else(|| {
             Error::input("cannot locate the personal secrets file: HOME is not set")
                 .with_hint("set AGENTENV_PERSONAL_FILE, XDG_CONFIG_HOME or HOME")
-        })?;
-        return Ok(Target {
-            file,
-            personal: true,
         });
     }
-    let path = resolve::team_path(env).ok_or_else(|| {
+    team_path(env)
+}
+
+fn team_path(env: &LoadedEnv) -> Result<PathBuf> {
+    resolve::team_path(env).ok_or_else(|| {
         Error::input(format!(
             "{}: the spec has no team secrets file (secrets.team)",
             env.path.display()
         ))
         .with_hint("add `secrets: {team: secrets/NAME.team.yaml, recipients: [age1…]}` to the spec, or use --personal")
-    })?;
-    Ok(Target {
-        file: SecretsFile::load(&path)?,
-        personal: false,
     })
 }
 
@@ -110,7 +101,18 @@ fn open_target(env: &LoadedEnv, t: &SecretTarget, vars: Lookup) -> Result<Target
 fn change(op: Op, t: &SecretTarget, vars: Lookup) -> Result<()> {
     store::check_name(&t.name, "NAME")?;
     let env = LoadedEnv::load(&t.env)?;
-    let Target { mut file, personal } = open_target(&env, t, vars)?;
+    let personal = t.personal;
+    let path = target_path(&env, t, vars)?;
+    let _lock = if personal {
+        store::EditLock::personal(&path)?
+    } else {
+        store::EditLock::acquire(&env.dir)?
+    };
+    let mut file = if personal {
+        resolve::load_personal_at(&path)?
+    } else {
+        SecretsFile::load(&path)?
+    };
     let scope = if personal { "personal" } else { "team" };
     let shown = file.path.display().to_string();
     let exists = file.values.contains_key(&t.name);
@@ -288,12 +290,8 @@ fn personal_recipients(
 /// `rekey`: decrypt every team value, then encrypt it to the spec's recipients; all or nothing.
 fn rekey(env_path: &Path, vars: Lookup) -> Result<()> {
     let env = LoadedEnv::load(env_path)?;
-    let path = resolve::team_path(&env).ok_or_else(|| {
-        Error::input(format!(
-            "{}: the spec has no team secrets file (secrets.team)",
-            env.path.display()
-        ))
-    })?;
+    let path = team_path(&env)?;
+    let _lock = store::EditLock::acquire(&env.dir)?;
     let mut file = SecretsFile::load(&path)?;
     let recipients = spec_recipients(&env)?;
     let parsed = identity::parse_recipients(&recipients, "secrets.recipients")?;

@@ -6,7 +6,7 @@
 //! process environment variable of that name. All must resolve, or nothing runs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
@@ -55,11 +55,15 @@ pub(crate) fn load_personal(vars: Lookup) -> Result<Option<SecretsFile>> {
     let Some(path) = personal_path(vars) else {
         return Ok(None);
     };
-    let file = SecretsFile::load(&path)?;
+    load_personal_at(&path).map(Some)
+}
+
+pub(crate) fn load_personal_at(path: &Path) -> Result<SecretsFile> {
+    let file = SecretsFile::load(path)?;
     if file.exists {
-        identity::warn_if_shared(&path, "personal secrets file");
+        identity::warn_if_shared(path, "personal secrets file");
     }
-    Ok(Some(file))
+    Ok(file)
 }
 
 /// Load everything a resolution needs except the identities.

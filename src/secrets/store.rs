@@ -251,6 +251,49 @@ pub(crate) fn recipients_text(recipients: &[String]) -> String {
     }
 }
 
+/// Serializes edits of secrets files between agentenv processes (read, change, write), so
+/// two concurrent `secret create` runs cannot lose one another's value. It is an exclusive
+/// `flock` on a directory that exists for the whole edit: the personal file's directory
+/// (created first, mode 0700) or, for a team file, the spec's directory.
+pub(crate) struct EditLock {
+    /// Holding the descriptor holds the lock.
+    _dir: std::fs::File,
+}
+
+impl EditLock {
+    pub fn acquire(dir: &Path) -> Result<EditLock> {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let handle = std::fs::File::open(dir).map_err(|e| {
+            Error::failure(format!("cannot open {} to lock it: {e}", dir.display()))
+        })?;
+        // SAFETY: flock on a descriptor we own; released when the file is closed.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&handle), libc::LOCK_EX) } != 0 {
+            return Err(Error::failure(format!(
+                "cannot lock {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(EditLock { _dir: handle })
+    }
+
+    /// Lock the directory of the personal file `file`, creating it (0700) if needed.
+    pub fn personal(file: &Path) -> Result<EditLock> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
+        Self::acquire(dir)
+    }
+}
+
 /// A recipient string as a YAML scalar: plain when that is unambiguous, else double-quoted.
 fn yaml_scalar(s: &str) -> String {
     let plain = !s.is_empty()
