@@ -26,6 +26,15 @@ impl GitAuth {
         GitAuth::default()
     }
 
+    /// Open a fetch connection. Extra headers (Data Center's `Bearer`) must be sent from the
+    /// first request on, which `Remote::connect_auth` cannot do: header auth goes here.
+    fn connect<'r, 'c>(
+        &'c self,
+        remote: &'c mut git2::Remote<'r>,
+    ) -> std::result::Result<git2::RemoteConnection<'r, 'c, 'c>, git2::Error> {
+        remote.connect_auth(git2::Direction::Fetch, Some(self.callbacks(None)), None)
+    }
+
     /// Callbacks for one connection: credentials (none yet) and transfer progress.
     fn callbacks<'a>(
         &'a self,
@@ -219,9 +228,7 @@ pub fn probe(plan: &RepoPlan, auth: &GitAuth) -> Result<RemoteTip> {
     let mut remote = repo
         .remote_anonymous(&plan.fetch_url)
         .map_err(|e| git_error(plan, e))?;
-    let conn = remote
-        .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(None)), None)
-        .map_err(|e| git_error(plan, e))?;
+    let conn = auth.connect(&mut remote).map_err(|e| git_error(plan, e))?;
     remote_tip(plan, &conn)
 }
 
@@ -310,9 +317,7 @@ fn clone_into(
     let repo = Repository::init(tmp).map_err(err)?;
     // One connection serves both the question (which branch, which tip) and the download.
     let mut remote = repo.remote_anonymous(&plan.fetch_url).map_err(err)?;
-    let conn = remote
-        .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(None)), None)
-        .map_err(err)?;
+    let conn = auth.connect(&mut remote).map_err(err)?;
     let tip = remote_tip(plan, &conn)?;
     let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
     // `origin` fetches this branch only, as after `git clone --single-branch`.
@@ -429,9 +434,7 @@ fn update(
         repo.remote_set_url("origin", &plan.url).map_err(err)?;
     }
     let mut remote = repo.find_remote("origin").map_err(err)?;
-    let conn = remote
-        .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(None)), None)
-        .map_err(err)?;
+    let conn = auth.connect(&mut remote).map_err(err)?;
     let tip = remote_tip(plan, &conn)?;
     let on_branch = repo
         .head()
