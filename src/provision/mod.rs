@@ -6,9 +6,25 @@
 //!   `WORKDIR/.agentenv/state.json`    state (see `state.rs`)
 //!   `WORKDIR/.agentenv/logs/<step>.log`, `WORKDIR/.agentenv/lock`
 
-use std::path::PathBuf;
+pub mod git;
+pub mod lock;
+pub mod output;
+pub mod plan;
+pub mod state;
+pub mod steps;
 
-use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Kind, Result};
+use crate::secrets::ResolvedSecrets;
+use crate::spec::LoadedEnv;
+use git::{GitAuth, RepoAction, Synced};
+use output::Output;
+use plan::{RepoPlan, StepDecision};
+use state::{RepoState, State, StepState};
 
 #[derive(Debug, clap::Args)]
 pub struct ProvisionArgs {
@@ -41,14 +57,600 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// How many repositories are cloned or fetched at once: enough to overlap network waits,
+/// few enough not to starve a small CI machine.
+const PARALLEL_REPOS: usize = 4;
+
+/// One repository in a report: what provision did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+struct RepoReport {
+    event: &'static str,
+    name: String,
+    path: String,
+    url: String,
+    /// cloned | updated | up-to-date | failed; with --dry-run: clone | update | up-to-date | failed
+    action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// One step in a report.
+#[derive(Debug, Clone, Serialize)]
+struct StepReport {
+    event: &'static str,
+    name: String,
+    /// ran | skipped | failed | not-run; with --dry-run: run | skip
+    action: String,
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    event: &'static str,
+    ok: bool,
+    dry_run: bool,
+    workdir: String,
+    repos: &'a [RepoReport],
+    steps: &'a [StepReport],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorReport {
+    kind: Kind,
+    exit_code: i32,
+    message: String,
+}
+
 /// `agentenv provision ENV`: make the workdir match the spec, idempotently.
 pub fn run(args: ProvisionArgs) -> Result<()> {
-    let _ = args;
-    Err(Error::failure("provision is not implemented yet"))
+    let env = LoadedEnv::load(&args.env)?;
+    // Every secret resolves before anything is cloned or run, so a missing one changes nothing.
+    let secrets = crate::secrets::resolve(&env)?;
+    let workdir = workdir_of(&env, args.workdir.as_deref())?;
+    let repos = plan::repos(&env, &workdir)?;
+    let out = Output::new(args.json);
+    let mut job = Job {
+        env: &env,
+        secrets: &secrets,
+        workdir: &workdir,
+        repos: &repos,
+        out: &out,
+        repo_reports: Vec::new(),
+        step_reports: Vec::new(),
+    };
+    let result = if args.dry_run {
+        job.dry_run()
+    } else {
+        job.provision(&args)
+    };
+    let summary = Summary {
+        event: "summary",
+        ok: result.is_ok(),
+        dry_run: args.dry_run,
+        workdir: workdir.display().to_string(),
+        repos: &job.repo_reports,
+        steps: &job.step_reports,
+        error: result.as_ref().err().map(|e| ErrorReport {
+            kind: e.kind,
+            exit_code: e.exit_code(),
+            message: e.to_string(),
+        }),
+    };
+    if out.is_json() {
+        out.event(&summary);
+    } else {
+        print_summary(&summary);
+    }
+    result
+}
+
+fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
+    let dir = given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| env.default_workdir());
+    std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
+}
+
+/// Everything one provision (or dry run) works from, and the reports it fills in.
+struct Job<'a> {
+    env: &'a LoadedEnv,
+    secrets: &'a ResolvedSecrets,
+    workdir: &'a Path,
+    repos: &'a [RepoPlan],
+    out: &'a Output,
+    repo_reports: Vec<RepoReport>,
+    step_reports: Vec<StepReport>,
+}
+
+impl Job<'_> {
+    fn repo_done(&mut self, report: RepoReport) {
+        self.out.event(&report);
+        self.repo_reports.push(report);
+    }
+
+    fn step_done(&mut self, report: StepReport) {
+        self.out.event(&report);
+        self.step_reports.push(report);
+    }
+
+    fn provision(&mut self, args: &ProvisionArgs) -> Result<()> {
+        let (env, secrets, workdir, repos, out) =
+            (self.env, self.secrets, self.workdir, self.repos, self.out);
+        let logs = state::agentenv_dir(workdir).join("logs");
+        std::fs::create_dir_all(&logs)
+            .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
+        let _lock = lock::acquire(workdir, args.wait, |msg| {
+            out.info(&format!("{msg}; waiting for it (--wait)"))
+        })?;
+        let mut state = State::load(workdir)?;
+        for r in repos {
+            git::clean_leftovers(&r.target)?;
+        }
+
+        let auth = GitAuth::anonymous();
+        let results = parallel(repos, |r| {
+            let bar = out.transfer_bar(&r.name);
+            let report = |t: git::Transfer| {
+                if let Some(bar) = &bar {
+                    bar.set_length(t.total as u64);
+                    bar.set_position(t.received as u64);
+                    bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
+                }
+            };
+            let res = git::sync(r, &auth, args.force, Some(&report));
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            res
+        });
+        let mut errors = Vec::new();
+        let mut heads = BTreeMap::new();
+        for (r, res) in repos.iter().zip(results) {
+            let report = match res {
+                Ok(Synced {
+                    action,
+                    branch,
+                    head,
+                }) => {
+                    let word = match action {
+                        RepoAction::Cloned => "cloned",
+                        RepoAction::Updated => "updated",
+                        RepoAction::UpToDate => "up-to-date",
+                    };
+                    out.info(&format!(
+                        "{}: {word} ({branch} at {})",
+                        r.name,
+                        short(&head)
+                    ));
+                    state.repos.insert(
+                        r.name.clone(),
+                        RepoState {
+                            path: r.rel_path.clone(),
+                            url: r.url.clone(),
+                            branch: branch.clone(),
+                            head: head.clone(),
+                            time: state::now(),
+                        },
+                    );
+                    heads.insert(r.name.clone(), head.clone());
+                    repo_report(r, word, Some(branch), Some(head), None)
+                }
+                Err(e) => {
+                    let e = redact_error(e, secrets);
+                    out.info(&format!("{}: failed: {e}", r.name));
+                    let report = repo_report(r, "failed", None, None, Some(e.to_string()));
+                    errors.push(e);
+                    report
+                }
+            };
+            self.repo_done(report);
+        }
+        state
+            .repos
+            .retain(|name, _| repos.iter().any(|r| &r.name == name));
+        state
+            .steps
+            .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
+        state.save(workdir)?;
+        if !errors.is_empty() {
+            for step in &env.spec.setup {
+                let report = step_report(step, "not-run", "a repository failed", None, None);
+                self.step_done(report);
+            }
+            return Err(combine(errors, "repositories"));
+        }
+
+        let mut failed: Option<Error> = None;
+        for step in &env.spec.setup {
+            if failed.is_some() {
+                let report = step_report(step, "not-run", "an earlier step failed", None, None);
+                self.step_done(report);
+                continue;
+            }
+            let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
+            let report = match plan::decide_step(step, &fp, &state, workdir) {
+                StepDecision::Skip(reason) => {
+                    out.info(&format!("{}: skipped ({reason})", step.name));
+                    step_report(step, "skipped", &reason, None, None)
+                }
+                StepDecision::Run(reason) => {
+                    out.info(&format!("{}: running ({reason})", step.name));
+                    match steps::run(step, workdir, secrets, out) {
+                        Ok(took) => {
+                            let ms = took.as_millis() as u64;
+                            state.steps.insert(
+                                step.name.clone(),
+                                StepState {
+                                    fingerprint: fp,
+                                    result: "ok".into(),
+                                    time: state::now(),
+                                    duration_ms: ms,
+                                },
+                            );
+                            state.save(workdir)?;
+                            out.info(&format!("{}: ok in {:.1}s", step.name, took.as_secs_f64()));
+                            step_report(step, "ran", &reason, Some(ms), None)
+                        }
+                        Err(e) => {
+                            // Nothing recorded: the next provision runs it again.
+                            if state.steps.remove(&step.name).is_some() {
+                                state.save(workdir)?;
+                            }
+                            let e = redact_error(e, secrets);
+                            out.info(&format!("{}: failed: {e}", step.name));
+                            let report =
+                                step_report(step, "failed", &reason, None, Some(e.to_string()));
+                            if !step.continue_on_error {
+                                failed = Some(e);
+                            }
+                            report
+                        }
+                    }
+                }
+            };
+            self.step_done(report);
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// `--dry-run`: ask the remotes, read the state, and report; create and change nothing.
+    fn dry_run(&mut self) -> Result<()> {
+        let (env, secrets, workdir, repos) = (self.env, self.secrets, self.workdir, self.repos);
+        let state = if workdir.exists() {
+            State::load(workdir)?
+        } else {
+            State::default()
+        };
+        let auth = GitAuth::anonymous();
+        let results = parallel(
+            repos,
+            |r| -> Result<(String, git::RemoteTip, Option<String>)> {
+                let tip = git::probe(r, &auth)?;
+                let occupied = r.target.exists()
+                    && std::fs::read_dir(&r.target).is_ok_and(|mut d| d.next().is_some());
+                if !occupied {
+                    return Ok(("clone".into(), tip, None));
+                }
+                if !git::is_checkout(&r.target) {
+                    return Err(Error::input(format!(
+                        "repository {}: {} exists and is not a git checkout",
+                        r.name,
+                        r.target.display()
+                    )));
+                }
+                let changed = git2::Repository::open(&r.target)
+                    .and_then(|repo| git::changed_files(&repo))
+                    .unwrap_or_default();
+                let note = (!changed.is_empty()).then(|| {
+                    format!(
+                        "has local changes ({}); provision would stop unless --force",
+                        changed.join(", ")
+                    )
+                });
+                let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
+                    "up-to-date"
+                } else {
+                    "update"
+                };
+                Ok((action.into(), tip, note))
+            },
+        );
+        let mut errors = Vec::new();
+        let mut heads = BTreeMap::new();
+        for (r, res) in repos.iter().zip(results) {
+            let report = match res {
+                Ok((action, tip, note)) => {
+                    heads.insert(r.name.clone(), tip.oid.to_string());
+                    repo_report(
+                        r,
+                        &action,
+                        Some(tip.branch),
+                        Some(tip.oid.to_string()),
+                        note,
+                    )
+                }
+                Err(e) => {
+                    let e = redact_error(e, secrets);
+                    let report = repo_report(r, "failed", None, None, Some(e.to_string()));
+                    errors.push(e);
+                    report
+                }
+            };
+            self.repo_done(report);
+        }
+        for step in &env.spec.setup {
+            let fp = steps::fingerprint(step, secrets, &step_heads(step, repos, &heads));
+            let report = match plan::decide_step(step, &fp, &state, workdir) {
+                StepDecision::Run(reason) => step_report(step, "run", &reason, None, None),
+                StepDecision::Skip(reason) => step_report(step, "skip", &reason, None, None),
+            };
+            self.step_done(report);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(combine(errors, "repositories"))
+        }
+    }
+}
+
+/// Run `f` on every item with a bounded number of threads; results come back in order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_REPOS.min(items.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    *slots[i].lock().expect("not poisoned") = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("not poisoned")
+                .expect("every slot filled")
+        })
+        .collect()
+}
+
+/// The HEADs a step's fingerprint covers, by repository name.
+fn step_heads(
+    step: &crate::spec::Step,
+    repos: &[RepoPlan],
+    heads: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    plan::step_repos(step, repos)
+        .into_iter()
+        .filter_map(|r| heads.get(&r.name).map(|h| (r.name.clone(), h.clone())))
+        .collect()
+}
+
+/// One error for several failures; its kind is theirs when they agree.
+fn combine(mut errors: Vec<Error>, what: &str) -> Error {
+    if errors.len() == 1 {
+        return errors.remove(0);
+    }
+    let kind = if errors.iter().all(|e| e.kind == errors[0].kind) {
+        errors[0].kind
+    } else {
+        Kind::Failure
+    };
+    let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+    Error::new(
+        kind,
+        format!("{} {what} failed:\n{}", errors.len(), lines.join("\n")),
+    )
+}
+
+fn redact_error(mut e: Error, secrets: &ResolvedSecrets) -> Error {
+    e.message = secrets.redactor().redact(&e.message);
+    e.hint = e.hint.map(|h| secrets.redactor().redact(&h));
+    e
+}
+
+fn repo_report(
+    r: &RepoPlan,
+    action: &str,
+    branch: Option<String>,
+    head: Option<String>,
+    error: Option<String>,
+) -> RepoReport {
+    RepoReport {
+        event: "repo",
+        name: r.name.clone(),
+        path: r.rel_path.clone(),
+        url: r.url.clone(),
+        action: action.into(),
+        branch,
+        head,
+        error,
+    }
+}
+
+fn step_report(
+    step: &crate::spec::Step,
+    action: &str,
+    reason: &str,
+    duration_ms: Option<u64>,
+    error: Option<String>,
+) -> StepReport {
+    StepReport {
+        event: "step",
+        name: step.name.clone(),
+        action: action.into(),
+        reason: reason.into(),
+        duration_ms,
+        error,
+    }
+}
+
+fn short(oid: &str) -> &str {
+    oid.get(..10).unwrap_or(oid)
+}
+
+fn print_summary(s: &Summary<'_>) {
+    let title = if s.dry_run { "plan for" } else { "workdir" };
+    println!("{title} {}", s.workdir);
+    if !s.repos.is_empty() {
+        println!("repositories:");
+    }
+    for r in s.repos {
+        let at = match (&r.branch, &r.head) {
+            (Some(b), Some(h)) => format!("  {b} @ {}", short(h)),
+            _ => String::new(),
+        };
+        println!("  {:<24} {:<11}{at}", r.name, r.action);
+        if let Some(e) = &r.error {
+            println!("    {}", e.replace('\n', "\n    "));
+        }
+    }
+    if !s.steps.is_empty() {
+        println!("steps:");
+    }
+    for st in s.steps {
+        let took = st
+            .duration_ms
+            .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
+            .unwrap_or_default();
+        println!("  {:<24} {:<8}{took}  ({})", st.name, st.action, st.reason);
+        if let Some(e) = &st.error {
+            println!("    {}", e.replace('\n', "\n    "));
+        }
+    }
+}
+
+/// What `status` shows of one repository.
+#[derive(Debug, Serialize)]
+struct RepoStatus {
+    name: String,
+    path: String,
+    present: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<String>,
+    dirty: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provisioned_at: Option<String>,
+}
+
+/// What `status` shows of one step.
+#[derive(Debug, Serialize)]
+struct StepStatus {
+    name: String,
+    /// ok, or `never` when no successful run is recorded.
+    last_result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
 }
 
 /// `agentenv status ENV`: what is provisioned in the workdir.
 pub fn status(args: StatusArgs) -> Result<()> {
-    let _ = args;
-    Err(Error::failure("status is not implemented yet"))
+    let env = LoadedEnv::load(&args.env)?;
+    let workdir = workdir_of(&env, args.workdir.as_deref())?;
+    let repos = plan::repos(&env, &workdir)?;
+    let state = if workdir.exists() {
+        State::load(&workdir)?
+    } else {
+        State::default()
+    };
+    let repo_status: Vec<RepoStatus> = repos
+        .iter()
+        .map(|r| {
+            let repo = git2::Repository::open(&r.target).ok();
+            let head = repo.as_ref().and_then(|g| g.head().ok());
+            RepoStatus {
+                name: r.name.clone(),
+                path: r.rel_path.clone(),
+                present: repo.is_some(),
+                branch: head
+                    .as_ref()
+                    .and_then(|h| h.shorthand().ok().map(str::to_string)),
+                head: head
+                    .as_ref()
+                    .and_then(|h| h.target())
+                    .map(|o| o.to_string()),
+                dirty: repo
+                    .as_ref()
+                    .and_then(|g| git::changed_files(g).ok())
+                    .is_some_and(|c| !c.is_empty()),
+                provisioned_at: state.repos.get(&r.name).map(|s| s.time.clone()),
+            }
+        })
+        .collect();
+    let step_status: Vec<StepStatus> = env
+        .spec
+        .setup
+        .iter()
+        .map(|s| match state.steps.get(&s.name) {
+            Some(st) => StepStatus {
+                name: s.name.clone(),
+                last_result: st.result.clone(),
+                time: Some(st.time.clone()),
+                duration_ms: Some(st.duration_ms),
+            },
+            None => StepStatus {
+                name: s.name.clone(),
+                last_result: "never".into(),
+                time: None,
+                duration_ms: None,
+            },
+        })
+        .collect();
+    if args.json {
+        let v = serde_json::json!({
+            "workdir": workdir.display().to_string(),
+            "repos": repo_status,
+            "steps": step_status,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("workdir {}", workdir.display());
+    if !repo_status.is_empty() {
+        println!("repositories:");
+    }
+    for r in &repo_status {
+        if !r.present {
+            println!("  {:<24} not cloned", r.name);
+            continue;
+        }
+        println!(
+            "  {:<24} {} @ {}{}",
+            r.name,
+            r.branch.as_deref().unwrap_or("(detached)"),
+            r.head.as_deref().map(short).unwrap_or("-"),
+            if r.dirty { "  (local changes)" } else { "" }
+        );
+    }
+    if !step_status.is_empty() {
+        println!("steps:");
+    }
+    for s in &step_status {
+        match &s.time {
+            Some(t) => println!("  {:<24} {} at {t}", s.name, s.last_result),
+            None => println!("  {:<24} never ran successfully", s.name),
+        }
+    }
+    Ok(())
 }

@@ -7,21 +7,54 @@
 //! - `ResolvedSecrets::digest(name)`: a keyed digest of a value, for fingerprints.
 //! - `ResolvedSecrets::get(name)`: a value, for provider auth.
 //! - `Redactor::redact(&str)`: every output path passes text through it.
+//!
+//! Layout: `store` (the YAML files, sealing and opening one value with its name binding),
+//! `identity` (keys and recipients), `resolve` (names → values), `redact`, `cli`.
+//!
+//! Files:
+//! - team: `secrets.team` in the spec, relative to the spec's directory, committed to git,
+//!   encrypted to `secrets.recipients`;
+//! - personal: `$AGENTENV_PERSONAL_FILE`, else `$XDG_CONFIG_HOME/agentenv/personal.yaml`, else
+//!   `~/.config/agentenv/personal.yaml`; encrypted to your own key; the same name there wins.
+//!
+//! Each file is a YAML mapping: `recipients:` (the public keys every value is encrypted to)
+//! and `NAME: |` followed by one ASCII-armored age ciphertext whose plaintext is
+//! `agentenv-secret/v1 NAME\n` + the value (see `store`).
 
+pub mod cli;
+mod identity;
 mod redact;
+mod resolve;
+mod store;
 
-pub use redact::Redactor;
+pub use redact::{MASK, Redactor};
+pub use store::valid_name;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::spec::LoadedEnv;
+
+/// Reads an environment variable. Resolution reads the process environment through this, so
+/// callers (and tests) can supply another one without mutating the process's own.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as a [`Lookup`]; non-UTF-8 values count as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The fingerprint key used when the caller sets none: fixed, so fingerprints stay stable
+/// across runs and fresh containers. See [`ResolvedSecrets::with_digest_key`].
+const DEFAULT_DIGEST_KEY: &[u8] = b"agentenv fingerprint v1";
 
 /// Secret values resolved for one run. Never serialized, never printed.
 #[derive(Clone, Default)]
 pub struct ResolvedSecrets {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, zeroize::Zeroizing<String>>,
     redactor: Redactor,
+    digest_key: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for ResolvedSecrets {
@@ -40,15 +73,37 @@ impl ResolvedSecrets {
     /// Build from name → value pairs (used by resolution and by tests).
     pub fn from_values(values: BTreeMap<String, String>) -> Self {
         let redactor = Redactor::new(values.values().map(String::as_str));
-        ResolvedSecrets { values, redactor }
+        let values = values
+            .into_iter()
+            .map(|(k, v)| (k, zeroize::Zeroizing::new(v)))
+            .collect();
+        ResolvedSecrets {
+            values,
+            redactor,
+            digest_key: None,
+        }
+    }
+
+    /// Use `key` for [`digest`](Self::digest) instead of the built-in one. With the built-in
+    /// key a digest is an unkeyed hash in effect: whoever reads `state.json` can test guesses
+    /// of a weak secret offline. A random key kept beside the state (see
+    /// [`load_or_create_digest_key`]) removes that, and fingerprints stay as stable as the
+    /// state itself.
+    pub fn with_digest_key(mut self, key: &[u8]) -> Self {
+        self.digest_key = Some(zeroize::Zeroizing::new(key.to_vec()));
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values.get(name).map(|v| v.as_str())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     /// Environment variables for a setup step: every resolved secret under its own name.
@@ -56,13 +111,13 @@ impl ResolvedSecrets {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// A keyed digest of a secret's value (hex), for step fingerprints: it changes when the
-    /// value changes, and reveals nothing about the value.
+    /// A keyed digest of a secret's value (HMAC-SHA256, hex), for step fingerprints: it
+    /// changes when the value changes, and reveals nothing about the value.
     pub fn digest(&self, name: &str) -> Option<String> {
         use hmac::{Hmac, Mac};
         let value = self.values.get(name)?;
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"agentenv fingerprint v1")
-            .expect("any key length");
+        let key = self.digest_key.as_deref().map_or(DEFAULT_DIGEST_KEY, |k| k);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
         mac.update(name.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -80,56 +135,62 @@ impl ResolvedSecrets {
     }
 }
 
-/// Resolve every secret the spec names (provider auth, `from_env`, team and personal files).
-pub fn resolve(env: &LoadedEnv) -> Result<ResolvedSecrets> {
-    let _ = env;
-    Ok(ResolvedSecrets::empty())
+/// Read the fingerprint key at `path`, creating it (32 random bytes, mode 0600) the first time.
+pub fn load_or_create_digest_key(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 16 => return Ok(key),
+        Ok(_) => {
+            return Err(Error::failure(format!(
+                "{} is too short to be a fingerprint key",
+                path.display()
+            ))
+            .with_hint("delete it: a new one is made (every step then runs once more)"));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Error::failure(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let key: [u8; 32] = rand::random();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(mut f) => {
+            f.write_all(&key)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key.to_vec())
+        }
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path)
+            .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(Error::failure(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
-pub mod cli {
-    //! `agentenv secret …`
-    use std::path::PathBuf;
+/// Resolve every secret the spec names (provider auth, `from_env`, team and personal files),
+/// reading identities and `from_env` values from the process environment.
+pub fn resolve(env: &LoadedEnv) -> Result<ResolvedSecrets> {
+    resolve_with(env, &process_env)
+}
 
-    use crate::error::{Error, Result};
-
-    #[derive(Debug, clap::Subcommand)]
-    pub enum SecretCommand {
-        /// Add a secret; the value is read from a no-echo prompt on a terminal, else stdin.
-        Create(SecretTarget),
-        /// Replace a secret's value (read as for `create`).
-        Update(SecretTarget),
-        /// Delete a secret.
-        Remove(SecretTarget),
-        /// List secret names, where they live and who can decrypt them (never values).
-        List {
-            env: PathBuf,
-            #[arg(long)]
-            json: bool,
-        },
-        /// Re-encrypt every team secret to the spec's current `secrets.recipients`.
-        Rekey { env: PathBuf },
-    }
-
-    #[derive(Debug, clap::Args)]
-    pub struct SecretTarget {
-        /// The environment spec (YAML).
-        pub env: PathBuf,
-        /// The secret's name: `[A-Z_][A-Z0-9_]*`.
-        pub name: String,
-        /// In the team file (committed to git, encrypted to `secrets.recipients`).
-        #[arg(
-            long,
-            conflicts_with = "personal",
-            required_unless_present = "personal"
-        )]
-        pub team: bool,
-        /// In your personal file (outside the repository, encrypted to your own key).
-        #[arg(long)]
-        pub personal: bool,
-    }
-
-    pub fn run(cmd: SecretCommand) -> Result<()> {
-        let _ = cmd;
-        Err(Error::failure("secret commands are not implemented yet"))
-    }
+/// [`resolve`] with another environment: `vars` supplies `AGENTENV_*`, `HOME`,
+/// `XDG_CONFIG_HOME` and the `from_env` values.
+pub fn resolve_with(env: &LoadedEnv, vars: Lookup) -> Result<ResolvedSecrets> {
+    resolve::resolve(env, vars)
 }

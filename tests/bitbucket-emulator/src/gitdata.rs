@@ -1,0 +1,1 @@
+//! Repository data for the REST API, read with git2.

@@ -1,0 +1,1 @@
+//! Cloud and Data Center pagination.
