@@ -29,6 +29,8 @@ setup:
     run: cargo fetch
     dir: payments-api
     timeout: 10m
+secrets:
+  from_env: [BITBUCKET_API_TOKEN]
 ";
 
 struct Run {
@@ -39,6 +41,14 @@ struct Run {
 
 fn validate(args: &[&Path], json: bool) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentenv"));
+    // The spec's token comes from the environment (`secrets.from_env`); no real key files.
+    let home = tempfile::tempdir().unwrap();
+    cmd.env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("AGENTENV_AGE_KEY")
+        .env_remove("AGENTENV_AGE_KEY_FILE")
+        .env_remove("AGENTENV_PERSONAL_FILE")
+        .env("BITBUCKET_API_TOKEN", "canary-token-7f3a");
     cmd.arg("validate");
     if json {
         cmd.arg("--json");
@@ -405,22 +415,24 @@ fn provider_and_auth_fields_by_kind_and_type() {
 
 #[test]
 fn secret_fields_hold_names_not_values() {
-    refused(
+    let run = refused(
         &with("BITBUCKET_API_TOKEN", "ATATT3xFfGF0-secret"),
         &[
-            "10:14: providers.bb.auth.token: `ATATT3xFfGF0-secret` is not a secret name",
+            "10:14: providers.bb.auth.token: this is not a secret name",
             "  hint: write the NAME of a secret",
         ],
     );
+    // What is not a name may be a pasted token: it is never echoed back, in any case.
+    let all = format!("{}{}", run.stdout, run.stderr).to_lowercase();
+    assert!(!all.contains("att3xffgf0"), "{all}");
     refused(
         &with(
-            "setup:\n",
-            "secrets:\n  from_env: [bitbucket-token]\n  recipients: [age1nope]\nsetup:\n",
+            "  from_env: [BITBUCKET_API_TOKEN]\n",
+            "  from_env: [bitbucket-token]\n  recipients: [age1nope]\n",
         ),
         &[
-            "20:14: secrets.from_env[0]: `bitbucket-token` is not a secret name",
-            "`BITBUCKET_TOKEN`",
-            "21:16: secrets.recipients[0]: not an age recipient or SSH public key",
+            "25:14: secrets.from_env[0]: this is not a secret name",
+            "26:16: secrets.recipients[0]: invalid age recipient",
         ],
     );
 }
@@ -576,4 +588,32 @@ fn missing_keys_and_nameless_local_paths() {
     let env = agentenv::spec::LoadedEnv::from_str(Path::new("spec.yaml"), text).unwrap();
     assert_eq!(env.spec.repos[0].name(), "agentenv");
     assert!(env.repo("agentenv").is_some());
+}
+
+#[test]
+fn an_unresolvable_secret_fails_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "spec.yaml", BASE);
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentenv"))
+        .args(["validate".as_ref(), path.as_os_str()])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("AGENTENV_AGE_KEY")
+        .env_remove("AGENTENV_AGE_KEY_FILE")
+        .env_remove("AGENTENV_PERSONAL_FILE")
+        .env_remove("BITBUCKET_API_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("BITBUCKET_API_TOKEN (used by providers.bb.auth.token)"),
+        "{stderr}"
+    );
+    // The file prefixes the message once, not twice.
+    assert!(
+        !stderr.contains(&format!("secrets: {}", path.display())),
+        "{stderr}"
+    );
 }

@@ -446,7 +446,7 @@ impl Checker<'_> {
             if let Err(why) = parse_recipient(r) {
                 self.error(
                     &at.key("recipients").index(i),
-                    format!("not an age recipient or SSH public key: {why}"),
+                    why,
                     "use an age recipient (`age1…`, printed by `age-keygen -y KEYFILE`) or an SSH public key line (`ssh-ed25519 AAAA…`, the `.pub` file)",
                 );
             }
@@ -577,7 +577,7 @@ fn parse_recipient(r: &str) -> Result<(), String> {
     if r.starts_with("ssh-") {
         age::ssh::Recipient::from_str(r)
             .map(|_| ())
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| format!("invalid SSH recipient: {e:?}"))
     } else if r.starts_with("age1") {
         let ok = age::x25519::Recipient::from_str(r).is_ok()
             || age::tag::Recipient::from_str(r).is_ok()
@@ -585,13 +585,16 @@ fn parse_recipient(r: &str) -> Result<(), String> {
         if ok {
             Ok(())
         } else {
-            Err(format!("`{r}` does not decode"))
+            Err(format!("invalid age recipient: `{r}` does not decode"))
         }
+    } else if r.to_ascii_uppercase().contains("SECRET-KEY") || r.contains("PRIVATE KEY") {
+        // Never echoed: it is a key that decrypts everything.
+        Err("this is a PRIVATE key, not a recipient: put its public key here \
+             (`age-keygen -y KEYFILE`, or the `.pub` file of an SSH key) and keep the private key out of git"
+            .to_string())
     } else {
-        Err(format!(
-            "`{}` is neither",
-            r.chars().take(24).collect::<String>()
-        ))
+        // Not echoed either: a string we cannot parse may be something pasted by mistake.
+        Err("unknown recipient format: not an age recipient or SSH public key".to_string())
     }
 }
 

@@ -241,7 +241,10 @@ pub mod cli {
             Ok(env) => match crate::secrets::resolve(&env) {
                 Ok(_) => (Vec::new(), None),
                 Err(e) => {
-                    let mut d = Diagnostic::whole_file(format!("secrets: {}", e.message));
+                    // The secrets error names the file already; the report prefixes it once.
+                    let prefix = format!("{}: ", path.display());
+                    let msg = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
+                    let mut d = Diagnostic::whole_file(format!("secrets: {msg}"));
                     d.hint = e.hint.clone();
                     (vec![d], Some(e.kind))
                 }

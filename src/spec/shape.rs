@@ -443,19 +443,15 @@ fn secret_name_problem(s: &str) -> Option<(String, Option<String>)> {
     if re.is_match(s) {
         return None;
     }
-    let upper = s.to_uppercase().replace(['-', '.', ' '], "_");
-    let hint = if re.is_match(&upper) {
-        format!(
-            "write the NAME of a secret, in upper case, e.g. `{upper}` (the value itself lives \
-             in the encrypted secrets file, added with `agentenv secret create`)"
-        )
-    } else {
-        "write the NAME of a secret (upper-case letters, digits and `_`, e.g. \
-         `BITBUCKET_API_TOKEN`), never the value itself; add the value with \
-         `agentenv secret create`"
-            .to_string()
-    };
-    Some((format!("`{s}` is not a secret name"), Some(hint)))
+    // The text is not echoed: what does not look like a name may be a pasted token.
+    Some((
+        "this is not a secret name (upper-case letters, digits and `_`)".to_string(),
+        Some(
+            "write the NAME of a secret, e.g. `BITBUCKET_API_TOKEN`, never the value itself; \
+             add the value with `agentenv secret create`"
+                .to_string(),
+        ),
+    ))
 }
 
 fn unknown_key_hint(key: &str, known: &[&str], def: Option<&str>) -> String {
