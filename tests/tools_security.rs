@@ -379,7 +379,7 @@ fn the_cli_tool_command_refuses_the_same_way() {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_agentenv"))
             .arg("tool")
-            .arg(&f.spec)
+            .arg(&f.cli_spec)
             .args(args)
             .arg("--workdir")
             .arg(&f.workdir)

@@ -22,6 +22,8 @@ pub const OUTSIDE_CANARY: &str = "CANARY-outside-the-repository-91b2";
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
     pub spec: PathBuf,
+    /// The scoped spec for `agentenv tool` (no out-of-scope repository in it).
+    pub cli_spec: PathBuf,
     pub workdir: PathBuf,
     pub ctx: Arc<Context>,
     /// Commit ids by label.
@@ -246,9 +248,6 @@ pub fn build() -> Fixture {
         &spec,
         r#"version: 1
 name: tools-test
-scope:
-  repositories: '^payments-.*'
-  branches: '^(main|release/.*)$'
 repos:
   - url: origin/payments-api
     branch: main
@@ -261,11 +260,42 @@ repos:
 "#,
     )
     .unwrap();
-    let env = LoadedEnv::load(&spec).expect("spec loads");
+    // For the command line: the same scope, written in the spec, without the
+    // out-of-scope repository (validation refuses a spec that names one).
+    let cli_spec = base.join("env-cli.yaml");
+    std::fs::write(
+        &cli_spec,
+        r#"version: 1
+name: tools-test
+scope:
+  repositories: '^payments-.*'
+  branches: '^(main|release/.*)$'
+repos:
+  - url: origin/payments-api
+    branch: main
+    depth: 0
+  - url: origin/payments-shallow.git
+    path: shallow
+    depth: 2
+  - url: origin/payments-ledger
+"#,
+    )
+    .unwrap();
+    let mut env = LoadedEnv::load(&spec).expect("spec loads");
+    // The scope is narrowed after loading: validation refuses a spec that names an
+    // out-of-scope repository, but the tools must still refuse one that is cloned (a spec
+    // narrowed after provisioning), so the fixture keeps `internal-secrets` in the spec.
+    env.spec.scope.repositories = Some("^payments-.*".into());
+    env.spec.scope.branches = Some("^(main|release/.*)$".into());
+    env.scope = agentenv::spec::CompiledScope {
+        repositories: Some(regex::Regex::new("^payments-.*").unwrap()),
+        branches: Some(regex::Regex::new("^(main|release/.*)$").unwrap()),
+    };
     let ctx = Arc::new(Context::open(env, &workdir, ResolvedSecrets::empty()).expect("context"));
     Fixture {
         tmp,
         spec,
+        cli_spec,
         workdir,
         ctx,
         main_commits,
