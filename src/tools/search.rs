@@ -58,12 +58,14 @@ pub struct SearchArgs {
     pub exclude: Vec<String>,
     /// Lines of context before and after each match (0–10, default 0).
     #[serde(default)]
+    #[schemars(range(max = 10))]
     pub context: Option<u32>,
     /// Search this branch or commit's tree instead of the checked-out working tree.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// The most matches to return (1–500, default 50).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 
