@@ -44,11 +44,20 @@ fn literal_query_escapes_regex_characters_and_regex_query_does_not() {
     let ctx = fx.context();
     let literal = ok(&ctx, json!({"query": "a.c"}));
     assert_eq!(hits(&literal), ["src/lib.rs:3"]);
-    assert_eq!(literal["matches"][0]["text"], "pub const A_DOT_C: &str = \"a.c\";");
+    assert_eq!(
+        literal["matches"][0]["text"],
+        "pub const A_DOT_C: &str = \"a.c\";"
+    );
     assert_eq!(literal["matches"][0]["repo"], "app");
 
-    let regex = ok(&ctx, json!({"query": "a.c", "regex": true, "case_sensitive": true}));
-    assert_eq!(hits(&regex), ["src/lib.rs:1", "src/lib.rs:3", "src/main.rs:3"]);
+    let regex = ok(
+        &ctx,
+        json!({"query": "a.c", "regex": true, "case_sensitive": true}),
+    );
+    assert_eq!(
+        hits(&regex),
+        ["src/lib.rs:1", "src/lib.rs:3", "src/main.rs:3"]
+    );
     assert_eq!(regex["total_matches"], 3);
     assert_eq!(regex["files_with_matches"], 2);
     assert_eq!(regex["truncated"], false);
@@ -79,7 +88,10 @@ fn include_and_exclude_globs_select_files() {
     let ctx = fx.context();
     let rs_only = ok(&ctx, json!({"query": "todo", "include": "*.rs"}));
     assert_eq!(hits(&rs_only), ["src/lib.rs:2", "src/main.rs:2"]);
-    let two = ok(&ctx, json!({"query": "todo", "include": ["*.md", "src/main.rs"]}));
+    let two = ok(
+        &ctx,
+        json!({"query": "todo", "include": ["*.md", "src/main.rs"]}),
+    );
     assert_eq!(hits(&two), ["README.md:2", "src/main.rs:2"]);
     let no_src = ok(&ctx, json!({"query": "todo", "exclude": ["src/**"]}));
     assert_eq!(hits(&no_src), ["README.md:2"]);
@@ -105,14 +117,21 @@ fn invalid_glob_is_an_invalid_argument() {
 #[test]
 fn context_lines_are_complete_for_each_match_even_when_windows_overlap() {
     let fx = Fixture::new();
-    let text: String = (1..=10).map(|i| format!("line {i}{}\n", if i == 4 || i == 6 { " hit" } else { "" })).collect();
+    let text: String = (1..=10)
+        .map(|i| format!("line {i}{}\n", if i == 4 || i == 6 { " hit" } else { "" }))
+        .collect();
     fx.repo("ctx", &[("f.txt", &text)]);
     fx.clone("ctx");
     fx.spec(&["ctx"], "");
     let r = ok(&fx.context(), json!({"query": "hit", "context": 2}));
     assert_eq!(hits(&r), ["f.txt:4", "f.txt:6"]);
     let lines = |m: &Value, key: &str| -> Vec<u64> {
-        m[key].as_array().unwrap().iter().map(|l| l["line"].as_u64().unwrap()).collect()
+        m[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_u64().unwrap())
+            .collect()
     };
     assert_eq!(lines(&r["matches"][0], "before"), [2, 3]);
     assert_eq!(lines(&r["matches"][0], "after"), [5, 6]);
@@ -133,7 +152,10 @@ fn gitignored_files_git_internals_binaries_and_outside_symlinks_are_not_searched
     let dir = fx.workdir.join("app");
     write(&dir.join("target/debug/out.rs"), "needle in ignored dir\n");
     write(&dir.join("build.log"), "needle in ignored file\n");
-    write(&dir.join(".github/workflows/ci.yml"), "run: needle hidden but tracked-style\n");
+    write(
+        &dir.join(".github/workflows/ci.yml"),
+        "run: needle hidden but tracked-style\n",
+    );
     write(&dir.join("data.bin"), b"needle\0binary\n");
     write(&dir.join(".git/needle-note"), "needle inside .git\n");
     let outside = fx.tmp.path().join("outside");
@@ -148,7 +170,11 @@ fn gitignored_files_git_internals_binaries_and_outside_symlinks_are_not_searched
 #[test]
 fn searches_another_ref_tree_without_touching_the_working_tree() {
     let fx = small_app();
-    let feature = fx.branch("app", "feature", &[("src/new.rs", "fn feature_only() {}\n")]);
+    let feature = fx.branch(
+        "app",
+        "feature",
+        &[("src/new.rs", "fn feature_only() {}\n")],
+    );
     // Fetch the new branch into the clone; the working tree stays on main.
     let dir = fx.workdir.join("app");
     git(&dir, &["fetch", "-q", "origin", "feature:feature"]);
@@ -157,7 +183,10 @@ fn searches_another_ref_tree_without_touching_the_working_tree() {
     let head = ok(&ctx, json!({"query": "feature_only"}));
     assert_eq!(head["total_matches"], 0);
 
-    let at_branch = ok(&ctx, json!({"query": "feature_only", "repo": "app", "ref": "feature"}));
+    let at_branch = ok(
+        &ctx,
+        json!({"query": "feature_only", "repo": "app", "ref": "feature"}),
+    );
     assert_eq!(hits(&at_branch), ["src/new.rs:1"]);
     assert_eq!(at_branch["searched"][0]["source"], "commit");
     assert_eq!(at_branch["searched"][0]["commit"], feature.as_str());
@@ -172,7 +201,10 @@ fn searches_another_ref_tree_without_touching_the_working_tree() {
     );
     assert_eq!(hits(&excluded), ["src/lib.rs:1", "src/new.rs:1"]);
 
-    let missing = err(&ctx, json!({"query": "x", "repo": "app", "ref": "no-such-branch"}));
+    let missing = err(
+        &ctx,
+        json!({"query": "x", "repo": "app", "ref": "no-such-branch"}),
+    );
     assert_eq!(missing.kind, ToolErrorKind::NotFound);
 }
 
@@ -182,7 +214,10 @@ fn limit_keeps_the_first_matches_in_path_order_with_a_truncation_note() {
     let files: Vec<(String, String)> = (0..30)
         .map(|i| (format!("f{i:02}.txt"), "hit\nhit\n".to_string()))
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
     fx.repo("many", &refs);
     fx.clone("many");
     fx.spec(&["many"], "");
@@ -194,7 +229,10 @@ fn limit_keeps_the_first_matches_in_path_order_with_a_truncation_note() {
     assert_eq!(default["files_with_matches"], 30);
     assert_eq!(default["truncated"], true);
     let note = default["note"].as_str().unwrap();
-    assert!(note.contains("50 of 60") && note.contains("limit"), "{note}");
+    assert!(
+        note.contains("50 of 60") && note.contains("limit"),
+        "{note}"
+    );
     assert_eq!(hits(&default).last().unwrap(), "f24.txt:2");
 
     let three = ok(&ctx, json!({"query": "hit", "limit": 3}));
@@ -223,10 +261,17 @@ fn long_lines_are_cut_and_the_answer_has_a_byte_cap() {
     assert_eq!(first["line_truncated"], true);
     assert!(first["text"].as_str().unwrap().len() <= 400 + "…".len());
     let shown = r["matches"].as_array().unwrap().len();
-    assert!(shown < 400, "byte cap should stop before 400 long matches, got {shown}");
+    assert!(
+        shown < 400,
+        "byte cap should stop before 400 long matches, got {shown}"
+    );
     assert_eq!(r["total_matches"], 400);
     assert_eq!(r["truncated"], true);
-    assert!(r["note"].as_str().unwrap().contains("KB cap"), "{}", r["note"]);
+    assert!(
+        r["note"].as_str().unwrap().contains("KB cap"),
+        "{}",
+        r["note"]
+    );
 }
 
 #[test]
@@ -234,9 +279,16 @@ fn invalid_regex_is_an_invalid_argument_with_the_regex_error() {
     let fx = small_app();
     let e = err(&fx.context(), json!({"query": "fn (", "regex": true}));
     assert_eq!(e.kind, ToolErrorKind::InvalidArgument);
-    assert!(e.message.contains("not a valid regex") && e.message.contains("unclosed group"), "{}", e.message);
+    assert!(
+        e.message.contains("not a valid regex") && e.message.contains("unclosed group"),
+        "{}",
+        e.message
+    );
     // The same text is fine as a literal.
-    assert_eq!(ok(&fx.context(), json!({"query": "fn ("}))["total_matches"], 0);
+    assert_eq!(
+        ok(&fx.context(), json!({"query": "fn ("}))["total_matches"],
+        0
+    );
 }
 
 #[test]
@@ -251,7 +303,12 @@ fn bad_arguments_are_invalid_arguments() {
         json!({"query": "x", "case_sensitive": "yes"}),
     ] {
         let e = err(&ctx, args.clone());
-        assert_eq!(e.kind, ToolErrorKind::InvalidArgument, "{args}: {}", e.message);
+        assert_eq!(
+            e.kind,
+            ToolErrorKind::InvalidArgument,
+            "{args}: {}",
+            e.message
+        );
     }
 }
 
@@ -291,7 +348,11 @@ fn an_empty_search_says_why_nothing_was_searched() {
     fx.spec(&["app"], "");
     let r = ok(&fx.context(), json!({"query": "x"}));
     assert_eq!(r["total_matches"], 0);
-    assert!(r["note"].as_str().unwrap().contains("provision"), "{}", r["note"]);
+    assert!(
+        r["note"].as_str().unwrap().contains("provision"),
+        "{}",
+        r["note"]
+    );
 }
 
 #[test]
@@ -303,7 +364,12 @@ fn every_cloned_repository_is_searched_in_name_order() {
     fx.clone("alpha");
     fx.spec(&["zeta", "alpha"], "");
     let r = ok(&fx.context(), json!({"query": "needle"}));
-    let repos: Vec<&str> = r["matches"].as_array().unwrap().iter().map(|m| m["repo"].as_str().unwrap()).collect();
+    let repos: Vec<&str> = r["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["repo"].as_str().unwrap())
+        .collect();
     assert_eq!(repos, ["alpha", "zeta"]);
 }
 
@@ -312,8 +378,14 @@ fn every_cloned_repository_is_searched_in_name_order() {
 fn a_ref_outside_the_branch_scope_is_refused() {
     let fx = small_app();
     fx.branch("app", "experiment", &[("x.txt", "needle\n")]);
-    git(&fx.workdir.join("app"), &["fetch", "-q", "origin", "experiment:experiment"]);
+    git(
+        &fx.workdir.join("app"),
+        &["fetch", "-q", "origin", "experiment:experiment"],
+    );
     fx.spec(&["app"], "scope:\n  branches: '^main$'\n");
-    let e = err(&fx.context(), json!({"query": "needle", "repo": "app", "ref": "experiment"}));
+    let e = err(
+        &fx.context(),
+        json!({"query": "needle", "repo": "app", "ref": "experiment"}),
+    );
     assert_eq!(e.kind, ToolErrorKind::OutOfScope);
 }

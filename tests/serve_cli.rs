@@ -49,18 +49,36 @@ fn tool_prints_the_json_result_and_exits_0() {
 #[test]
 fn tool_args_follow_the_input_schema() {
     let fx = Fixture::new();
-    fx.repo("nums", &[("a.txt", "42\nforty-two\n"), ("b.md", "42\n"), ("c.rs", "42\n")]);
+    fx.repo(
+        "nums",
+        &[
+            ("a.txt", "42\nforty-two\n"),
+            ("b.md", "42\n"),
+            ("c.rs", "42\n"),
+        ],
+    );
     fx.clone("nums");
     fx.spec(&["nums"], "");
     // `query` is a string: 42 stays the text "42"; `limit` is a number; `include` repeats.
     let out = tool(
         &fx,
         "search_code",
-        &["query=42", "limit=5", "include=*.txt", "include=*.md", "regex=false"],
+        &[
+            "query=42",
+            "limit=5",
+            "include=*.txt",
+            "include=*.md",
+            "regex=false",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
-    let paths: Vec<&str> = v["matches"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
     assert_eq!(paths, ["a.txt", "b.md"]);
     // A JSON array value works too.
     let out = tool(&fx, "search_code", &["query=42", r#"include=["*.rs"]"#]);
@@ -70,7 +88,10 @@ fn tool_args_follow_the_input_schema() {
 #[test]
 fn tool_errors_print_the_typed_error_and_exit_with_its_code() {
     let fx = small_app();
-    fx.spec(&["app", "other"], "scope:\n  repositories: '^(app|other)$'\n");
+    fx.spec(
+        &["app", "other"],
+        "scope:\n  repositories: '^(app|other)$'\n",
+    );
     let cases: &[(&[&str], &str, i32)] = &[
         (&["query=(", "regex=true"], "invalid_argument", 2),
         (&["query=x", "limit=0"], "invalid_argument", 2),
@@ -135,19 +156,29 @@ fn unknown_tool_names_fail_start_up_with_exit_2_listing_known_tools() {
         let out = serve_start(&fx, extra);
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
         let err = stderr(&out);
-        assert!(err.contains("unknown tool") && err.contains("known tools: search_code"), "{err}");
+        assert!(
+            err.contains("unknown tool") && err.contains("known tools: search_code"),
+            "{err}"
+        );
         assert!(out.stdout.is_empty(), "stdout must stay clean");
     }
     fx.spec(&["app"], "serve:\n  tools: [default, grep]\n");
     let out = serve_start(&fx, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("`grep` in the spec's serve.tools"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`grep` in the spec's serve.tools"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn excluding_every_tool_fails_start_up() {
     let fx = small_app();
-    let out = serve_start(&fx, &["--tools", "search_code", "--exclude-tools", "search_code"]);
+    let out = serve_start(
+        &fx,
+        &["--tools", "search_code", "--exclude-tools", "search_code"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no tool is left"), "{}", stderr(&out));
 }
@@ -157,6 +188,11 @@ fn serve_over_stdio_ends_cleanly_when_the_client_closes_stdin() {
     let fx = small_app();
     let out = serve_start(&fx, &[]);
     // stdin is /dev/null: no client; the server must not hang or write junk to stdout.
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr(&out).contains("on stdio"), "{}", stderr(&out));
 }

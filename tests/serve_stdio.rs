@@ -73,7 +73,10 @@ async fn handshake_reports_agentenv_and_lists_tools_with_schemas() {
     for tool in &tools {
         let catalog = agentenv::tools::catalog();
         let info = catalog.iter().find(|c| c.name == tool.name).unwrap();
-        assert_eq!(Value::Object((*tool.input_schema).clone()), info.input_schema);
+        assert_eq!(
+            Value::Object((*tool.input_schema).clone()),
+            info.input_schema
+        );
         let output = tool.output_schema.as_ref().expect("output schema");
         assert_eq!(Value::Object((**output).clone()), info.output_schema);
         assert!(tool.description.as_deref().is_some_and(|d| !d.is_empty()));
@@ -85,9 +88,17 @@ async fn handshake_reports_agentenv_and_lists_tools_with_schemas() {
 async fn search_code_answers_with_text_and_structured_content() {
     let fx = small_app();
     let client = connect(&fx, &[]).await;
-    let result = call(&client, "search_code", json!({"query": "TODO", "repo": "app"})).await;
+    let result = call(
+        &client,
+        "search_code",
+        json!({"query": "TODO", "repo": "app"}),
+    )
+    .await;
     assert_eq!(result.is_error, Some(false));
-    let structured = result.structured_content.clone().expect("structuredContent");
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structuredContent");
     assert_eq!(text_of(&result), structured);
     assert_eq!(structured["total_matches"], 2);
     assert_eq!(structured["matches"][0]["path"], "README.md");
@@ -106,9 +117,16 @@ async fn tool_errors_are_error_results_carrying_the_typed_error() {
     for (args, kind) in cases {
         let result = call(&client, "search_code", args.clone()).await;
         assert_eq!(result.is_error, Some(true), "{args}");
-        let structured = result.structured_content.clone().expect("structuredContent");
+        let structured = result
+            .structured_content
+            .clone()
+            .expect("structuredContent");
         assert_eq!(structured["kind"], kind, "{args}: {structured}");
-        assert!(structured["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            structured["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
         assert_eq!(text_of(&result), structured);
     }
     // A tool that is not served is an error result too, naming what is available.
@@ -116,7 +134,12 @@ async fn tool_errors_are_error_results_carrying_the_typed_error() {
     assert_eq!(result.is_error, Some(true));
     let structured = result.structured_content.unwrap();
     assert_eq!(structured["kind"], "unknown_tool");
-    assert!(structured["message"].as_str().unwrap().contains("search_code"));
+    assert!(
+        structured["message"]
+            .as_str()
+            .unwrap()
+            .contains("search_code")
+    );
     client.cancel().await.unwrap();
 }
 

@@ -71,9 +71,20 @@ fn every_tool_matches_its_committed_snapshot() {
 #[test]
 fn every_tool_schema_is_an_object_schema() {
     for info in agentenv::tools::catalog() {
-        for (which, schema) in [("input", &info.input_schema), ("output", &info.output_schema)] {
-            assert_eq!(schema["type"], "object", "{} {which} schema: {schema}", info.name);
+        for (which, schema) in [
+            ("input", &info.input_schema),
+            ("output", &info.output_schema),
+        ] {
+            assert_eq!(
+                schema["type"], "object",
+                "{} {which} schema: {schema}",
+                info.name
+            );
         }
-        assert!(!info.description.is_empty(), "{} has no description", info.name);
+        assert!(
+            !info.description.is_empty(),
+            "{} has no description",
+            info.name
+        );
     }
 }

@@ -71,10 +71,16 @@ impl McpServer {
 
     /// Serve one client over stdin/stdout until it disconnects.
     pub async fn serve_stdio(self) -> Result<()> {
-        let running = self
-            .serve(rmcp::transport::stdio_pipes())
-            .await
-            .map_err(|e| Error::failure(format!("MCP session over stdio failed to start: {e}")))?;
+        let running = match self.serve(rmcp::transport::stdio_pipes()).await {
+            Ok(running) => running,
+            // The client went away before the handshake: a normal end, like a broken pipe.
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+            Err(e) => {
+                return Err(Error::failure(format!(
+                    "MCP session over stdio failed to start: {e}"
+                )));
+            }
+        };
         running
             .waiting()
             .await

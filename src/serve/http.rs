@@ -148,11 +148,12 @@ pub async fn serve(
              or bind 127.0.0.1",
         ));
     }
+    // Checked before binding, so a refused configuration never opens a port.
+    let config = service_config(addrs[0], args)?;
     let listener = tokio::net::TcpListener::bind(addrs.as_slice())
         .await
         .map_err(|e| Error::failure(format!("--http {addr}: cannot listen: {e}")))?;
     let bound = listener.local_addr()?;
-    let config = service_config(bound, args)?;
     let cancel = config.cancellation_token.clone();
     let tools = server.tool_count();
     let service = StreamableHttpService::new(

@@ -133,8 +133,14 @@ pub fn small_app() -> Fixture {
     fx.repo(
         "app",
         &[
-            ("src/main.rs", "fn main() {\n    // TODO: wire the server\n    let abc = 1;\n}\n"),
-            ("src/lib.rs", "pub fn a_c() {}\n// todo lower\npub const A_DOT_C: &str = \"a.c\";\n"),
+            (
+                "src/main.rs",
+                "fn main() {\n    // TODO: wire the server\n    let abc = 1;\n}\n",
+            ),
+            (
+                "src/lib.rs",
+                "pub fn a_c() {}\n// todo lower\npub const A_DOT_C: &str = \"a.c\";\n",
+            ),
             ("README.md", "# App\nTODO: docs\n"),
             (".gitignore", "target/\n*.log\n"),
         ],
