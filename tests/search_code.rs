@@ -17,8 +17,16 @@ fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, ToolError> {
         .block_on(ctx.call("search_code", args))
 }
 
+/// A successful answer, checked against the tool's published output schema (clients such as
+/// the Python SDK reject structured content that does not match it).
 fn ok(ctx: &Arc<Context>, args: Value) -> Value {
-    call(ctx, args.clone()).unwrap_or_else(|e| panic!("search {args} failed: {e}"))
+    let v = call(ctx, args.clone()).unwrap_or_else(|e| panic!("search {args} failed: {e}"));
+    let catalog = agentenv::tools::catalog();
+    let info = catalog.iter().find(|t| t.name == "search_code").unwrap();
+    if let Err(e) = jsonschema::validate(&info.output_schema, &v) {
+        panic!("answer to {args} does not match the output schema: {e}\n{v}");
+    }
+    v
 }
 
 fn err(ctx: &Arc<Context>, args: Value) -> ToolError {

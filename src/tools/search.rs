@@ -17,7 +17,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, RepoRef};
-use super::{Context, Tool, ToolError, ToolErrorKind, ToolInfo, parse_args, schema_of};
+use super::{
+    Context, Tool, ToolError, ToolErrorKind, ToolInfo, output_schema_of, parse_args, schema_of,
+};
 
 /// Matches returned when the caller gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -145,7 +147,7 @@ pub fn tools() -> Vec<Tool> {
                 the working tree. Returns at most `limit` matches (default 50, max 500) ordered \
                 by repo, path and line, with `total_matches` and a note when truncated.",
             input_schema: schema_of::<SearchArgs>(),
-            output_schema: schema_of::<SearchResult>(),
+            output_schema: output_schema_of::<SearchResult>(),
             default: true,
         },
         run,
