@@ -484,6 +484,11 @@ impl FileSink {
 
     fn line(&mut self, number: u64, bytes: &[u8], is_match: bool) {
         let ctx = self.context as u64;
+        if ctx == 0 && (!is_match || self.matches.len() >= self.keep) {
+            // Past the per-file limit without context: only the count matters.
+            self.count += u64::from(is_match);
+            return;
+        }
         let (text, cut) = line_text(bytes);
         if ctx > 0 {
             let matches = &mut self.matches;
@@ -550,10 +555,8 @@ impl Sink for FileSink {
     type Error = std::io::Error;
 
     fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, Self::Error> {
-        let mut number = mat.line_number().unwrap_or(0);
-        for line in mat.lines() {
+        for (number, line) in (mat.line_number().unwrap_or(0)..).zip(mat.lines()) {
             self.line(number, line, true);
-            number += 1;
         }
         Ok(true)
     }
