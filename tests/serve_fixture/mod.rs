@@ -118,6 +118,20 @@ impl Fixture {
         Arc::new(Context::open(env, &self.workdir, ResolvedSecrets::empty()).unwrap())
     }
 
+    /// A context whose scope is narrowed after loading (validation refuses a spec that names
+    /// an out-of-scope repository, so scope tests cannot write one).
+    pub fn context_with_scope(
+        &self,
+        repositories: Option<&str>,
+        branches: Option<&str>,
+    ) -> Arc<Context> {
+        let mut env = LoadedEnv::load(&self.spec).unwrap();
+        let re = |r: Option<&str>| r.map(|r| regex::Regex::new(r).unwrap());
+        env.scope.repositories = re(repositories);
+        env.scope.branches = re(branches);
+        Arc::new(Context::open(env, &self.workdir, ResolvedSecrets::empty()).unwrap())
+    }
+
     /// `agentenv <args>` with the spec and workdir filled in after the subcommand and tool.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
