@@ -1,19 +1,48 @@
 //! MCP wiring (rmcp): stdio and streamable HTTP, and `agentenv tool` (the same code path).
+//!
+//! Both commands start the same way ([`Session::open`]): load the spec, resolve its secrets,
+//! pick the workdir, choose the exposed tools. Then `serve` hands calls from an MCP client to
+//! [`crate::tools::Context::call`], and `tool` makes exactly one such call itself.
 
-use std::path::PathBuf;
+mod cli;
+mod handler;
+mod http;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::spec::LoadedEnv;
+use crate::tools::{self, Context, ToolInfo};
+
+pub use cli::{error_kind, tool};
+pub use handler::McpServer;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The environment spec (YAML).
     pub env: PathBuf,
+    /// The workdir `provision` filled. Default: $AGENTENV_WORKDIR, else ./agentenv-work/<name>.
     #[arg(long)]
     pub workdir: Option<PathBuf>,
-    /// Serve streamable HTTP on this address instead of stdio, e.g. 127.0.0.1:8765.
+    /// Serve streamable HTTP on this address instead of stdio, e.g. 127.0.0.1:8765
+    /// (endpoint `/mcp`). A non-loopback address requires --http-token-secret.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
-    /// Expose only these tools (comma-separated); overrides the spec's `serve.tools`.
+    /// The NAME of the secret (or environment variable) holding the bearer token HTTP
+    /// clients must send. Required on a non-loopback address; optional on loopback.
+    #[arg(long, value_name = "NAME", env = "AGENTENV_HTTP_TOKEN_SECRET")]
+    pub http_token_secret: Option<String>,
+    /// A Host header value HTTP clients may use (repeatable), besides localhost, 127.0.0.1
+    /// and ::1. Needed when clients reach the server by a name or a non-loopback address.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// A browser Origin allowed to call the HTTP server (repeatable), e.g.
+    /// `http://localhost:6274`. Requests with any other Origin header are refused.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+    /// Expose only these tools (comma-separated; `default` is the default set); overrides
+    /// the spec's `serve.tools`.
     #[arg(long, value_delimiter = ',')]
     pub tools: Vec<String>,
     /// Do not expose these tools (comma-separated).
@@ -27,21 +56,126 @@ pub struct ToolArgs {
     pub env: PathBuf,
     /// The tool to call.
     pub name: String,
+    /// The workdir `provision` filled. Default: $AGENTENV_WORKDIR, else ./agentenv-work/<name>.
     #[arg(long)]
     pub workdir: Option<PathBuf>,
-    /// A tool argument, `key=value` (repeatable). Values that parse as JSON are used as JSON.
+    /// A tool argument, `key=value` (repeatable; repeat an array argument once per item).
+    /// Values of string arguments are taken as given; others are parsed as JSON when they
+    /// can be (numbers, booleans, arrays), else taken as strings.
     #[arg(long = "arg", value_name = "KEY=VALUE")]
     pub args: Vec<String>,
 }
 
-/// `agentenv serve ENV`: an MCP server over stdio or streamable HTTP.
-pub fn serve(args: ServeArgs) -> Result<()> {
-    let _ = args;
-    Err(Error::failure("serve is not implemented yet"))
+/// What both commands need: the context calls run in, and the tools exposed.
+struct Session {
+    ctx: Arc<Context>,
+    tools: Vec<ToolInfo>,
 }
 
-/// `agentenv tool ENV NAME`: call one tool once and print its JSON result.
-pub fn tool(args: ToolArgs) -> Result<()> {
-    let _ = args;
-    Err(Error::failure("tool is not implemented yet"))
+impl Session {
+    fn open(
+        env: &Path,
+        workdir: Option<&Path>,
+        only: &[String],
+        exclude: &[String],
+    ) -> Result<Self> {
+        let env = LoadedEnv::load(env)?;
+        let tools = select_tools(&env.spec.serve.tools, only, exclude)?;
+        let secrets = crate::secrets::resolve(&env)?;
+        let workdir = workdir.map_or_else(|| env.default_workdir(), Path::to_path_buf);
+        let ctx = Arc::new(Context::open(env, &workdir, secrets)?);
+        Ok(Session { ctx, tools })
+    }
+}
+
+/// The tools to expose: the spec's `serve.tools` (or `--tools` when given), minus
+/// `--exclude-tools`, in catalog order. `default` stands for every tool in the default set.
+/// An unknown name is an error, so a typo never silently hides or exposes a tool.
+pub fn select_tools(spec: &[String], only: &[String], exclude: &[String]) -> Result<Vec<ToolInfo>> {
+    let catalog = tools::catalog();
+    let known = || {
+        let names: Vec<&str> = catalog.iter().map(|t| t.name).collect();
+        format!("known tools: {} (or `default`)", names.join(", "))
+    };
+    let check = |names: &[String], origin: &str| -> Result<()> {
+        for name in names.iter().filter(|n| !n.is_empty()) {
+            if name != "default" && !catalog.iter().any(|t| t.name == name) {
+                return Err(
+                    Error::input(format!("unknown tool `{name}` in {origin}")).with_hint(known())
+                );
+            }
+        }
+        Ok(())
+    };
+    check(spec, "the spec's serve.tools")?;
+    check(only, "--tools")?;
+    check(exclude, "--exclude-tools")?;
+
+    let only: Vec<&String> = only.iter().filter(|n| !n.is_empty()).collect();
+    let wanted: Vec<&String> = if only.is_empty() {
+        spec.iter().collect()
+    } else {
+        only
+    };
+    let picked = |t: &ToolInfo| {
+        wanted
+            .iter()
+            .any(|n| *n == t.name || (*n == "default" && t.default))
+    };
+    let selected: Vec<ToolInfo> = catalog
+        .iter()
+        .filter(|t| picked(t) && !exclude.iter().any(|n| n == t.name))
+        .cloned()
+        .collect();
+    if selected.is_empty() {
+        return Err(
+            Error::input("no tool is left to serve after --tools/--exclude-tools")
+                .with_hint(known()),
+        );
+    }
+    Ok(selected)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("starting the async runtime: {e}")))
+}
+
+/// `agentenv serve ENV`: an MCP server over stdio or streamable HTTP. Stdout carries only the
+/// protocol; anything for humans goes to stderr.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let session = Session::open(
+        &args.env,
+        args.workdir.as_deref(),
+        &args.tools,
+        &args.exclude_tools,
+    )?;
+    let ctx = &session.ctx;
+    if !ctx.workdir.is_dir() {
+        eprintln!(
+            "agentenv: warning: workdir {} does not exist; tools on checkouts will answer \
+             not_cloned until `agentenv provision {}` has run",
+            ctx.workdir.display(),
+            ctx.env.path.display()
+        );
+    }
+    let server = McpServer::new(session.ctx.clone(), &session.tools);
+    let rt = runtime()?;
+    match &args.http {
+        None => rt.block_on(async {
+            eprintln!(
+                "agentenv: serving {} tools for `{}` on stdio (workdir {})",
+                session.tools.len(),
+                ctx.env.spec.name,
+                ctx.workdir.display()
+            );
+            server.serve_stdio().await
+        }),
+        Some(addr) => {
+            let token = http::bearer_token(&args, &ctx.secrets)?;
+            rt.block_on(http::serve(server, addr, token, &args))
+        }
+    }
 }

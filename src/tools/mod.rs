@@ -121,6 +121,17 @@ pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
 }
 
+/// The JSON Schema of what a tool returns, as it is serialized: a field skipped when empty
+/// (`skip_serializing_if`) is optional here, so clients that validate `structuredContent`
+/// against the output schema (the Python SDK does) accept every answer.
+pub fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    serde_json::to_value(schema).expect("schema serializes")
+}
+
 /// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).
 pub struct Context {
     pub env: LoadedEnv,
