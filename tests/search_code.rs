@@ -381,7 +381,6 @@ fn every_cloned_repository_is_searched_in_name_order() {
 }
 
 #[test]
-#[ignore = "needs the scope checks of scope::resolve_ref (tools/scope.rs, the checkout-tools branch)"]
 fn a_ref_outside_the_branch_scope_is_refused() {
     let fx = small_app();
     fx.branch("app", "experiment", &[("x.txt", "needle\n")]);
