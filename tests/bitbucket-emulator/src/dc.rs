@@ -131,7 +131,19 @@ impl Ctx<'_> {
                "displayName": name, "active": true, "slug": name.to_lowercase(), "type": "NORMAL",
                "links": {"self": [{"href": format!("{}/users/{}", self.base, name.to_lowercase())}]}})
     }
+    /// A commit; its parents carry their own details, and theirs only ids (as recorded).
     fn commit(&self, repo: &Repository, oid: Oid) -> Value {
+        let mut v = self.commit_shallow(repo, oid);
+        if let Some(parents) = v.get_mut("parents").and_then(Value::as_array_mut) {
+            for p in parents.iter_mut() {
+                if let Some(full) = p["id"].as_str().and_then(|h| Oid::from_str(h).ok()) {
+                    *p = self.commit_shallow(repo, full);
+                }
+            }
+        }
+        v
+    }
+    fn commit_shallow(&self, repo: &Repository, oid: Oid) -> Value {
         let Some(c) = gitdata::commit_info(repo, oid) else {
             return Value::Null;
         };
@@ -278,7 +290,7 @@ fn build_status_legacy(shared: &Shared, rest: &[&str]) -> Reply {
         }
         ["commits", c] => {
             let mut list = of(c);
-            list.sort_by(|a, b| b.date_added.cmp(&a.date_added));
+            list.sort_by_key(|b| std::cmp::Reverse(b.date_added));
             list.truncate(100);
             let items: Vec<Value> = list.iter().map(build_status_json).collect();
             let total = items.len();
@@ -570,7 +582,7 @@ fn repo_route(
                         .filter(|b| b.commit == hash && key.is_none_or(|k| k == b.key))
                         .cloned()
                         .collect();
-                    list.sort_by(|a, b| b.date_added.cmp(&a.date_added));
+                    list.sort_by_key(|b| std::cmp::Reverse(b.date_added));
                     // With `key` the current API answers one status; without, a page (an extension).
                     match (key, list.first()) {
                         (Some(_), Some(b)) => Reply::json(200, &build_status_json(b)),
@@ -741,17 +753,7 @@ fn browse(ctx: &Ctx, e: &RepoEntry, repo: &Repository, path: &str) -> Reply {
 }
 
 fn prs(shared: &Shared, e: &RepoEntry) -> Vec<PullRequest> {
-    let key = format!("dc:{}", e.owner.to_uppercase());
-    let slug = e.slug.to_lowercase();
-    let st = shared.lock();
-    let mut v: Vec<PullRequest> = st
-        .pull_requests
-        .iter()
-        .filter(|(o, s, _)| *o == key && *s == slug)
-        .map(|(_, _, p)| p.clone())
-        .collect();
-    v.sort_by(|a, b| b.id.cmp(&a.id));
-    v
+    shared.pull_requests(&format!("dc:{}", e.owner.to_uppercase()), &e.slug)
 }
 
 fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest) -> Value {
@@ -770,6 +772,7 @@ fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest) ->
         "author": participant(&p.author, "AUTHOR"),
         "reviewers": p.reviewers.iter().map(|r| participant(r, "REVIEWER")).collect::<Vec<_>>(),
         "participants": [],
+        "properties": {"mergeResult": {"outcome": "CLEAN", "current": true}, "resolvedTaskCount": 0, "openTaskCount": 0},
         "links": {"self": [{"href": format!("{}/projects/{}/repos/{}/pull-requests/{}", ctx.base, e.owner, e.slug, p.id)}]},
     })
 }

@@ -10,6 +10,9 @@
 //! seeds. Everything is synchronous for the caller: the server runs its own tokio runtime on a
 //! background thread and stops when the [`Emulator`] is dropped.
 
+// The Cloud repository object is one large json! literal.
+#![recursion_limit = "256"]
+
 mod auth;
 mod cloud;
 mod dc;
@@ -297,6 +300,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Seeded pull requests of one repository (`owner_key` is `cloud:ws` or `dc:PROJ`), newest first.
+    pub fn pull_requests(&self, owner_key: &str, slug: &str) -> Vec<PullRequest> {
+        let slug = slug.to_lowercase();
+        let mut v: Vec<PullRequest> = self
+            .lock()
+            .pull_requests
+            .iter()
+            .filter(|(o, s, _)| o == owner_key && *s == slug)
+            .map(|(_, _, p)| p.clone())
+            .collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.id));
+        v
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic in one handler must not take every later request down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

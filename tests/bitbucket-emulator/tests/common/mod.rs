@@ -147,6 +147,7 @@ impl Resp {
     }
 }
 
+#[derive(Clone, Copy)]
 pub enum Auth<'a> {
     None,
     Basic(&'a str, &'a str),
