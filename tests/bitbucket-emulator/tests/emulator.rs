@@ -251,6 +251,63 @@ fn git_pack_cut_mid_body_fails_the_clone_once_then_recovers() {
 }
 
 #[test]
+fn gzip_request_bodies_and_git_protocol_reach_git_http_backend() {
+    let f = fixture();
+    let emu = emulator(&f);
+    emu.set_anonymous(true);
+    let tip = f.main.last().unwrap();
+    // A protocol v0 negotiation: want the tip, done; gzip-compressed by the real gzip tool.
+    let request = format!("0032want {tip}\n00000009done\n");
+    let mut gz = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    gz.stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let compressed = gz.wait_with_output().unwrap().stdout;
+    let http = Http::new();
+    let url = format!("{}/git-upload-pack", emu.cloud_clone_url("acme", "demo"));
+    let r = http.post(
+        &url,
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Content-Encoding", "gzip"),
+        ],
+        compressed,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.body.starts_with(b"0008NAK\nPACK"),
+        "{:?}",
+        &r.body[..r.body.len().min(16)]
+    );
+
+    // Protocol v2 only happens when Git-Protocol reaches the backend.
+    let r = http.get_with(
+        &format!(
+            "{}/info/refs?service=git-upload-pack",
+            emu.cloud_clone_url("acme", "demo")
+        ),
+        Auth::None,
+        &[("Git-Protocol", "version=2")],
+    );
+    assert!(r.text().contains("version 2"), "{}", r.text());
+    let r = http.get(
+        &format!(
+            "{}/info/refs?service=git-upload-pack",
+            emu.cloud_clone_url("acme", "demo")
+        ),
+        Auth::None,
+    );
+    assert!(!r.text().contains("version 2") && r.text().contains(tip.as_str()));
+}
+
+#[test]
 fn rest_auth_follows_each_product_rules() {
     let f = fixture();
     let emu = emulator(&f);
@@ -849,4 +906,24 @@ fn binary_prints_its_url_first_serves_and_stops_when_stdin_closes() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/definitely/not/here"));
+}
+
+#[tokio::test]
+async fn usable_from_async_tests_too() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = client
+        .get(format!(
+            "{}/projects/PROJ/repos/demo/default-branch",
+            emu.dc_api_url()
+        ))
+        .bearer_auth(DC_PERSONAL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["displayId"], "main");
+    drop(emu); // stops and joins without tripping over the caller's runtime
 }
