@@ -382,6 +382,31 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
             };
             repo_route(shared, ctx, &e, &repo, rest)
         }
+        // Cross-project repository search.
+        ["repos"] => {
+            let name = req.param("name").unwrap_or("").to_lowercase();
+            let project = req.param("projectkey").map(str::to_uppercase);
+            let entries: Vec<RepoEntry> = shared
+                .lock()
+                .dc_repos
+                .values()
+                .filter(|e| e.slug.to_lowercase().contains(&name))
+                .filter(|e| project.as_ref().is_none_or(|p| *p == e.owner))
+                .filter(|e| {
+                    crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug)))
+                        .is_ok()
+                        && token.is_none_or(|t| project_allowed(t, &e.owner))
+                })
+                .cloned()
+                .collect();
+            ok(page::dc(
+                req,
+                entries.iter().map(|e| ctx.repo(e)).collect(),
+                "values",
+                25,
+                1000,
+            ))
+        }
         ["users"] => {
             let filter = req.param("filter").unwrap_or("").to_lowercase();
             let mut names: Vec<String> = shared

@@ -18,6 +18,7 @@ const DC_PERSONAL: &str = "BBDC-canary-personal-0003";
 const DC_PROJECT: &str = "BBDC-canary-project-0004";
 const DC_REPO: &str = "BBDC-canary-repo-0005";
 const ALL_CLOUD: &[&str] = &[
+    "read:workspace:bitbucket",
     "read:repository:bitbucket",
     "read:pullrequest:bitbucket",
     "read:pipeline:bitbucket",
@@ -827,6 +828,88 @@ fn fixtures_feed_pull_requests_pipelines_and_build_statuses() {
         http.get(&url, Auth::Bearer(DC_PERSONAL)).json()["state"],
         "FAILED"
     );
+}
+
+#[test]
+fn running_step_logs_come_in_ranges_and_workspaces_resolve_by_uuid() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let running = PipelineStep {
+        state: "IN_PROGRESS".into(),
+        result: None,
+        completed_on: None,
+        log: Some(b"0123456789".to_vec()),
+        ..Default::default()
+    };
+    emu.add_pipeline(
+        "acme",
+        "demo",
+        Pipeline {
+            state: "IN_PROGRESS".into(),
+            result: None,
+            steps: vec![running],
+            ..Default::default()
+        },
+    );
+    let http = Http::new();
+    let auth = Auth::Basic("alice@example.com", API_TOKEN);
+    let log = format!(
+        "{}/repositories/acme/demo/pipelines/%7B11111111-2222-4333-8444-555555555555%7D/steps/%7Baaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee%7D/log",
+        emu.cloud_api_url()
+    );
+    let whole = http.get(&log, auth);
+    assert_eq!(
+        (whole.status, whole.body.as_slice()),
+        (200, &b"0123456789"[..])
+    );
+    let part = http.get_with(&log, auth, &[("Range", "bytes=4-")]);
+    assert_eq!((part.status, part.body.as_slice()), (206, &b"456789"[..]));
+    assert_eq!(
+        part.header("content-range").as_deref(),
+        Some("bytes 4-9/10")
+    );
+    assert_eq!(
+        http.get_with(&log, auth, &[("Range", "bytes=10-")]).status,
+        416
+    );
+    assert!(
+        emu.log_host_requests().is_empty(),
+        "running logs are not redirected"
+    );
+
+    let ws = http
+        .get(&format!("{}/workspaces/acme", emu.cloud_api_url()), auth)
+        .json();
+    let by_uuid = format!(
+        "{}/repositories/{}",
+        emu.cloud_api_url(),
+        ws["uuid"]
+            .as_str()
+            .unwrap()
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+    );
+    assert_eq!(
+        http.get(&by_uuid, auth).json()["values"][0]["full_name"],
+        "acme/demo"
+    );
+    assert_eq!(
+        http.get(
+            &format!("{}/repositories/nobody", emu.cloud_api_url()),
+            auth
+        )
+        .status,
+        404
+    );
+
+    let found = http
+        .get(
+            &format!("{}/repos?name=dem&projectkey=proj", emu.dc_api_url()),
+            Auth::Bearer(DC_PERSONAL),
+        )
+        .json();
+    assert_eq!(found["size"], 1);
+    assert_eq!(found["values"][0]["project"]["key"], "PROJ");
 }
 
 #[test]
