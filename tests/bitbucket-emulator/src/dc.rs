@@ -340,33 +340,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
             }
         }
         ["projects", key, "repos"] => {
-            let entries: Vec<RepoEntry> = shared
+            let known = shared
                 .lock()
                 .dc_repos
-                .values()
-                .filter(|e| e.owner.eq_ignore_ascii_case(key))
-                .filter(|e| {
-                    crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug)))
-                        .is_ok()
-                })
-                .cloned()
-                .collect();
-            if entries.is_empty()
-                && !shared
-                    .lock()
-                    .dc_repos
-                    .keys()
-                    .any(|(p, _)| p.eq_ignore_ascii_case(key))
-            {
+                .keys()
+                .any(|(p, _)| p.eq_ignore_ascii_case(key));
+            if !known {
                 return no_project(key);
             }
-            ok(page::dc(
-                req,
-                entries.iter().map(|e| ctx.repo(e)).collect(),
-                "values",
-                25,
-                1000,
-            ))
+            repos_page(shared, ctx, token, |e| e.owner.eq_ignore_ascii_case(key))
         }
         ["projects", key, "repos", slug, rest @ ..] => {
             let entry = shared
@@ -386,26 +368,10 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
         ["repos"] => {
             let name = req.param("name").unwrap_or("").to_lowercase();
             let project = req.param("projectkey").map(str::to_uppercase);
-            let entries: Vec<RepoEntry> = shared
-                .lock()
-                .dc_repos
-                .values()
-                .filter(|e| e.slug.to_lowercase().contains(&name))
-                .filter(|e| project.as_ref().is_none_or(|p| *p == e.owner))
-                .filter(|e| {
-                    crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug)))
-                        .is_ok()
-                        && token.is_none_or(|t| project_allowed(t, &e.owner))
-                })
-                .cloned()
-                .collect();
-            ok(page::dc(
-                req,
-                entries.iter().map(|e| ctx.repo(e)).collect(),
-                "values",
-                25,
-                1000,
-            ))
+            repos_page(shared, ctx, token, |e| {
+                e.slug.to_lowercase().contains(&name)
+                    && project.as_ref().is_none_or(|p| *p == e.owner)
+            })
         }
         ["users"] => {
             let filter = req.param("filter").unwrap_or("").to_lowercase();
@@ -445,6 +411,33 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
         }
         _ => error(404, "Not found", None),
     }
+}
+
+/// A page of the repositories `keep` selects that the caller's token may see.
+fn repos_page(
+    shared: &Shared,
+    ctx: &Ctx,
+    token: Option<&Token>,
+    keep: impl Fn(&RepoEntry) -> bool,
+) -> Reply {
+    let entries: Vec<RepoEntry> = shared
+        .lock()
+        .dc_repos
+        .values()
+        .filter(|e| keep(e))
+        .filter(|e| {
+            crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug))).is_ok()
+                && token.is_none_or(|t| project_allowed(t, &e.owner))
+        })
+        .cloned()
+        .collect();
+    ok(page::dc(
+        ctx.req,
+        entries.iter().map(|e| ctx.repo(e)).collect(),
+        "values",
+        25,
+        1000,
+    ))
 }
 
 fn resolve_or(repo: &Repository, e: &RepoEntry, rev: Option<&str>) -> Result<Oid, Reply> {
