@@ -673,6 +673,34 @@ fn quirks_redirects_rate_limit_text_and_log_host() {
             .any(|r| r.header("authorization").is_some())
     );
 
+    // Raw files: attachment, content ETag, 304 on a match.
+    let raw = http.get(&format!("{base}/src/main/src/lib.rs"), auth());
+    assert_eq!(raw.text(), "pub fn one() -> u32 {\n    9\n}\n");
+    assert_eq!(
+        raw.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"lib.rs\"")
+    );
+    let etag = raw.header("etag").unwrap();
+    assert_eq!(
+        http.get_with(
+            &format!("{base}/src/main/src/lib.rs"),
+            auth(),
+            &[("If-None-Match", &etag)]
+        )
+        .status,
+        304
+    );
+    // The root listing needs its trailing slash.
+    assert_eq!(http.get(&format!("{base}/src/main"), auth()).status, 404);
+    // Dot segments never reach git http-backend (sent raw: HTTP clients would resolve them).
+    emu.set_anonymous(true);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", emu.port())).unwrap();
+    write!(tcp, "GET /acme/demo.git/../work/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    emu.set_anonymous(false);
+
     emu.fail_next("/2.0/repositories/*/pullrequests*", 1, 429);
     let r = http.get(&format!("{base}/pullrequests"), auth());
     assert_eq!(r.status, 429);
