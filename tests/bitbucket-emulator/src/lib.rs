@@ -506,13 +506,13 @@ impl Emulator {
             id,
         })
     }
-    fn try_add_cloud_repo(&self, workspace: &str, slug: &str, path: &Path) -> Result<(), String> {
+    pub fn try_add_cloud_repo(&self, workspace: &str, slug: &str, path: &Path) -> Result<(), String> {
         let e = self.entry(workspace, slug, path)?;
         let key = (workspace.to_lowercase(), slug.to_lowercase());
         self.shared.lock().cloud_repos.insert(key, e);
         Ok(())
     }
-    fn try_add_dc_repo(&self, project: &str, slug: &str, path: &Path) -> Result<(), String> {
+    pub fn try_add_dc_repo(&self, project: &str, slug: &str, path: &Path) -> Result<(), String> {
         let e = self.entry(&project.to_uppercase(), slug, path)?;
         let key = (project.to_uppercase(), slug.to_lowercase());
         self.shared.lock().dc_repos.insert(key, e);
