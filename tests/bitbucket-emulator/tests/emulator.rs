@@ -836,6 +836,45 @@ fn fixtures_feed_pull_requests_pipelines_and_build_statuses() {
         .get(&format!("{dc}/2"), Auth::Bearer(DC_PERSONAL))
         .json();
     assert_eq!(one["fromRef"]["latestCommit"], f.feature[1].as_str());
+    // Raw and structured pull request diffs: source tip against the merge base.
+    let raw = http.get(&format!("{dc}/2.diff"), Auth::Bearer(DC_PERSONAL));
+    assert!(
+        raw.text().contains("+pub fn two() -> u32 {"),
+        "{}",
+        raw.text()
+    );
+    let diff = http
+        .get(&format!("{dc}/2/diff"), Auth::Bearer(DC_PERSONAL))
+        .json();
+    let new_rs = diff["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["destination"]["toString"] == "src/new.rs")
+        .unwrap();
+    assert!(
+        new_rs.get("source").is_none(),
+        "an added file has no source"
+    );
+    assert_eq!(new_rs["hunks"][0]["segments"][0]["type"], "ADDED");
+    assert_eq!(
+        new_rs["hunks"][0]["segments"][0]["lines"][0]["line"],
+        "pub fn two() -> u32 {"
+    );
+    let only = http
+        .get(
+            &format!("{dc}/2/diff/README.md?contextLines=0"),
+            Auth::Bearer(DC_PERSONAL),
+        )
+        .json();
+    assert_eq!(only["diffs"].as_array().unwrap().len(), 1);
+    let kinds: Vec<&str> = only["diffs"][0]["hunks"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["REMOVED", "ADDED"]);
     let legacy = http
         .get(
             &format!(
