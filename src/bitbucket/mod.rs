@@ -475,7 +475,9 @@ impl Client {
                         None => self.backoff(attempt),
                     }
                 }
-                Err(e) if e.kind == ApiErrorKind::Unavailable && attempt < self.opts.max_retries => {
+                Err(e)
+                    if e.kind == ApiErrorKind::Unavailable && attempt < self.opts.max_retries =>
+                {
                     self.backoff(attempt)
                 }
                 Err(e) => return Err(e),
@@ -748,7 +750,9 @@ fn values_of(v: &Value, key: &str) -> Result<Vec<Value>, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 ApiErrorKind::BadResponse,
-                format!("the server's page has no `{key}` list; the API answered in an unexpected shape"),
+                format!(
+                    "the server's page has no `{key}` list; the API answered in an unexpected shape"
+                ),
             )
         })
 }
