@@ -704,7 +704,8 @@ fn transport(e: &reqwest::Error) -> ApiError {
     } else if e.is_body() || e.is_decode() {
         "the connection dropped mid-response"
     } else {
-        "request failed"
+        // Headers cut off or the connection reset before a complete answer.
+        "the connection dropped before a complete response"
     };
     let host = e
         .url()
@@ -732,7 +733,16 @@ async fn read_capped(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok((body, false)),
-            Err(e) => return Err(transport(&e)),
+            Err(e) => {
+                let host = e
+                    .url()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                return Err(ApiError::new(
+                    ApiErrorKind::Unavailable,
+                    format!("the connection to {host} dropped mid-response; try again later"),
+                ));
+            }
         }
     }
 }

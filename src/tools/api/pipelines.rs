@@ -175,12 +175,12 @@ fn list_cloud(
     let mut reached_since = false;
     for v in &page.values {
         let p = cloud_pipeline(v);
-        if let (Some(since), Some(created)) = (since, p.created.as_deref().and_then(parse_time)) {
-            if created < since {
-                // Newest first: everything after this is older still.
-                reached_since = true;
-                continue;
-            }
+        if let (Some(since), Some(created)) = (since, p.created.as_deref().and_then(parse_time))
+            && created < since
+        {
+            // Newest first: everything after this is older still.
+            reached_since = true;
+            continue;
         }
         if !p
             .branch
