@@ -571,13 +571,22 @@ fn repo_route(
                         .cloned()
                         .collect();
                     list.sort_by(|a, b| b.date_added.cmp(&a.date_added));
-                    ok(page::dc(
-                        req,
-                        list.iter().map(build_status_json).collect(),
-                        "values",
-                        25,
-                        1000,
-                    ))
+                    // With `key` the current API answers one status; without, a page (an extension).
+                    match (key, list.first()) {
+                        (Some(_), Some(b)) => Reply::json(200, &build_status_json(b)),
+                        (Some(k), None) => error(
+                            404,
+                            &format!("No build status with key '{k}' on commit {hash}"),
+                            Some("com.atlassian.bitbucket.build.status.NoSuchBuildStatusException"),
+                        ),
+                        (None, _) => ok(page::dc(
+                            req,
+                            list.iter().map(build_status_json).collect(),
+                            "values",
+                            25,
+                            1000,
+                        )),
+                    }
                 }
                 _ => error(404, "Not found", None),
             }
