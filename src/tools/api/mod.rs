@@ -7,12 +7,15 @@
 //! cloned is fine here), and every branch a result names is checked too: results on branches
 //! outside the scope are left out and counted.
 
+mod fallback;
 mod pipelines;
 mod pulls;
 mod repos;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+pub(crate) use fallback::fallback as checkout_fallback;
 
 use super::checkout::cursor;
 use super::scope;
