@@ -115,3 +115,98 @@ async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
     assert_eq!(f.emu.requests().len(), 0);
     seen.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    let secret_head = api_support::git(&f.repo, &["rev-parse", "secret"]);
+    let feature_head = api_support::git(&f.repo, &["rev-parse", "feature"]);
+    for repo in ["payments-ledger", "payments-core"] {
+        let first = seen
+            .ok(&ctx, "list_commits", json!({"repo": repo, "limit": 2}))
+            .await;
+        assert_eq!(first["ref"], "main");
+        assert_eq!(names(&first, "commits", "summary"), ["Grow src", "Add src"]);
+        assert_eq!(first["commits"][0]["hash"], f.main_head.as_str());
+        assert_eq!(first["commits"][0]["author"]["email"], "test@example.com");
+        let rest = seen
+            .ok(
+                &ctx,
+                "list_commits",
+                json!({"repo": repo, "limit": 2, "cursor": first["next_cursor"]}),
+            )
+            .await;
+        assert_eq!(names(&rest, "commits", "summary"), ["Initial commit"]);
+        assert!(rest.get("next_cursor").is_none());
+        let feature = seen
+            .ok(
+                &ctx,
+                "list_commits",
+                json!({"repo": repo, "ref": "feature", "path": "feature.txt"}),
+            )
+            .await;
+        assert_eq!(names(&feature, "commits", "summary"), ["Add the feature"]);
+        seen.err(
+            &ctx,
+            "list_commits",
+            json!({"repo": repo, "ref": "secret"}),
+            ToolErrorKind::OutOfScope,
+        )
+        .await;
+
+        let c = seen
+            .ok(
+                &ctx,
+                "get_commit",
+                json!({"repo": repo, "commit": &f.main_head[..10], "patch": true}),
+            )
+            .await;
+        assert_eq!(c["hash"], f.main_head.as_str());
+        assert_eq!(c["message"].as_str().unwrap().trim(), "Grow src");
+        assert_eq!(names(&c, "files", "path"), ["src.txt"]);
+        assert_eq!(c["files"][0]["status"], "modified");
+        let by_branch = seen
+            .ok(
+                &ctx,
+                "get_commit",
+                json!({"repo": repo, "commit": "feature"}),
+            )
+            .await;
+        assert_eq!(by_branch["hash"], feature_head.as_str());
+        assert_eq!(by_branch["files"][0]["status"], "added");
+        // An older commit reached by an in-scope branch is fine; the out-of-scope branch's
+        // head is not, and is answered exactly like a commit that does not exist.
+        let initial = api_support::git(&f.repo, &["rev-list", "--max-parents=0", "main"]);
+        seen.ok(&ctx, "get_commit", json!({"repo": repo, "commit": initial}))
+            .await;
+        let hidden = seen
+            .err(
+                &ctx,
+                "get_commit",
+                json!({"repo": repo, "commit": &secret_head}),
+                ToolErrorKind::NotFound,
+            )
+            .await;
+        let missing = seen
+            .err(
+                &ctx,
+                "get_commit",
+                json!({"repo": repo, "commit": "0123456789abcdef0123456789abcdef01234567"}),
+                ToolErrorKind::NotFound,
+            )
+            .await;
+        assert_eq!(
+            hidden.message.replace(&secret_head, "X"),
+            missing
+                .message
+                .replace("0123456789abcdef0123456789abcdef01234567", "X")
+        );
+        if repo == "payments-ledger" {
+            assert_eq!(c["totals"]["additions"], 1);
+            assert!(c["patch"].as_str().unwrap().contains("+three"), "{c}");
+        }
+    }
+    seen.assert_clean();
+}

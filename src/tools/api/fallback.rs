@@ -24,25 +24,27 @@ pub(crate) fn fallback(ctx: &Context, name: &str, args: Value) -> Option<Result<
         "list_branches" => list_branches,
         "browse" => browse,
         "read_file" => read_file,
+        "list_commits" => super::fallback_commits::list_commits,
+        "get_commit" => super::fallback_commits::get_commit,
         _ => return None,
     };
     Some(run(ctx, args))
 }
 
-const NOTE: &str = "answered from the Bitbucket API: this repository is not cloned in the workdir (run `agentenv provision` for local, faster answers)";
+pub(crate) const NOTE: &str = "answered from the Bitbucket API: this repository is not cloned in the workdir (run `agentenv provision` for local, faster answers)";
 
 /// A branch name with `/` kept as the path separator Bitbucket expects in ref URLs.
-fn branch_path(name: &str) -> String {
+pub(crate) fn branch_path(name: &str) -> String {
     name.split('/').map(seg).collect::<Vec<_>>().join("/")
 }
 
-fn looks_like_commit_id(s: &str) -> bool {
+pub(crate) fn looks_like_commit_id(s: &str) -> bool {
     (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The branch a call names (or the default one) and its head commit, checked against the scope
 /// before any request.
-fn resolve(
+pub(crate) fn resolve(
     ctx: &Context,
     repo: &ApiRepo<'_>,
     reference: Option<&str>,
@@ -122,6 +124,48 @@ fn default_branch(repo: &ApiRepo<'_>) -> Result<String, ToolError> {
 /// Pages read at most for one answer (branches, directory entries).
 const MAX_PAGES: usize = 10;
 
+/// Every branch on the server as the API gives it (up to `MAX_PAGES` pages), and whether that
+/// was all of them.
+fn all_branches(repo: &ApiRepo<'_>) -> Result<(Vec<Value>, bool), ToolError> {
+    let what = format!("repository `{}`", repo.name);
+    let endpoint = if repo.is_cloud() {
+        format!("{}/refs/branches", repo.base)
+    } else {
+        format!("{}/branches", repo.base)
+    };
+    let mut all = Vec::new();
+    let mut next = None;
+    for _ in 0..MAX_PAGES {
+        let page = block_on(repo.client.page(&endpoint, &[], 100, next.as_deref()))
+            .map_err(|e| super::tool_error(e, Some(&what)))?;
+        all.extend(page.values);
+        next = page.next;
+        if next.is_none() {
+            return Ok((all, true));
+        }
+    }
+    Ok((all, false))
+}
+
+/// The in-scope branches of [`all_branches`] as (name, head commit).
+pub(crate) fn branch_heads(
+    ctx: &Context,
+    repo: &ApiRepo<'_>,
+) -> Result<(Vec<(String, String)>, bool), ToolError> {
+    let (all, complete) = all_branches(repo)?;
+    let (name, head) = if repo.is_cloud() {
+        ("/name", "/target/hash")
+    } else {
+        ("/displayId", "/latestCommit")
+    };
+    let heads = all
+        .iter()
+        .filter_map(|b| Some((s(b, name)?, s(b, head)?)))
+        .filter(|(n, _)| ctx.env.scope.branch_allowed(n))
+        .collect();
+    Ok((heads, complete))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BranchesArgs {
@@ -142,25 +186,7 @@ fn list_branches(ctx: &Context, args: Value) -> Result<Value, ToolError> {
         .map(|c| cursor::decode("branches.v1", c))
         .transpose()?;
     let repo = api_repo(ctx, &args.repo)?;
-    let what = format!("repository `{}`", repo.name);
-    let endpoint = if repo.is_cloud() {
-        format!("{}/refs/branches", repo.base)
-    } else {
-        format!("{}/branches", repo.base)
-    };
-    let mut all = Vec::new();
-    let mut next = None;
-    let mut complete = false;
-    for _ in 0..MAX_PAGES {
-        let page = block_on(repo.client.page(&endpoint, &[], 100, next.as_deref()))
-            .map_err(|e| super::tool_error(e, Some(&what)))?;
-        all.extend(page.values);
-        next = page.next;
-        if next.is_none() {
-            complete = true;
-            break;
-        }
-    }
+    let (all, complete) = all_branches(&repo)?;
     let default = if repo.is_cloud() {
         match &repo.spec.branch {
             Some(b) => Some(b.clone()),
