@@ -101,7 +101,7 @@ impl Ctx<'_> {
     fn user(&self, name: &str) -> Value {
         let uuid = uuid_for(name);
         json!({
-            "type": "user", "uuid": uuid, "display_name": name, "nickname": name,
+            "type": "user", "uuid": uuid, "username": name, "display_name": name, "nickname": name,
             "account_id": format!("557058:{}", uuid.trim_matches(|c| c == '{' || c == '}')),
             "links": {
                 "self": {"href": format!("{}/users/{}", self.api, enc(&uuid))},
@@ -149,10 +149,12 @@ impl Ctx<'_> {
             "type": "repository", "scm": "git", "uuid": e.uuid, "name": e.slug, "slug": e.slug,
             "full_name": format!("{}/{}", e.owner, e.slug), "description": "", "website": "", "language": "",
             "is_private": true, "fork_policy": "no_public_forks", "has_issues": false, "has_wiki": false,
-            "size": 0, "created_on": when, "updated_on": when, "parent": null,
+            "size": 0, "created_on": when, "updated_on": when, "parent": null, "enforced_signed_commits": null,
             "mainbranch": {"type": "branch", "name": main},
             "owner": {"type": "team", "uuid": uuid_for(&format!("workspace:{}", e.owner)), "username": e.owner,
-                      "display_name": e.owner, "links": {
+                      "display_name": e.owner, "nickname": e.owner,
+                      "account_id": format!("557058:{}", uuid_for(&e.owner).trim_matches(|c| c == '{' || c == '}')),
+                      "links": {
                           "self": {"href": format!("{}/workspaces/{}", self.api, e.owner)},
                           "html": {"href": format!("{}/{}/", self.web, e.owner)},
                           "avatar": {"href": format!("{}/account/{}/avatar/", self.web, e.owner)}}},
@@ -167,7 +169,7 @@ impl Ctx<'_> {
                 "avatar": {"href": format!("{}/ravatar/{}?ts=default", self.web, enc(&e.uuid))},
                 "branches": link("refs/branches"), "tags": link("refs/tags"), "commits": link("commits"),
                 "source": link("src"), "pullrequests": link("pullrequests"), "watchers": link("watchers"),
-                "forks": link("forks"), "downloads": link("downloads"), "hooks": link("hooks"),
+                "forks": link("forks"), "downloads": link("downloads"), "hooks": link("hooks"), "issues": link("issues"),
                 "clone": [
                     {"name": "https", "href": format!("{}/{}/{}.git", self.web, e.owner, e.slug)},
                     {"name": "ssh", "href": format!("git@127.0.0.1:{}/{}.git", e.owner, e.slug)},
@@ -206,10 +208,12 @@ impl Ctx<'_> {
         json!({
             "type": "branch", "name": name, "target": self.commit(e, repo, oid),
             "default_merge_strategy": "merge_commit", "merge_strategies": ["merge_commit", "squash", "fast_forward"],
+            "sync_strategies": ["merge_commit", "rebase"],
             "links": {
                 "self": {"href": format!("{}/refs/branches/{name}", self.repo_api(e))},
                 "commits": {"href": format!("{}/commits/{name}", self.repo_api(e))},
                 "html": {"href": format!("{}/{}/{}/branch/{name}", self.web, e.owner, e.slug)},
+                "pullrequest_create": {"href": format!("{}/{}/{}/pull-requests/new?source={name}", self.web, e.owner, e.slug)},
             }
         })
     }
@@ -334,19 +338,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
             None => crate::server::cloud_unauthorized("authentication required"),
             Some(t) => Reply::json(200, &user_of(ctx, t)),
         },
-        ["workspaces", ws] => {
-            let known = shared
-                .lock()
-                .cloud_repos
-                .keys()
-                .any(|(w, _)| w.eq_ignore_ascii_case(ws));
-            if known {
-                Reply::json(200, &ctx.workspace(ws))
-            } else {
-                error(404, &format!("No workspace with identifier '{ws}'."))
-            }
-        }
+        ["workspaces", ws] => match workspace(shared, ws) {
+            Some(w) => Reply::json(200, &ctx.workspace(&w)),
+            None => error(404, &format!("No workspace with identifier '{ws}'.")),
+        },
         ["repositories", ws] | ["repositories", ws, ""] => {
+            let Some(ws) = workspace(shared, ws) else {
+                return error(404, &format!("No workspace with identifier '{ws}'."));
+            };
+            let ws = ws.as_str();
             let entries: Vec<RepoEntry> = shared
                 .lock()
                 .cloud_repos
@@ -365,6 +365,9 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
             json_ok(page::cloud_list(ctx.req, &ctx.web, items, 10, 100))
         }
         ["repositories", ws, slug, rest @ ..] => {
+            let Some(ws) = workspace(shared, ws) else {
+                return repo_not_found();
+            };
             let entry = shared
                 .lock()
                 .cloud_repos
@@ -380,6 +383,19 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
         }
         _ => error(404, "Resource not found"),
     }
+}
+
+/// The workspace a path names, by slug (any case) or by `{uuid}`, as it was seeded.
+fn workspace(shared: &Shared, ws: &str) -> Option<String> {
+    shared
+        .lock()
+        .cloud_repos
+        .values()
+        .map(|e| e.owner.clone())
+        .find(|o| {
+            o.eq_ignore_ascii_case(ws)
+                || uuid_for(&format!("workspace:{o}")).eq_ignore_ascii_case(ws)
+        })
 }
 
 fn user_of(ctx: &Ctx, t: &Token) -> Value {
@@ -525,6 +541,11 @@ fn repo_route(
                     };
                     match more {
                         [] => Reply::json(200, &step(ctx, e, &p, s)),
+                        // A running step's log is served here, in ranges as it grows.
+                        ["log"] if s.state != "COMPLETED" => match &s.log {
+                            Some(bytes) => ranged(ctx.req, bytes),
+                            None => log_missing(),
+                        },
                         ["log"] if s.log.is_some() => {
                             // Completed logs live in object storage: a presigned URL on another host.
                             let path = crate::fixtures::log_blob_path(&p.uuid, &s.uuid);
@@ -537,14 +558,7 @@ fn repo_route(
                             );
                             Reply::redirect(307, &loc)
                         }
-                        ["log"] => Reply {
-                            status: 404,
-                            headers: vec![(
-                                "Content-Type".into(),
-                                "application/octet-stream".into(),
-                            )],
-                            body: b"Log not found".to_vec(),
-                        },
+                        ["log"] => log_missing(),
                         _ => error(404, "Resource not found"),
                     }
                 }
@@ -552,6 +566,41 @@ fn repo_route(
             }
         }
         _ => error(404, "Resource not found"),
+    }
+}
+
+fn octets(status: u16, body: Vec<u8>) -> Reply {
+    Reply {
+        status,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body,
+    }
+}
+
+fn log_missing() -> Reply {
+    octets(404, b"Log not found".to_vec())
+}
+
+/// `Range: bytes=A-[B]` on raw bytes: 206 with `Content-Range`, 416 past the end.
+fn ranged(req: &Req, bytes: &[u8]) -> Reply {
+    let Some(spec) = req.header("range").and_then(|r| r.strip_prefix("bytes=")) else {
+        return octets(200, bytes.to_vec());
+    };
+    let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
+    let len = bytes.len();
+    let start = a.trim().parse::<usize>().ok();
+    let end = if b.trim().is_empty() {
+        Some(len.saturating_sub(1))
+    } else {
+        b.trim().parse::<usize>().ok()
+    };
+    match (start, end) {
+        (Some(s), Some(e)) if s < len && s <= e => {
+            let e = e.min(len - 1);
+            octets(206, bytes[s..=e].to_vec())
+                .with_header("Content-Range", &format!("bytes {s}-{e}/{len}"))
+        }
+        _ => octets(416, Vec::new()).with_header("Content-Range", &format!("bytes */{len}")),
     }
 }
 
@@ -768,17 +817,7 @@ fn diff(ctx: &Ctx, repo: &Repository, spec: &str) -> Reply {
 }
 
 fn prs(shared: &Shared, e: &RepoEntry) -> Vec<PullRequest> {
-    let key = format!("cloud:{}", e.owner.to_lowercase());
-    let slug = e.slug.to_lowercase();
-    let st = shared.lock();
-    let mut v: Vec<PullRequest> = st
-        .pull_requests
-        .iter()
-        .filter(|(o, s, _)| *o == key && *s == slug)
-        .map(|(_, _, p)| p.clone())
-        .collect();
-    v.sort_by(|a, b| b.id.cmp(&a.id));
-    v
+    shared.pull_requests(&format!("cloud:{}", e.owner.to_lowercase()), &e.slug)
 }
 
 fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest, full: bool) -> Value {
@@ -786,7 +825,7 @@ fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest, fu
     let side = |branch: &str| {
         let hash = gitdata::resolve(repo, branch).map(|o| o.to_string()[..12].to_string());
         json!({
-            "branch": {"name": branch},
+            "branch": {"name": branch, "links": {}},
             "commit": hash.map(|h| ctx.commit_ref(e, &h)),
             "repository": ctx.repo_ref(e),
         })
@@ -804,6 +843,7 @@ fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest, fu
         "links": {
             "self": {"href": api}, "html": {"href": format!("{}/{}/{}/pull-requests/{}", ctx.web, e.owner, e.slug, p.id)},
             "commits": {"href": format!("{api}/commits")}, "approve": {"href": format!("{api}/approve")},
+            "request-changes": {"href": format!("{api}/request-changes")},
             "diff": {"href": format!("{api}/diff")}, "diffstat": {"href": format!("{api}/diffstat")},
             "comments": {"href": format!("{api}/comments")}, "activity": {"href": format!("{api}/activity")},
             "merge": {"href": format!("{api}/merge")}, "decline": {"href": format!("{api}/decline")},
@@ -817,7 +857,7 @@ fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest, fu
             .iter()
             .map(|r| {
                 json!({"type": "participant", "user": ctx.user(r), "role": "REVIEWER",
-                            "approved": false, "state": null, "participated_on": null})
+                            "approved": false})
             })
             .collect();
         obj.insert("reviewers".into(), json!(reviewers));
@@ -859,7 +899,7 @@ fn pipeline_filter(req: &Req, p: &crate::Pipeline) -> bool {
     status_ok && ref_ok
 }
 
-fn state_obj(prefix: &str, state: &str, result: Option<&str>) -> Value {
+fn state_obj(prefix: &str, state: &str, result: Option<&str>, terminator: Option<Value>) -> Value {
     let lower = state.to_lowercase();
     let mut v = json!({"name": state, "type": format!("{prefix}_{lower}")});
     if state == "COMPLETED"
@@ -867,6 +907,10 @@ fn state_obj(prefix: &str, state: &str, result: Option<&str>) -> Value {
     {
         v["result"] =
             json!({"name": r, "type": format!("{prefix}_completed_{}", r.to_lowercase())});
+        // A stopped pipeline names who stopped it.
+        if let (Some(t), "STOPPED") = (terminator, r) {
+            v["result"]["terminator"] = t;
+        }
     }
     if state == "IN_PROGRESS" && prefix == "pipeline_state" {
         v["stage"] = json!({"name": "RUNNING", "type": "pipeline_state_in_progress_running"});
@@ -885,7 +929,7 @@ fn pipeline(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &crate::Pipeline) ->
         "target": {"type": "pipeline_ref_target", "ref_type": "branch", "ref_name": p.ref_name,
                    "selector": {"type": "branches", "pattern": p.ref_name}, "commit": ctx.commit_ref(e, &hash)},
         "trigger": {"name": "PUSH", "type": "pipeline_trigger_push"},
-        "state": state_obj("pipeline_state", &p.state, p.result.as_deref()),
+        "state": state_obj("pipeline_state", &p.state, p.result.as_deref(), Some(ctx.user(&p.creator))),
         "created_on": p.created_on, "duration_in_seconds": p.duration_in_seconds,
         "build_seconds_used": p.duration_in_seconds, "first_successful": false, "expired": false,
         "has_variables": false,
@@ -901,7 +945,7 @@ fn step(ctx: &Ctx, e: &RepoEntry, p: &crate::Pipeline, s: &crate::PipelineStep) 
     let mut v = json!({
         "type": "pipeline_step", "uuid": s.uuid, "name": s.name, "run_number": 1,
         "pipeline": {"type": "pipeline", "uuid": p.uuid},
-        "state": state_obj("pipeline_step_state", &s.state, s.result.as_deref()),
+        "state": state_obj("pipeline_step_state", &s.state, s.result.as_deref(), None),
         "image": {"name": "atlassian/default-image:4"}, "maxTime": 120,
         "setup_commands": [], "script_commands": [], "teardown_commands": [],
         "trigger": {"type": "pipeline_step_trigger_automatic"},

@@ -131,7 +131,19 @@ impl Ctx<'_> {
                "displayName": name, "active": true, "slug": name.to_lowercase(), "type": "NORMAL",
                "links": {"self": [{"href": format!("{}/users/{}", self.base, name.to_lowercase())}]}})
     }
+    /// A commit; its parents carry their own details, and theirs only ids (as recorded).
     fn commit(&self, repo: &Repository, oid: Oid) -> Value {
+        let mut v = self.commit_shallow(repo, oid);
+        if let Some(parents) = v.get_mut("parents").and_then(Value::as_array_mut) {
+            for p in parents.iter_mut() {
+                if let Some(full) = p["id"].as_str().and_then(|h| Oid::from_str(h).ok()) {
+                    *p = self.commit_shallow(repo, full);
+                }
+            }
+        }
+        v
+    }
+    fn commit_shallow(&self, repo: &Repository, oid: Oid) -> Value {
         let Some(c) = gitdata::commit_info(repo, oid) else {
             return Value::Null;
         };
@@ -278,7 +290,7 @@ fn build_status_legacy(shared: &Shared, rest: &[&str]) -> Reply {
         }
         ["commits", c] => {
             let mut list = of(c);
-            list.sort_by(|a, b| b.date_added.cmp(&a.date_added));
+            list.sort_by_key(|b| std::cmp::Reverse(b.date_added));
             list.truncate(100);
             let items: Vec<Value> = list.iter().map(build_status_json).collect();
             let total = items.len();
@@ -328,33 +340,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
             }
         }
         ["projects", key, "repos"] => {
-            let entries: Vec<RepoEntry> = shared
+            let known = shared
                 .lock()
                 .dc_repos
-                .values()
-                .filter(|e| e.owner.eq_ignore_ascii_case(key))
-                .filter(|e| {
-                    crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug)))
-                        .is_ok()
-                })
-                .cloned()
-                .collect();
-            if entries.is_empty()
-                && !shared
-                    .lock()
-                    .dc_repos
-                    .keys()
-                    .any(|(p, _)| p.eq_ignore_ascii_case(key))
-            {
+                .keys()
+                .any(|(p, _)| p.eq_ignore_ascii_case(key));
+            if !known {
                 return no_project(key);
             }
-            ok(page::dc(
-                req,
-                entries.iter().map(|e| ctx.repo(e)).collect(),
-                "values",
-                25,
-                1000,
-            ))
+            repos_page(shared, ctx, token, |e| e.owner.eq_ignore_ascii_case(key))
         }
         ["projects", key, "repos", slug, rest @ ..] => {
             let entry = shared
@@ -369,6 +363,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
                 return error(500, "repository unreadable", None);
             };
             repo_route(shared, ctx, &e, &repo, rest)
+        }
+        // Cross-project repository search.
+        ["repos"] => {
+            let name = req.param("name").unwrap_or("").to_lowercase();
+            let project = req.param("projectkey").map(str::to_uppercase);
+            repos_page(shared, ctx, token, |e| {
+                e.slug.to_lowercase().contains(&name)
+                    && project.as_ref().is_none_or(|p| *p == e.owner)
+            })
         }
         ["users"] => {
             let filter = req.param("filter").unwrap_or("").to_lowercase();
@@ -408,6 +411,33 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
         }
         _ => error(404, "Not found", None),
     }
+}
+
+/// A page of the repositories `keep` selects that the caller's token may see.
+fn repos_page(
+    shared: &Shared,
+    ctx: &Ctx,
+    token: Option<&Token>,
+    keep: impl Fn(&RepoEntry) -> bool,
+) -> Reply {
+    let entries: Vec<RepoEntry> = shared
+        .lock()
+        .dc_repos
+        .values()
+        .filter(|e| keep(e))
+        .filter(|e| {
+            crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug))).is_ok()
+                && token.is_none_or(|t| project_allowed(t, &e.owner))
+        })
+        .cloned()
+        .collect();
+    ok(page::dc(
+        ctx.req,
+        entries.iter().map(|e| ctx.repo(e)).collect(),
+        "values",
+        25,
+        1000,
+    ))
 }
 
 fn resolve_or(repo: &Repository, e: &RepoEntry, rev: Option<&str>) -> Result<Oid, Reply> {
@@ -570,7 +600,7 @@ fn repo_route(
                         .filter(|b| b.commit == hash && key.is_none_or(|k| k == b.key))
                         .cloned()
                         .collect();
-                    list.sort_by(|a, b| b.date_added.cmp(&a.date_added));
+                    list.sort_by_key(|b| std::cmp::Reverse(b.date_added));
                     // With `key` the current API answers one status; without, a page (an extension).
                     match (key, list.first()) {
                         (Some(_), Some(b)) => Reply::json(200, &build_status_json(b)),
@@ -741,17 +771,7 @@ fn browse(ctx: &Ctx, e: &RepoEntry, repo: &Repository, path: &str) -> Reply {
 }
 
 fn prs(shared: &Shared, e: &RepoEntry) -> Vec<PullRequest> {
-    let key = format!("dc:{}", e.owner.to_uppercase());
-    let slug = e.slug.to_lowercase();
-    let st = shared.lock();
-    let mut v: Vec<PullRequest> = st
-        .pull_requests
-        .iter()
-        .filter(|(o, s, _)| *o == key && *s == slug)
-        .map(|(_, _, p)| p.clone())
-        .collect();
-    v.sort_by(|a, b| b.id.cmp(&a.id));
-    v
+    shared.pull_requests(&format!("dc:{}", e.owner.to_uppercase()), &e.slug)
 }
 
 fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest) -> Value {
@@ -770,6 +790,7 @@ fn pull_request(ctx: &Ctx, e: &RepoEntry, repo: &Repository, p: &PullRequest) ->
         "author": participant(&p.author, "AUTHOR"),
         "reviewers": p.reviewers.iter().map(|r| participant(r, "REVIEWER")).collect::<Vec<_>>(),
         "participants": [],
+        "properties": {"mergeResult": {"outcome": "CLEAN", "current": true}, "resolvedTaskCount": 0, "openTaskCount": 0},
         "links": {"self": [{"href": format!("{}/projects/{}/repos/{}/pull-requests/{}", ctx.base, e.owner, e.slug, p.id)}]},
     })
 }

@@ -86,6 +86,8 @@ pub fn cloud_iter(
     let more = start + pagelen < items.len();
     let values: Vec<Value> = items.into_iter().skip(start).take(pagelen).collect();
     let mut out = Map::new();
+    // Recorded iterator pages still carry `page`; never `size` or `previous`.
+    out.insert("page".into(), json!(start / pagelen + 1));
     out.insert("pagelen".into(), json!(pagelen));
     out.insert("values".into(), Value::Array(values));
     if more {
@@ -124,7 +126,7 @@ fn decode_token(t: &str) -> Option<usize> {
     for c in body.chars().rev() {
         n = n.checked_mul(36)?.checked_add(u64::from(c.to_digit(36)?))?;
     }
-    (n >= 3 && (n - 3) % 7 == 0).then(|| ((n - 3) / 7) as usize)
+    (n >= 3 && (n - 3).is_multiple_of(7)).then(|| ((n - 3) / 7) as usize)
 }
 
 /// Data Center `start`/`limit` pages under `key` (`values`, or `lines` for file browse pages).
@@ -154,9 +156,15 @@ pub fn dc(
     out.insert("start".into(), json!(start));
     out.insert("isLastPage".into(), json!(last));
     out.insert(key.into(), Value::Array(values));
-    if !last {
-        out.insert("nextPageStart".into(), json!(start + limit));
-    }
+    // Recorded last pages carry `nextPageStart: null` (some omit it); clients must accept both.
+    out.insert(
+        "nextPageStart".into(),
+        if last {
+            Value::Null
+        } else {
+            json!(start + limit)
+        },
+    );
     Ok(out)
 }
 
