@@ -126,7 +126,7 @@ fn seed_prs(f: &Fixture, cloud: bool) {
                 "feature".into()
             },
             destination_branch: "main".into(),
-            author: if id % 2 == 0 {
+            author: if id.is_multiple_of(2) {
                 "bob".into()
             } else {
                 "alice".into()

@@ -506,7 +506,12 @@ impl Emulator {
             id,
         })
     }
-    pub fn try_add_cloud_repo(&self, workspace: &str, slug: &str, path: &Path) -> Result<(), String> {
+    pub fn try_add_cloud_repo(
+        &self,
+        workspace: &str,
+        slug: &str,
+        path: &Path,
+    ) -> Result<(), String> {
         let e = self.entry(workspace, slug, path)?;
         let key = (workspace.to_lowercase(), slug.to_lowercase());
         self.shared.lock().cloud_repos.insert(key, e);
