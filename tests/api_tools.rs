@@ -495,9 +495,10 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         .ok(
             &ctx,
             "get_pipeline_log",
-            json!({"repo": "payments-api", "pipeline": uuid, "step": "build"}),
+            json!({"repo": "payments-api", "pipeline": "6", "step": "build"}),
         )
         .await;
+    assert_eq!(build["pipeline"], uuid, "found by its build number");
     assert_eq!(build["log"], "     1  building\n     2  built ok\n");
 
     // The log host got the requests, without the credential; the API got it.

@@ -512,8 +512,16 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     let id = pipeline_id(&args.pipeline)?;
     let client = &repo.client;
     let run_path = format!("{}/pipelines/{}", repo.base, seg(&id));
-    let run = block_on(client.get_json(&run_path))
-        .map_err(|e| pipelines_error(&repo, e, Some(&args.pipeline)))?;
+    let run = match block_on(client.get_json(&run_path)) {
+        Ok(v) => v,
+        // Not every server takes a build number where the API names a UUID: look it up
+        // among the newest runs instead.
+        Err(e) if e.kind == ApiErrorKind::NotFound && !id.starts_with('{') => {
+            find_by_number(&repo, &id)?
+                .ok_or_else(|| pipelines_error(&repo, e, Some(&args.pipeline)))?
+        }
+        Err(e) => return Err(pipelines_error(&repo, e, Some(&args.pipeline))),
+    };
     let p = cloud_pipeline(&run);
     if !p
         .branch
@@ -657,6 +665,32 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         note,
     };
     Ok(serde_json::to_value(out).expect("json"))
+}
+
+/// Runs searched for a build number: the newest few pages.
+const NUMBER_SEARCH_PAGES: usize = 3;
+
+/// The run with build number `number` among the newest runs, if any.
+fn find_by_number(repo: &ApiRepo<'_>, number: &str) -> Result<Option<Value>, ToolError> {
+    let endpoint = format!("{}/pipelines", repo.base);
+    let params = [("sort", "-created_on".to_string())];
+    let mut cursor = None;
+    for _ in 0..NUMBER_SEARCH_PAGES {
+        let page = block_on(repo.client.page(&endpoint, &params, 100, cursor.as_deref()))
+            .map_err(|e| pipelines_error(repo, e, None))?;
+        let hit = page.values.into_iter().find(|v| {
+            v.get("build_number")
+                .and_then(Value::as_u64)
+                .map(|n| n.to_string())
+                .as_deref()
+                == Some(number)
+        });
+        if hit.is_some() || page.next.is_none() {
+            return Ok(hit);
+        }
+        cursor = page.next;
+    }
+    Ok(None)
 }
 
 /// A run id as the API takes it: a build number as is, a UUID in braces.
