@@ -75,6 +75,7 @@ impl std::fmt::Display for ToolError {
     }
 }
 
+pub mod api;
 pub mod checkout;
 pub mod scope;
 pub mod search;
@@ -91,6 +92,7 @@ pub struct Tool {
 pub fn tools() -> Vec<Tool> {
     let mut all = checkout::tools();
     all.extend(search::tools());
+    all.extend(api::tools());
     all
 }
 
@@ -137,6 +139,9 @@ pub struct Context {
     pub env: LoadedEnv,
     pub workdir: PathBuf,
     pub secrets: ResolvedSecrets,
+    /// REST clients per provider, built on first use; each holds its provider's request budget
+    /// and cache, so every tool of one server shares them.
+    pub api: api::Clients,
 }
 
 impl Context {
@@ -145,6 +150,7 @@ impl Context {
             env,
             workdir: workdir.to_path_buf(),
             secrets,
+            api: api::Clients::default(),
         })
     }
 
@@ -161,9 +167,15 @@ impl Context {
                 ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
             })?;
         let ctx = self.clone();
-        let out = tokio::task::spawn_blocking(move || (tool.run)(&ctx, args))
-            .await
-            .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
+        let out = tokio::task::spawn_blocking(move || match (tool.run)(&ctx, args.clone()) {
+            // A repository in scope that is not cloned: the API answers where it can.
+            Err(e) if e.kind == ToolErrorKind::NotCloned => {
+                api::checkout_fallback(&ctx, tool.info.name, args).unwrap_or(Err(e))
+            }
+            other => other,
+        })
+        .await
+        .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
         match out {
             Ok(value) => {
