@@ -112,7 +112,7 @@ async fn a_repeated_call_within_the_ttl_makes_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_entry_is_revalidated_with_its_etag() {
     let f = Fixture::standard();
-    let env = LoadedEnv::from_str(&f.spec_path, &f.spec_text).unwrap();
+    let env = f.env();
     let secrets =
         ResolvedSecrets::from_values([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())].into());
     let opts = Options {
@@ -477,12 +477,12 @@ providers:
     kind: cloud
     workspace: acme
     api_url: {url}/2.0
-    auth: {{ type: app-password, username: bot, token: CLOUD_TOKEN }}
+    auth: {{ type: access-token, token: CLOUD_TOKEN }}
   noemail:
     kind: cloud
     workspace: acme
     api_url: {url}/2.0
-    auth: {{ type: api-token, token: CLOUD_TOKEN }}
+    auth: {{ type: api-token, email: bot@acme.example, token: CLOUD_TOKEN }}
   nosecret:
     kind: datacenter
     base_url: {url}
@@ -491,7 +491,26 @@ providers:
 "#,
         url = server.url
     );
-    let env = LoadedEnv::from_str(&tmp.path().join("env.yaml"), &spec).unwrap();
+    let mut env = LoadedEnv::from_str(&tmp.path().join("env.yaml"), &spec).unwrap();
+    // Validation refuses these credentials already; the client must refuse them on its own
+    // too (defence in depth), so they are broken after loading.
+    let auth = |env: &mut LoadedEnv, p: &str| {
+        env.spec
+            .providers
+            .get_mut(p)
+            .unwrap()
+            .auth
+            .as_mut()
+            .unwrap()
+            .clone()
+    };
+    let mut old = auth(&mut env, "old");
+    old.kind = agentenv::spec::AuthType::AppPassword;
+    old.username = Some("bot".into());
+    let mut noemail = auth(&mut env, "noemail");
+    noemail.email = None;
+    env.spec.providers.get_mut("old").unwrap().auth = Some(old);
+    env.spec.providers.get_mut("noemail").unwrap().auth = Some(noemail);
     let secrets =
         ResolvedSecrets::from_values([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())].into());
     let ctx = Arc::new(Context::open(env, tmp.path(), secrets).unwrap());

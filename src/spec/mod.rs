@@ -136,6 +136,31 @@ impl LoadedEnv {
         })
     }
 
+    /// Narrow the scope after loading. Validation refuses a spec whose repos fall outside its
+    /// own scope, but a server must still refuse a checkout that a narrower scope no longer
+    /// allows (a spec narrowed after provisioning): tests build that case with this.
+    pub fn with_scope(
+        mut self,
+        repositories: Option<&str>,
+        branches: Option<&str>,
+    ) -> Result<Self> {
+        let compile = |what: &str, re: Option<&str>| {
+            re.map(|r| {
+                regex::Regex::new(r).map_err(|e| {
+                    crate::error::Error::input(format!("scope.{what}: invalid regex: {e}"))
+                })
+            })
+            .transpose()
+        };
+        self.scope = CompiledScope {
+            repositories: compile("repositories", repositories)?,
+            branches: compile("branches", branches)?,
+        };
+        self.spec.scope.repositories = repositories.map(str::to_string);
+        self.spec.scope.branches = branches.map(str::to_string);
+        Ok(self)
+    }
+
     /// The default workdir when `--workdir` is not given: `$AGENTENV_WORKDIR`, else
     /// `./agentenv-work/<name>`.
     pub fn default_workdir(&self) -> PathBuf {

@@ -143,9 +143,6 @@ providers:
     base_url: {dc}
     project: PAY
     auth: {{ type: http-access-token, token: DC_TOKEN }}
-scope:
-  repositories: '^payments-.*'
-  branches: '^(main|feature|release/.*)$'
 repos:
   - provider: cloud
     slug: payments-api
@@ -173,6 +170,15 @@ repos:
         }
     }
 
+    /// The spec, with the scope narrowed after loading (validation refuses a spec that
+    /// names an out-of-scope repository; the tools must refuse `secret-repo` all the same).
+    pub fn env(&self) -> LoadedEnv {
+        LoadedEnv::from_str(&self.spec_path, &self.spec_text)
+            .expect("spec loads")
+            .with_scope(Some("^payments-.*"), Some("^(main|feature|release/.*)$"))
+            .unwrap()
+    }
+
     pub fn standard() -> Fixture {
         let mut tokens = cloud_tokens();
         tokens.push(Token::dc_personal("bot", DC_TOKEN, &["REPO_READ"]));
@@ -181,7 +187,7 @@ repos:
 
     /// A Context with fast retries and the given cache TTL; `secrets` overrides the token values.
     pub fn context_with(&self, ttl: Duration, secrets: &[(&str, &str)]) -> Context {
-        let env = LoadedEnv::from_str(&self.spec_path, &self.spec_text).expect("spec loads");
+        let env = self.env();
         let mut values = BTreeMap::new();
         values.insert("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string());
         values.insert("DC_TOKEN".to_string(), DC_TOKEN.to_string());

@@ -281,16 +281,13 @@ repos:
 "#,
     )
     .unwrap();
-    let mut env = LoadedEnv::load(&spec).expect("spec loads");
     // The scope is narrowed after loading: validation refuses a spec that names an
     // out-of-scope repository, but the tools must still refuse one that is cloned (a spec
     // narrowed after provisioning), so the fixture keeps `internal-secrets` in the spec.
-    env.spec.scope.repositories = Some("^payments-.*".into());
-    env.spec.scope.branches = Some("^(main|release/.*)$".into());
-    env.scope = agentenv::spec::CompiledScope {
-        repositories: Some(regex::Regex::new("^payments-.*").unwrap()),
-        branches: Some(regex::Regex::new("^(main|release/.*)$").unwrap()),
-    };
+    let env = LoadedEnv::load(&spec)
+        .expect("spec loads")
+        .with_scope(Some("^payments-.*"), Some("^(main|release/.*)$"))
+        .unwrap();
     let ctx = Arc::new(Context::open(env, &workdir, ResolvedSecrets::empty()).expect("context"));
     Fixture {
         tmp,
