@@ -49,12 +49,30 @@ async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
     tools.iter().map(|t| t.name.to_string()).collect()
 }
 
+/// The default set for the fixture's spec, which names no Bitbucket provider.
 fn default_tool_names() -> Vec<String> {
-    agentenv::tools::catalog()
+    agentenv::serve::select_tools(&["default".into()], &[], &[], false)
+        .unwrap()
         .iter()
-        .filter(|t| t.default)
         .map(|t| t.name.to_string())
         .collect()
+}
+
+#[test]
+fn the_default_set_leaves_out_api_tools_only_without_a_provider() {
+    let with = |has: bool| -> Vec<&'static str> {
+        agentenv::serve::select_tools(&["default".into()], &[], &[], has)
+            .unwrap()
+            .iter()
+            .map(|t| t.name)
+            .collect()
+    };
+    assert!(with(true).contains(&"list_pull_requests"));
+    assert!(!with(false).contains(&"list_pull_requests"));
+    assert!(with(false).contains(&"read_file") && with(false).contains(&"search_code"));
+    // Named explicitly, an API tool is served all the same.
+    let named = agentenv::serve::select_tools(&["list_pull_requests".into()], &[], &[], false);
+    assert_eq!(named.unwrap()[0].name, "list_pull_requests");
 }
 
 #[tokio::test]

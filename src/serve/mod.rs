@@ -80,7 +80,12 @@ impl Session {
         exclude: &[String],
     ) -> Result<Self> {
         let env = LoadedEnv::load(env)?;
-        let tools = select_tools(&env.spec.serve.tools, only, exclude)?;
+        let tools = select_tools(
+            &env.spec.serve.tools,
+            only,
+            exclude,
+            !env.spec.providers.is_empty(),
+        )?;
         let secrets = crate::secrets::resolve(&env)?;
         let workdir = workdir.map_or_else(|| env.default_workdir(), Path::to_path_buf);
         let ctx = Arc::new(Context::open(env, &workdir, secrets)?);
@@ -89,10 +94,19 @@ impl Session {
 }
 
 /// The tools to expose: the spec's `serve.tools` (or `--tools` when given), minus
-/// `--exclude-tools`, in catalog order. `default` stands for every tool in the default set.
-/// An unknown name is an error, so a typo never silently hides or exposes a tool.
-pub fn select_tools(spec: &[String], only: &[String], exclude: &[String]) -> Result<Vec<ToolInfo>> {
+/// `--exclude-tools`, in catalog order. `default` stands for every tool in the default set;
+/// without a Bitbucket provider in the spec, the API-only tools (pull requests, pipelines,
+/// repository listing) could never answer, so `default` leaves them out (naming one still
+/// serves it). An unknown name is an error, so a typo never silently hides or exposes a tool.
+pub fn select_tools(
+    spec: &[String],
+    only: &[String],
+    exclude: &[String],
+    has_providers: bool,
+) -> Result<Vec<ToolInfo>> {
     let catalog = tools::catalog();
+    let api_only: Vec<&str> = tools::api::tools().iter().map(|t| t.info.name).collect();
+    let in_default = |t: &ToolInfo| t.default && (has_providers || !api_only.contains(&t.name));
     let known = || {
         let names: Vec<&str> = catalog.iter().map(|t| t.name).collect();
         format!("known tools: {} (or `default`)", names.join(", "))
@@ -120,7 +134,7 @@ pub fn select_tools(spec: &[String], only: &[String], exclude: &[String]) -> Res
     let picked = |t: &ToolInfo| {
         wanted
             .iter()
-            .any(|n| *n == t.name || (*n == "default" && t.default))
+            .any(|n| *n == t.name || (*n == "default" && in_default(t)))
     };
     let selected: Vec<ToolInfo> = catalog
         .iter()
