@@ -422,3 +422,53 @@ fn status_shows_branch_head_dirtiness_and_steps() {
     ]);
     assert!(stdout(&out).contains("local changes"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_remote_at_a_detached_head_is_followed_at_that_commit() {
+    let t = tempfile::tempdir().unwrap();
+    let up = upstream(&t.path().join("up"));
+    // A CI checkout: HEAD detached at a commit no branch has.
+    git(&up, &["checkout", "-q", "--detach"]);
+    let detached = commit(&up, "ci.txt", "merge result\n");
+    let spec = spec(t.path(), "repos:\n  - url: ./up\n");
+    let wd = t.path().join("wd");
+    let (out, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(action(&summary, "repos", "up"), "cloned");
+    let co = wd.join("up");
+    assert_eq!(git(&co, &["rev-parse", "HEAD"]), detached);
+    assert_eq!(refs(&co), ["refs/remotes/origin/HEAD"]);
+    let (_, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(action(&summary, "repos", "up"), "up-to-date");
+    let next = commit(&up, "ci.txt", "next\n");
+    let (_, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(action(&summary, "repos", "up"), "updated");
+    assert_eq!(git(&co, &["rev-parse", "HEAD"]), next);
+}
+
+#[test]
+fn a_reader_that_goes_away_does_not_stop_provisioning() {
+    let t = tempfile::tempdir().unwrap();
+    upstream(&t.path().join("up"));
+    let spec = spec(
+        t.path(),
+        "repos:\n  - url: ./up\nsetup:\n  - name: chatty\n    run: seq 1 2000\n  - name: last\n    run: touch last-ran\n",
+    );
+    let wd = t.path().join("wd");
+    let mut child = agentenv_cmd(&[
+        "provision",
+        spec.to_str().unwrap(),
+        "--workdir",
+        wd.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Like `agentenv provision … | head -1`: both pipes close before anything is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert!(child.wait().unwrap().success());
+    assert!(wd.join("last-ran").exists());
+    assert_eq!(state(&wd)["steps"]["last"]["result"], "ok");
+}

@@ -14,6 +14,7 @@ pub mod state;
 pub mod steps;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -507,34 +508,40 @@ fn short(oid: &str) -> &str {
 }
 
 fn print_summary(s: &Summary<'_>) {
+    let mut text = String::new();
     let title = if s.dry_run { "plan for" } else { "workdir" };
-    println!("{title} {}", s.workdir);
+    let _ = writeln!(text, "{title} {}", s.workdir);
     if !s.repos.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in s.repos {
         let at = match (&r.branch, &r.head) {
             (Some(b), Some(h)) => format!("  {b} @ {}", short(h)),
             _ => String::new(),
         };
-        println!("  {:<24} {:<11}{at}", r.name, r.action);
+        let _ = writeln!(text, "  {:<24} {:<11}{at}", r.name, r.action);
         if let Some(e) = &r.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
     if !s.steps.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for st in s.steps {
         let took = st
             .duration_ms
             .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
             .unwrap_or_default();
-        println!("  {:<24} {:<8}{took}  ({})", st.name, st.action, st.reason);
+        let _ = writeln!(
+            text,
+            "  {:<24} {:<8}{took}  ({})",
+            st.name, st.action, st.reason
+        );
         if let Some(e) = &st.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
+    print_stdout(&text);
 }
 
 /// What `status` shows of one repository.
@@ -623,19 +630,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
             "repos": repo_status,
             "steps": step_status,
         });
-        println!("{v}");
+        print_stdout(&format!("{v}\n"));
         return Ok(());
     }
-    println!("workdir {}", workdir.display());
+    let mut text = String::new();
+    let _ = writeln!(text, "workdir {}", workdir.display());
     if !repo_status.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in &repo_status {
         if !r.present {
-            println!("  {:<24} not cloned", r.name);
+            let _ = writeln!(text, "  {:<24} not cloned", r.name);
             continue;
         }
-        println!(
+        let _ = writeln!(
+            text,
             "  {:<24} {} @ {}{}",
             r.name,
             r.branch.as_deref().unwrap_or("(detached)"),
@@ -644,13 +653,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
         );
     }
     if !step_status.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for s in &step_status {
-        match &s.time {
-            Some(t) => println!("  {:<24} {} at {t}", s.name, s.last_result),
-            None => println!("  {:<24} never ran successfully", s.name),
-        }
+        let _ = match &s.time {
+            Some(t) => writeln!(text, "  {:<24} {} at {t}", s.name, s.last_result),
+            None => writeln!(text, "  {:<24} never ran successfully", s.name),
+        };
     }
+    print_stdout(&text);
     Ok(())
+}
+
+/// Human output on stdout. A reader that went away (`| head`) is a normal end, not a reason
+/// to stop provisioning halfway.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
