@@ -202,13 +202,15 @@ impl Job<'_> {
         let results = parallel(repos, |r| {
             let bar = out.transfer_bar(&r.name);
             let report = |t: git::Transfer| {
-                if let Some(bar) = &bar {
+                // libgit2 reports every object: redraw for a fraction of them only.
+                let worth_drawing = t.received % 256 == 0 || t.received == t.total;
+                if let Some(bar) = bar.as_ref().filter(|_| worth_drawing) {
                     bar.set_length(t.total as u64);
                     bar.set_position(t.received as u64);
                     bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
                 }
             };
-            let res = git::sync(r, &auth, args.force, Some(&report));
+            let res = git::sync(r, &auth, args.force, bar.as_ref().map(|_| &report as _));
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
