@@ -203,7 +203,7 @@ impl Job<'_> {
             let bar = out.transfer_bar(&r.name);
             let report = |t: git::Transfer| {
                 // libgit2 reports every object: redraw for a fraction of them only.
-                let worth_drawing = t.received % 256 == 0 || t.received == t.total;
+                let worth_drawing = t.received.is_multiple_of(256) || t.received == t.total;
                 if let Some(bar) = bar.as_ref().filter(|_| worth_drawing) {
                     bar.set_length(t.total as u64);
                     bar.set_position(t.received as u64);
