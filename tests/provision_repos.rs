@@ -144,9 +144,12 @@ fn update_moves_to_the_new_upstream_head_and_a_second_run_is_up_to_date() {
     );
     assert_eq!(git(&co, &["status", "--porcelain"]), "");
     assert_eq!(state(&wd)["repos"]["app"]["head"], new_head);
+    let before = std::fs::read(wd.join(".agentenv/state.json")).unwrap();
     let (out, summary) = provision_json(&spec, &wd, &[]);
     assert_eq!(code(&out), 0);
     assert_eq!(action(&summary, "repos", "app"), "up-to-date");
+    let after = std::fs::read(wd.join(".agentenv/state.json")).unwrap();
+    assert_eq!(before, after, "nothing changed, nothing rewritten");
 }
 
 #[test]
@@ -251,6 +254,11 @@ fn local_changes_stop_the_update_unless_force() {
     let co = wd.join("up");
     std::fs::write(co.join("README.md"), "agent edit\n").unwrap();
     std::fs::write(co.join("notes.txt"), "agent notes\n").unwrap();
+    // Nothing upstream: nothing to move, the changes are safe and stay.
+    let (out, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(action(&summary, "repos", "up"), "up-to-date");
+    assert!(co.join("notes.txt").exists());
     let new_head = commit(&up, "README.md", "upstream edit\n");
     let out = provision(&spec, &wd, &[]);
     assert_eq!(code(&out), 1);

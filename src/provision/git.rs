@@ -435,7 +435,42 @@ fn update(
     check_local_source(plan)?;
     let err = |e| git_error(plan, e);
     let repo = Repository::open(&plan.target).map_err(err)?;
+    match repo.find_remote("origin") {
+        Err(_) => {
+            repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
+                .map_err(err)?;
+        }
+        Ok(r) if r.url().ok() != Some(plan.url.as_str()) => {
+            repo.remote_set_url("origin", &plan.url).map_err(err)?;
+        }
+        Ok(_) => {}
+    }
+    let mut remote = repo.find_remote("origin").map_err(err)?;
+    let conn = auth.connect(&mut remote).map_err(err)?;
+    let tip = remote_tip(plan, &conn)?;
+    let on_branch = if tip.detached {
+        repo.head_detached().unwrap_or(false)
+    } else {
+        repo.head()
+            .ok()
+            .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()))
+    };
+    let head = repo.head().ok().and_then(|h| h.target());
+    let current = on_branch && head == Some(tip.oid) && !needs_unshallow(plan, &repo);
+    let up_to_date = || Synced {
+        action: RepoAction::UpToDate,
+        branch: tip.branch.clone(),
+        head: tip.oid.to_string(),
+    };
+    // Nothing to move and nothing to discard: local changes are safe, and the warm path
+    // skips scanning the work tree.
+    if current && !force {
+        return Ok(up_to_date());
+    }
     let changed = changed_files(&repo).map_err(err)?;
+    if current && changed.is_empty() {
+        return Ok(up_to_date());
+    }
     if !changed.is_empty() && !force {
         let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
         let more = changed.len().saturating_sub(shown.len());
@@ -451,30 +486,6 @@ fn update(
         .with_hint(
             "commit or copy them elsewhere, or run `agentenv provision --force` to discard them",
         ));
-    }
-    if repo.find_remote("origin").is_err() {
-        repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
-            .map_err(err)?;
-    } else {
-        repo.remote_set_url("origin", &plan.url).map_err(err)?;
-    }
-    let mut remote = repo.find_remote("origin").map_err(err)?;
-    let conn = auth.connect(&mut remote).map_err(err)?;
-    let tip = remote_tip(plan, &conn)?;
-    let on_branch = if tip.detached {
-        repo.head_detached().unwrap_or(false)
-    } else {
-        repo.head()
-            .ok()
-            .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()))
-    };
-    let head = repo.head().ok().and_then(|h| h.target());
-    if on_branch && head == Some(tip.oid) && changed.is_empty() && !needs_unshallow(plan, &repo) {
-        return Ok(Synced {
-            action: RepoAction::UpToDate,
-            branch: tip.branch,
-            head: tip.oid.to_string(),
-        });
     }
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
         let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;

@@ -194,6 +194,7 @@ impl Job<'_> {
             out.info(&format!("{msg}; waiting for it (--wait)"))
         })?;
         let mut state = State::load(workdir)?;
+        let loaded = state.clone();
         for r in repos {
             git::clean_leftovers(&r.target)?;
         }
@@ -235,16 +236,21 @@ impl Job<'_> {
                         r.name,
                         short(&head)
                     ));
-                    state.repos.insert(
-                        r.name.clone(),
-                        RepoState {
-                            path: r.rel_path.clone(),
-                            url: r.url.clone(),
-                            branch: branch.clone(),
-                            head: head.clone(),
-                            time: state::now(),
-                        },
-                    );
+                    let now = RepoState {
+                        path: r.rel_path.clone(),
+                        url: r.url.clone(),
+                        branch: branch.clone(),
+                        head: head.clone(),
+                        time: state::now(),
+                    };
+                    // `time` says when the checkout last changed, so an unchanged one keeps it.
+                    if !state
+                        .repos
+                        .get(&r.name)
+                        .is_some_and(|was| was.same_checkout(&now))
+                    {
+                        state.repos.insert(r.name.clone(), now);
+                    }
                     heads.insert(r.name.clone(), head.clone());
                     repo_report(r, word, Some(branch), Some(head), None)
                 }
@@ -264,7 +270,10 @@ impl Job<'_> {
         state
             .steps
             .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
-        state.save(workdir)?;
+        // A warm run with nothing changed writes nothing (no fsync on the hot path).
+        if state != loaded || !state::exists(workdir) {
+            state.save(workdir)?;
+        }
         if !errors.is_empty() {
             for step in &env.spec.setup {
                 let report = step_report(step, "not-run", "a repository failed", None, None);
@@ -351,6 +360,9 @@ impl Job<'_> {
                         r.target.display()
                     )));
                 }
+                if git::local_head(&r.target) == Some(tip.oid) {
+                    return Ok(("up-to-date".into(), tip, None));
+                }
                 let changed = git2::Repository::open(&r.target)
                     .and_then(|repo| git::changed_files(&repo))
                     .unwrap_or_default();
@@ -360,11 +372,7 @@ impl Job<'_> {
                         changed.join(", ")
                     )
                 });
-                let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
-                    "up-to-date"
-                } else {
-                    "update"
-                };
+                let action = "update";
                 Ok((action.into(), tip, note))
             },
         );
