@@ -14,6 +14,7 @@ pub mod state;
 pub mod steps;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -97,7 +98,8 @@ struct Summary<'a> {
     event: &'static str,
     ok: bool,
     dry_run: bool,
-    workdir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workdir: Option<String>,
     repos: &'a [RepoReport],
     steps: &'a [StepReport],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,31 +115,20 @@ struct ErrorReport {
 
 /// `agentenv provision ENV`: make the workdir match the spec, idempotently.
 pub fn run(args: ProvisionArgs) -> Result<()> {
-    let env = LoadedEnv::load(&args.env)?;
-    // Every secret resolves before anything is cloned or run, so a missing one changes nothing.
-    let secrets = crate::secrets::resolve(&env)?;
-    let workdir = workdir_of(&env, args.workdir.as_deref())?;
-    let repos = plan::repos(&env, &workdir)?;
     let out = Output::new(args.json);
     let mut job = Job {
-        env: &env,
-        secrets: &secrets,
-        workdir: &workdir,
-        repos: &repos,
+        env: None,
+        workdir: None,
         out: &out,
         repo_reports: Vec::new(),
         step_reports: Vec::new(),
     };
-    let result = if args.dry_run {
-        job.dry_run()
-    } else {
-        job.provision(&args)
-    };
+    let result = job.run(&args);
     let summary = Summary {
         event: "summary",
         ok: result.is_ok(),
         dry_run: args.dry_run,
-        workdir: workdir.display().to_string(),
+        workdir: job.workdir.as_ref().map(|w| w.display().to_string()),
         repos: &job.repo_reports,
         steps: &job.step_reports,
         error: result.as_ref().err().map(|e| ErrorReport {
@@ -147,8 +138,9 @@ pub fn run(args: ProvisionArgs) -> Result<()> {
         }),
     };
     if out.is_json() {
+        // Also when the spec itself is wrong: a --json reader always gets its summary.
         out.event(&summary);
-    } else {
+    } else if job.env.is_some() {
         print_summary(&summary);
     }
     result
@@ -161,18 +153,47 @@ fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
     std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
 }
 
-/// Everything one provision (or dry run) works from, and the reports it fills in.
+/// One provision (or dry run): what it has learnt so far and the reports it fills in.
 struct Job<'a> {
-    env: &'a LoadedEnv,
-    secrets: &'a ResolvedSecrets,
-    workdir: &'a Path,
-    repos: &'a [RepoPlan],
+    env: Option<LoadedEnv>,
+    workdir: Option<PathBuf>,
     out: &'a Output,
     repo_reports: Vec<RepoReport>,
     step_reports: Vec<StepReport>,
 }
 
+/// The inputs of a provision once the spec is loaded and resolved.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    env: &'a LoadedEnv,
+    secrets: &'a ResolvedSecrets,
+    workdir: &'a Path,
+    repos: &'a [RepoPlan],
+}
+
 impl Job<'_> {
+    fn run(&mut self, args: &ProvisionArgs) -> Result<()> {
+        let env = LoadedEnv::load(&args.env)?;
+        // Every secret resolves before anything is cloned or run, so a missing one changes nothing.
+        let secrets = crate::secrets::resolve(&env)?;
+        let workdir = workdir_of(&env, args.workdir.as_deref())?;
+        self.workdir = Some(workdir.clone());
+        let repos = plan::repos(&env, &workdir)?;
+        let inputs = Inputs {
+            env: &env,
+            secrets: &secrets,
+            workdir: &workdir,
+            repos: &repos,
+        };
+        let result = if args.dry_run {
+            self.dry_run(&inputs)
+        } else {
+            self.provision(args, &inputs)
+        };
+        self.env = Some(env);
+        result
+    }
+
     fn repo_done(&mut self, report: RepoReport) {
         self.out.event(&report);
         self.repo_reports.push(report);
@@ -183,9 +204,14 @@ impl Job<'_> {
         self.step_reports.push(report);
     }
 
-    fn provision(&mut self, args: &ProvisionArgs) -> Result<()> {
-        let (env, secrets, workdir, repos, out) =
-            (self.env, self.secrets, self.workdir, self.repos, self.out);
+    fn provision(&mut self, args: &ProvisionArgs, inputs: &Inputs<'_>) -> Result<()> {
+        let Inputs {
+            env,
+            secrets,
+            workdir,
+            repos,
+        } = *inputs;
+        let out = self.out;
         let logs = state::agentenv_dir(workdir).join("logs");
         std::fs::create_dir_all(&logs)
             .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
@@ -193,6 +219,7 @@ impl Job<'_> {
             out.info(&format!("{msg}; waiting for it (--wait)"))
         })?;
         let mut state = State::load(workdir)?;
+        let loaded = state.clone();
         for r in repos {
             git::clean_leftovers(&r.target)?;
         }
@@ -201,13 +228,15 @@ impl Job<'_> {
         let results = parallel(repos, |r| {
             let bar = out.transfer_bar(&r.name);
             let report = |t: git::Transfer| {
-                if let Some(bar) = &bar {
+                // libgit2 reports every object: redraw for a fraction of them only.
+                let worth_drawing = t.received.is_multiple_of(256) || t.received == t.total;
+                if let Some(bar) = bar.as_ref().filter(|_| worth_drawing) {
                     bar.set_length(t.total as u64);
                     bar.set_position(t.received as u64);
                     bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
                 }
             };
-            let res = git::sync(r, &auth, args.force, Some(&report));
+            let res = git::sync(r, &auth, args.force, bar.as_ref().map(|_| &report as _));
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -232,16 +261,21 @@ impl Job<'_> {
                         r.name,
                         short(&head)
                     ));
-                    state.repos.insert(
-                        r.name.clone(),
-                        RepoState {
-                            path: r.rel_path.clone(),
-                            url: r.url.clone(),
-                            branch: branch.clone(),
-                            head: head.clone(),
-                            time: state::now(),
-                        },
-                    );
+                    let now = RepoState {
+                        path: r.rel_path.clone(),
+                        url: r.url.clone(),
+                        branch: branch.clone(),
+                        head: head.clone(),
+                        time: state::now(),
+                    };
+                    // `time` says when the checkout last changed, so an unchanged one keeps it.
+                    if !state
+                        .repos
+                        .get(&r.name)
+                        .is_some_and(|was| was.same_checkout(&now))
+                    {
+                        state.repos.insert(r.name.clone(), now);
+                    }
                     heads.insert(r.name.clone(), head.clone());
                     repo_report(r, word, Some(branch), Some(head), None)
                 }
@@ -261,7 +295,10 @@ impl Job<'_> {
         state
             .steps
             .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
-        state.save(workdir)?;
+        // A warm run with nothing changed writes nothing (no fsync on the hot path).
+        if state != loaded || !state::exists(workdir) {
+            state.save(workdir)?;
+        }
         if !errors.is_empty() {
             for step in &env.spec.setup {
                 let report = step_report(step, "not-run", "a repository failed", None, None);
@@ -324,8 +361,13 @@ impl Job<'_> {
     }
 
     /// `--dry-run`: ask the remotes, read the state, and report; create and change nothing.
-    fn dry_run(&mut self) -> Result<()> {
-        let (env, secrets, workdir, repos) = (self.env, self.secrets, self.workdir, self.repos);
+    fn dry_run(&mut self, inputs: &Inputs<'_>) -> Result<()> {
+        let Inputs {
+            env,
+            secrets,
+            workdir,
+            repos,
+        } = *inputs;
         let state = if workdir.exists() {
             State::load(workdir)?
         } else {
@@ -348,6 +390,9 @@ impl Job<'_> {
                         r.target.display()
                     )));
                 }
+                if git::local_head(&r.target) == Some(tip.oid) {
+                    return Ok(("up-to-date".into(), tip, None));
+                }
                 let changed = git2::Repository::open(&r.target)
                     .and_then(|repo| git::changed_files(&repo))
                     .unwrap_or_default();
@@ -357,11 +402,7 @@ impl Job<'_> {
                         changed.join(", ")
                     )
                 });
-                let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
-                    "up-to-date"
-                } else {
-                    "update"
-                };
+                let action = "update";
                 Ok((action.into(), tip, note))
             },
         );
@@ -507,34 +548,40 @@ fn short(oid: &str) -> &str {
 }
 
 fn print_summary(s: &Summary<'_>) {
+    let mut text = String::new();
     let title = if s.dry_run { "plan for" } else { "workdir" };
-    println!("{title} {}", s.workdir);
+    let _ = writeln!(text, "{title} {}", s.workdir.as_deref().unwrap_or("-"));
     if !s.repos.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in s.repos {
         let at = match (&r.branch, &r.head) {
             (Some(b), Some(h)) => format!("  {b} @ {}", short(h)),
             _ => String::new(),
         };
-        println!("  {:<24} {:<11}{at}", r.name, r.action);
+        let _ = writeln!(text, "  {:<24} {:<11}{at}", r.name, r.action);
         if let Some(e) = &r.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
     if !s.steps.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for st in s.steps {
         let took = st
             .duration_ms
             .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
             .unwrap_or_default();
-        println!("  {:<24} {:<8}{took}  ({})", st.name, st.action, st.reason);
+        let _ = writeln!(
+            text,
+            "  {:<24} {:<8}{took}  ({})",
+            st.name, st.action, st.reason
+        );
         if let Some(e) = &st.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
+    print_stdout(&text);
 }
 
 /// What `status` shows of one repository.
@@ -623,19 +670,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
             "repos": repo_status,
             "steps": step_status,
         });
-        println!("{v}");
+        print_stdout(&format!("{v}\n"));
         return Ok(());
     }
-    println!("workdir {}", workdir.display());
+    let mut text = String::new();
+    let _ = writeln!(text, "workdir {}", workdir.display());
     if !repo_status.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in &repo_status {
         if !r.present {
-            println!("  {:<24} not cloned", r.name);
+            let _ = writeln!(text, "  {:<24} not cloned", r.name);
             continue;
         }
-        println!(
+        let _ = writeln!(
+            text,
             "  {:<24} {} @ {}{}",
             r.name,
             r.branch.as_deref().unwrap_or("(detached)"),
@@ -644,13 +693,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
         );
     }
     if !step_status.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for s in &step_status {
-        match &s.time {
-            Some(t) => println!("  {:<24} {} at {t}", s.name, s.last_result),
-            None => println!("  {:<24} never ran successfully", s.name),
-        }
+        let _ = match &s.time {
+            Some(t) => writeln!(text, "  {:<24} {} at {t}", s.name, s.last_result),
+            None => writeln!(text, "  {:<24} never ran successfully", s.name),
+        };
     }
+    print_stdout(&text);
     Ok(())
+}
+
+/// Human output on stdout. A reader that went away (`| head`) is a normal end, not a reason
+/// to stop provisioning halfway.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
