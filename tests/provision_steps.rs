@@ -260,3 +260,43 @@ fn a_bad_spec_is_exit_2_and_json_readers_still_get_a_summary() {
     );
     assert!(!wd.exists());
 }
+
+#[test]
+fn secret_digests_are_keyed_per_workdir_and_a_new_key_reruns_the_step() {
+    let t = tempfile::tempdir().unwrap();
+    upstream(&t.path().join("up"));
+    let spec = spec(
+        t.path(),
+        "repos:\n  - url: ./up\nsecrets:\n  from_env: [STEP_TOKEN]\nsetup:\n  - name: uses-token\n    run: test -n \"$STEP_TOKEN\" && echo run >> runs\n",
+    );
+    let wd = t.path().join("wd");
+    let home = t.path().join("home");
+    let run = || {
+        let out = agentenv_cmd(&[
+            "provision",
+            "--json",
+            spec.to_str().unwrap(),
+            "--workdir",
+            wd.to_str().unwrap(),
+        ])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", &home)
+        .env("STEP_TOKEN", "canary-step-token-91c2")
+        .output()
+        .unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let last = stdout(&out).lines().last().unwrap().to_string();
+        serde_json::from_str::<serde_json::Value>(&last).unwrap()
+    };
+    assert_eq!(action(&run(), "steps", "uses-token"), "ran");
+    let key = wd.join(".agentenv/fingerprint.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the key is private to its owner: {mode:o}");
+    assert_eq!(action(&run(), "steps", "uses-token"), "skipped");
+    // Another key gives other digests: the step cannot be matched, so it runs again.
+    std::fs::remove_file(&key).unwrap();
+    assert_eq!(action(&run(), "steps", "uses-token"), "ran");
+    let state = std::fs::read_to_string(wd.join(".agentenv/state.json")).unwrap();
+    assert!(!state.contains("canary-step-token-91c2"));
+}

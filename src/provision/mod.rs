@@ -178,6 +178,21 @@ impl Job<'_> {
         let secrets = crate::secrets::resolve(&env)?;
         let workdir = workdir_of(&env, args.workdir.as_deref())?;
         self.workdir = Some(workdir.clone());
+        // Secret digests in step fingerprints are keyed per workdir: with a fixed key, anyone
+        // who can read state.json could test guesses of a weak secret offline. A dry run
+        // creates nothing, so without a key yet it uses none (and plans every step to run).
+        let key_path = state::agentenv_dir(&workdir).join("fingerprint.key");
+        let secrets = if args.dry_run {
+            match std::fs::read(&key_path) {
+                Ok(key) if key.len() >= 16 => secrets.with_digest_key(&key),
+                _ => secrets,
+            }
+        } else if secrets.is_empty() {
+            secrets
+        } else {
+            let key = crate::secrets::load_or_create_digest_key(&key_path)?;
+            secrets.with_digest_key(&key)
+        };
         let repos = plan::repos(&env, &workdir)?;
         let inputs = Inputs {
             env: &env,
