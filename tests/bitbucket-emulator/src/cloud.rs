@@ -935,7 +935,7 @@ fn fields_add(req: &Req, path: &str) -> bool {
 /// Applies `fields` to a JSON body: `-a.b` removes, plain `a.b` keeps only the named paths
 /// (plus `+` additions), `*` matches any key. `+` additions of hidden fields are the routes' job
 /// ([`fields_add`]); here they only count as kept paths.
-pub fn apply_fields(req: &Req, body: &mut Value) {
+fn apply_fields(req: &Req, body: &mut Value) {
     let terms = fields_terms(req);
     if terms.is_empty() {
         return;

@@ -1117,6 +1117,13 @@ fn cloud_fields_add_hidden_list_fields_remove_and_select() {
     assert!(v.get("links").is_none(), "-values.links removes");
     assert_eq!(v["id"], 1);
     assert!(asked.get("pagelen").is_some(), "the page itself is kept");
+    // A literal `+` decodes to a space: the term then selects instead of adding, so a client
+    // that forgets to encode it loses every other field.
+    let literal = http
+        .get(&format!("{prs}?fields=+values.reviewers"), auth())
+        .json();
+    assert_eq!(literal["values"][0]["reviewers"][0]["username"], "carol");
+    assert!(literal["values"][0].get("id").is_none(), "{literal}");
     let both = http
         .get(&format!("{prs}?fields=%2Bvalues.*"), auth())
         .json();
