@@ -210,3 +210,36 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
     }
     seen.assert_clean();
 }
+
+/// Data Center serves a commit's patch at `GET …/repos/{slug}/patch?until={id}` (`streamPatch`
+/// in the 9.4 OpenAPI document); it has no `…/commits/{id}/patch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "src bug: src/tools/api/fallback_commits.rs asks Data Center for …/commits/{hash}/patch, \
+            which Bitbucket Data Center does not have (404), so get_commit never returns a patch \
+            there; the real endpoints are …/patch?until={hash} and …/diff?until={hash}"]
+async fn get_commit_with_patch_on_a_not_cloned_dc_repository() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    let c = seen
+        .ok(
+            &ctx,
+            "get_commit",
+            json!({"repo": "payments-core", "commit": &f.main_head[..10], "patch": true}),
+        )
+        .await;
+    let patch = c["patch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no patch: {c}"));
+    assert!(patch.contains("+three"), "{patch}");
+    assert!(!patch.contains("+new feature"), "only this commit: {patch}");
+    // `…/patch?until=` (a mail per commit) or `…/diff?until=` (a plain diff, like Cloud's).
+    let repo = "GET /rest/api/*/projects/PAY/repos/payments-core";
+    assert_eq!(
+        f.emu.count(&format!("{repo}/patch")) + f.emu.count(&format!("{repo}/diff")),
+        1,
+        "{:?}",
+        f.emu.counts_by_route()
+    );
+    seen.assert_clean();
+}

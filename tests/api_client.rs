@@ -1,12 +1,12 @@
 //! The REST client's guarantees, seen through the tools and the emulator's request counters:
 //! the request budget, the cache and ETag revalidation, bounded retries on 429/5xx, typed
-//! errors for 401/403/404, Pipelines not enabled, and malformed or truncated JSON.
+//! errors for 401/403/404, Pipelines not enabled, and malformed or truncated JSON. Every case is
+//! the emulator's: its faults (`fail_next`, `rate_limit_next`, `respond_next`, `reset_next`) and
+//! switches (`set_pipelines_enabled`) stand in for the server misbehaving.
 
 mod api_support;
 
-use std::io::{Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentenv::bitbucket::{Client, Options};
@@ -158,6 +158,16 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
                 "{repo} {status}: two failures, then success"
             );
         }
+        // A short `Retry-After` (Data Center's limiter sends one) is waited out, then retried.
+        f.emu.reset_counters();
+        f.emu.rate_limit_next(pattern, 2, 1);
+        let v = seen
+            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
+            .await;
+        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
+        assert_eq!(f.emu.count(pattern), 3, "{repo}: two 429s, then success");
+        let statuses: Vec<u16> = f.emu.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [429, 429, 200], "{repo}");
         // Persistent: bounded retries (3), then a typed error.
         f.emu.reset_counters();
         f.emu.fail_next(pattern, 100, 429);
@@ -276,10 +286,14 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
     let f = Fixture::standard();
+    f.emu.add_pipeline(
+        "acme",
+        "payments-api",
+        bitbucket_emulator::Pipeline::default(),
+    );
+    f.emu.set_pipelines_enabled("acme", "payments-api", false);
     let ctx = f.ctx();
     let mut seen = Seen::default();
-    f.emu
-        .fail_next("GET /2.0/repositories/acme/payments-api/pipelines*", 1, 404);
     let e = seen
         .err(
             &ctx,
@@ -289,6 +303,24 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
         )
         .await;
     assert!(e.message.contains("Pipelines is not enabled"), "{e}");
+    // A run asked for by number: the run lookup and the search through the list both 404.
+    let e = seen
+        .err(
+            &ctx,
+            "get_pipeline_log",
+            json!({"repo": "payments-api", "pipeline": "1"}),
+            ToolErrorKind::NotFound,
+        )
+        .await;
+    assert!(e.message.contains("Pipelines is not enabled"), "{e}");
+    // Switched back on, the same run is there.
+    f.emu.set_pipelines_enabled("acme", "payments-api", true);
+    let v = seen
+        .ok(&ctx, "list_pipelines", json!({"repo": "payments-api"}))
+        .await;
+    assert_eq!(v["pipelines"].as_array().unwrap().len(), 1, "{v}");
+    // A repository that went away after the spec was written (a 404 on the repository too)
+    // is not reported as Pipelines being off.
     f.emu
         .fail_next("GET /2.0/repositories/acme/payments-api*", 2, 404);
     let e = seen
@@ -338,89 +370,45 @@ async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
     seen.assert_clean();
 }
 
-/// A one-response-fits-all HTTP server on loopback, for bodies the emulator cannot produce.
-struct RawServer {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-fn raw_server(body: &'static str) -> RawServer {
-    raw_http("200 OK", "Content-Type: application/json\r\n", body)
-}
-
-fn raw_http(status: &'static str, headers: &'static str, body: &'static str) -> RawServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { return };
-            counter.fetch_add(1, Ordering::SeqCst);
-            let mut buf = [0u8; 8192];
-            let mut got = Vec::new();
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    RawServer { url, hits }
-}
-
-fn raw_context(server: &RawServer, tmp: &std::path::Path) -> Arc<Context> {
-    let spec = format!(
-        r#"version: 1
-name: raw
-providers:
-  cloud:
-    kind: cloud
-    workspace: acme
-    api_url: {url}/2.0
-    auth: {{ type: access-token, token: CLOUD_TOKEN }}
-  dc:
-    kind: datacenter
-    base_url: {url}
-    project: PAY
-    auth: {{ type: http-access-token, token: DC_TOKEN }}
-repos:
-  - provider: cloud
-    slug: payments-api
-  - provider: dc
-    slug: payments-core
-"#,
-        url = server.url
-    );
-    let env = LoadedEnv::from_str(&tmp.join("env.yaml"), &spec).unwrap();
-    let secrets = ResolvedSecrets::from_values(
-        [
-            ("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string()),
-            ("DC_TOKEN".to_string(), DC_TOKEN.to_string()),
-        ]
-        .into(),
-    );
-    Arc::new(Context::open(env, tmp, secrets).unwrap())
-}
+/// The list and single-object routes of each back end's pull requests.
+const PR_ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "payments-api",
+        "GET /2.0/repositories/acme/payments-api/pullrequests",
+        "GET /2.0/repositories/acme/payments-api/pullrequests/1",
+    ),
+    (
+        "payments-core",
+        "GET /rest/api/*/projects/PAY/repos/payments-core/pull-requests",
+        "GET /rest/api/*/projects/PAY/repos/payments-core/pull-requests/1",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::standard();
+    seed(&f);
+    let ctx = f.ctx();
     let mut seen = Seen::default();
-    for (body, word) in [
-        (r#"{"values": [{"id": 1, "title": "#, "truncated"),
-        ("<html>maintenance</html>", "malformed"),
-        (r#"{"unexpected": true}"#, "unexpected shape"),
+    for (content_type, body, word) in [
+        // Complete responses (right Content-Length) whose JSON stops early.
+        (
+            "application/json",
+            r#"{"values": [{"id": 1, "title": "#,
+            "truncated",
+        ),
+        // A proxy's maintenance page with a 200.
+        ("text/html", "<html>maintenance</html>", "malformed"),
+        (
+            "application/json",
+            r#"{"unexpected": true}"#,
+            "unexpected shape",
+        ),
     ] {
-        let server = raw_server(body);
-        let ctx = raw_context(&server, tmp.path());
-        for repo in ["payments-api", "payments-core"] {
+        for (repo, list, one) in PR_ROUTES {
+            f.emu.reset_counters();
+            f.emu.respond_next(list, 100, 200, content_type, body);
+            f.emu.respond_next(one, 100, 200, content_type, body);
             let e = seen
                 .err(
                     &ctx,
@@ -429,7 +417,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     ToolErrorKind::Unavailable,
                 )
                 .await;
-            assert!(e.message.contains(word), "{repo}: {e}");
+            assert!(e.message.contains(word), "{repo} {body}: {e}");
             let e = seen
                 .err(
                     &ctx,
@@ -439,19 +427,29 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                 )
                 .await;
             assert!(!e.message.is_empty());
+            assert!(f.emu.count(list) >= 1 && f.emu.count(one) >= 1, "{repo}");
+            f.emu.clear_faults();
         }
-        assert!(server.hits.load(Ordering::SeqCst) >= 4);
+    }
+    // The faults gone, the same calls work: nothing bad was cached.
+    for (repo, _, _) in PR_ROUTES {
+        seen.ok(&ctx, "get_pull_request", json!({"repo": repo, "id": 1}))
+            .await;
     }
     seen.assert_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_link_to_another_host_is_not_followed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = raw_server(
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    f.emu.respond_next(
+        "GET /2.0/repositories/acme",
+        1,
+        200,
+        "application/json",
         r#"{"values": [], "next": "http://attacker.example/2.0/repositories/acme?page=2"}"#,
     );
-    let ctx = raw_context(&server, tmp.path());
     let mut seen = Seen::default();
     let e = seen
         .err(
@@ -462,13 +460,14 @@ async fn a_next_link_to_another_host_is_not_followed() {
         )
         .await;
     assert!(e.message.contains("outside the API root"), "{e}");
+    assert_eq!(f.emu.requests().len(), 1);
     seen.assert_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_that_cannot_work_are_refused_before_any_request() {
+    let f = Fixture::standard();
     let tmp = tempfile::tempdir().unwrap();
-    let server = raw_server("{}");
     let spec = format!(
         r#"version: 1
 name: raw
@@ -489,7 +488,7 @@ providers:
     project: PAY
     auth: {{ type: http-access-token, token: MISSING }}
 "#,
-        url = server.url
+        url = f.emu.base_url()
     );
     let mut env = LoadedEnv::from_str(&tmp.path().join("env.yaml"), &spec).unwrap();
     // Validation refuses these credentials already; the client must refuse them on its own
@@ -530,7 +529,7 @@ providers:
             .await;
         assert!(e.message.contains(word), "{provider}: {e}");
     }
-    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+    assert!(f.emu.requests().is_empty(), "{:?}", f.emu.requests());
     seen.err(
         &ctx,
         "list_repositories",
@@ -567,15 +566,13 @@ fn dc_token_and_cloud_token_are_sent_as_their_types_require() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_retry_after_is_reported_not_slept_through() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = raw_http(
-        "429 Too Many Requests",
-        "Content-Type: text/plain\r\nRetry-After: 120\r\n",
-        "Rate limit for this resource has been exceeded",
-    );
-    let ctx = raw_context(&server, tmp.path());
+    let f = Fixture::standard();
+    seed(&f);
+    let ctx = f.ctx();
     let mut seen = Seen::default();
-    for repo in ["payments-api", "payments-core"] {
+    for (repo, list, _) in PR_ROUTES {
+        f.emu.reset_counters();
+        f.emu.rate_limit_next(list, 10, 120);
         let e = seen
             .err(
                 &ctx,
@@ -585,11 +582,8 @@ async fn a_long_retry_after_is_reported_not_slept_through() {
             )
             .await;
         assert_eq!(e.retry_after_secs, Some(120), "{e:?}");
+        assert_eq!(f.emu.count(list), 1, "no retry when the wait is too long");
+        f.emu.clear_faults();
     }
-    assert_eq!(
-        server.hits.load(Ordering::SeqCst),
-        2,
-        "no retry when the wait is too long"
-    );
     seen.assert_clean();
 }

@@ -180,6 +180,9 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
         assert_eq!(pr["destination_branch"], "main");
         assert_eq!(pr["state"], "OPEN");
         assert!(pr["comment_count"].is_u64(), "{pr}");
+        // Cloud lists carry reviewers only when `fields` asks for them; the tool asks.
+        assert_eq!(pr["reviewers"][0]["name"], "carol", "{repo}: {pr}");
+        assert_eq!(pr["reviewers"][0]["approved"], false, "{repo}: {pr}");
 
         let all = seen
             .ok(
@@ -220,13 +223,22 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
         assert_eq!(one["pull_request"]["reviewers"][0]["name"], "carol");
         let files = names(&one, "files", "path");
         assert_eq!(files, ["feature.txt"], "{one}");
+        // The diff comes from the API on both sides (payments-core is not cloned): Cloud's
+        // `/pullrequests/{id}/diff` redirect, Data Center's `/pull-requests/{id}.diff`.
+        let diff = one["diff"].as_str().expect("diff");
+        assert!(diff.contains("+new feature"), "{repo}: {diff}");
+        assert!(
+            diff.contains("feature.txt") && !diff.contains("src.txt"),
+            "{diff}"
+        );
+        assert!(one.get("diff_note").is_none_or(|n| n.is_null()), "{one}");
         if repo == "payments-api" {
             assert_eq!(one["lines_added"], 2);
             assert_eq!(one["files"][0]["status"], "added");
-            let diff = one["diff"].as_str().expect("diff");
-            assert!(diff.contains("+new feature"), "{diff}");
         } else {
             assert_eq!(one["files"][0]["status"], "ADD");
+            let raw = "GET /rest/api/1.0/projects/PAY/repos/payments-core/pull-requests/1.diff";
+            assert_eq!(f.emu.count(raw), 1, "{:?}", f.emu.counts_by_route());
         }
         let e = seen
             .err(
@@ -491,6 +503,8 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         .await;
     assert_eq!(grep["matching_lines"], 1);
     assert_eq!(grep["log"], "   420  error: assertion failed in ledger\n");
+    let list_route = "GET /2.0/repositories/{workspace}/{repo_slug}/pipelines";
+    let lists_before = f.emu.count(list_route);
     let build = seen
         .ok(
             &ctx,
@@ -499,6 +513,13 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         )
         .await;
     assert_eq!(build["pipeline"], uuid, "found by its build number");
+    // Bitbucket takes the build number in place of the UUID: no search through the list.
+    assert_eq!(
+        f.emu
+            .count("GET /2.0/repositories/acme/payments-api/pipelines/6"),
+        1
+    );
+    assert_eq!(f.emu.count(list_route), lists_before);
     assert_eq!(build["log"], "     1  building\n     2  built ok\n");
 
     // The log host got the requests, without the credential; the API got it.

@@ -71,6 +71,8 @@ pub fn template(segs: &[String]) -> String {
                 ["raw", ..] => "raw/{path}".into(),
                 ["files", ..] => "files/{path}".into(),
                 ["commits", _] => "commits/{commitId}".into(),
+                ["commits", _, "diff", ..] => "commits/{commitId}/diff".into(),
+                ["diff", ..] => "diff/{path}".into(),
                 ["commits", _, t] => format!("commits/{{commitId}}/{t}"),
                 ["pull-requests", _] => "pull-requests/{pullRequestId}".into(),
                 ["pull-requests", _, "diff", ..] => "pull-requests/{pullRequestId}/diff".into(),
@@ -573,6 +575,66 @@ fn repo_route(
                 Err(r) => r,
             }
         }
+        // A commit's (or a range's) patch, `git format-patch` style: one mail per commit.
+        ["patch"] => {
+            let Some(until) = req.param("until") else {
+                return error(400, "The until parameter is required.", None);
+            };
+            let Some(until) = gitdata::resolve(repo, until) else {
+                return no_commit(until, &e.slug);
+            };
+            let all = req.param("allAncestors") == Some("true");
+            let since = match req.param("since").filter(|_| !all) {
+                Some(s) => match gitdata::resolve(repo, s) {
+                    Some(o) => vec![o],
+                    None => return no_commit(s, &e.slug),
+                },
+                None => Vec::new(),
+            };
+            let mut oids = if all || !since.is_empty() {
+                gitdata::log(repo, &[until], &since, None)
+            } else {
+                vec![until]
+            };
+            oids.reverse();
+            let text: String = oids.iter().map(|o| format_patch(repo, *o)).collect();
+            Reply::text(200, &text)
+        }
+        // The raw diff between two revisions (`since` defaults to the first parent of `until`).
+        ["diff", path @ ..] => {
+            let Some(until) = req.param("until") else {
+                return error(400, "The until parameter is required.", None);
+            };
+            let (old, new) = match since_until(repo, e, req.param("since"), until) {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
+            let path = path.join("/");
+            let paths: Vec<&str> = Some(path.as_str())
+                .filter(|p| !p.is_empty())
+                .into_iter()
+                .collect();
+            Reply::text(200, &gitdata::patch_text(repo, old, new, &paths))
+        }
+        ["commits", id, "diff", path @ ..] => {
+            let (old, new) = match since_until(repo, e, req.param("since"), id) {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
+            let path = path.join("/");
+            let paths: Vec<&str> = Some(path.as_str())
+                .filter(|p| !p.is_empty())
+                .into_iter()
+                .collect();
+            // The same resource streams the raw diff when the client asks for text.
+            if req
+                .header("accept")
+                .is_some_and(|a| a.starts_with("text/plain"))
+            {
+                return Reply::text(200, &gitdata::patch_text(repo, old, new, &paths));
+            }
+            structured_diff(req, repo, old, new, &paths)
+        }
         ["commits", id, tail @ ..] => {
             // Commit IDs only: ref names are refused since Bitbucket Server 2.11.
             let looks_like_id = id.len() >= 4 && id.chars().all(|c| c.is_ascii_hexdigit());
@@ -689,30 +751,78 @@ fn repo_route(
                 }
                 (None, ["diff", path @ ..]) => {
                     let path = path.join("/");
-                    let paths: Vec<&str> = if path.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![path.as_str()]
-                    };
-                    let context = req
-                        .param("contextLines")
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(10);
-                    let diffs = gitdata::file_diffs(repo, Some(base), from, &paths, context);
-                    Reply::json(
-                        200,
-                        &json!({
-                            "fromHash": base.to_string(), "toHash": from.to_string(), "contextLines": context,
-                            "whitespace": "SHOW", "truncated": false,
-                            "diffs": diffs.iter().map(diff_json).collect::<Vec<_>>(),
-                        }),
-                    )
+                    let paths: Vec<&str> = Some(path.as_str())
+                        .filter(|p| !p.is_empty())
+                        .into_iter()
+                        .collect();
+                    structured_diff(req, repo, Some(base), from, &paths)
                 }
                 _ => error(404, "Not found", None),
             }
         }
         _ => error(404, "Not found", None),
     }
+}
+
+/// `RestDiff`s wrapped in `diffs`, as the pull request and commit diff resources answer.
+fn structured_diff(
+    req: &Req,
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+    paths: &[&str],
+) -> Reply {
+    let context = req
+        .param("contextLines")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10);
+    let diffs = gitdata::file_diffs(repo, old, new, paths, context);
+    Reply::json(
+        200,
+        &json!({
+            "fromHash": old.map(|o| o.to_string()), "toHash": new.to_string(), "contextLines": context,
+            "whitespace": "SHOW", "truncated": false,
+            "diffs": diffs.iter().map(diff_json).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `since`..`until` as old/new sides; without `since`, the first parent of `until`.
+fn since_until(
+    repo: &Repository,
+    e: &RepoEntry,
+    since: Option<&str>,
+    until: &str,
+) -> Result<(Option<Oid>, Oid), Reply> {
+    let new = gitdata::resolve(repo, until).ok_or_else(|| no_commit(until, &e.slug))?;
+    let old = match since {
+        Some(s) => Some(gitdata::resolve(repo, s).ok_or_else(|| no_commit(s, &e.slug))?),
+        None => repo.find_commit(new).ok().and_then(|c| c.parent_id(0).ok()),
+    };
+    Ok((old, new))
+}
+
+/// One commit as `git format-patch` writes it (the date in ISO form rather than RFC 2822).
+fn format_patch(repo: &Repository, oid: Oid) -> String {
+    let Some(c) = gitdata::commit_info(repo, oid) else {
+        return String::new();
+    };
+    let parent = repo.find_commit(oid).ok().and_then(|x| x.parent_id(0).ok());
+    let (subject, body) = c.message.split_once('\n').unwrap_or((&c.message, ""));
+    format!(
+        "From {} Mon Sep 17 00:00:00 2001\nFrom: {} <{}>\nDate: {}\nSubject: [PATCH] {}\n\n{}---\n{}\n",
+        c.hash,
+        c.author_name,
+        c.author_email,
+        gitdata::iso(c.author_time, c.author_offset),
+        subject.trim(),
+        if body.trim().is_empty() {
+            String::new()
+        } else {
+            format!("{}\n", body.trim())
+        },
+        gitdata::patch_text(repo, parent, oid, &[]),
+    )
 }
 
 /// One file of a structured diff (`RestDiff`): hunks of ADDED/REMOVED/CONTEXT segments.

@@ -297,6 +297,14 @@ pub(crate) enum FaultKind {
     Status(u16),
     /// Send this many body bytes, then drop the connection.
     Reset(usize),
+    /// Answer exactly this, whatever the route would have said.
+    Respond {
+        status: u16,
+        content_type: String,
+        body: Vec<u8>,
+    },
+    /// 429 in the API's own format, with `Retry-After: secs`.
+    RateLimit(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -327,6 +335,8 @@ pub(crate) struct State {
     pub pull_requests: Vec<(String, String, PullRequest)>,
     pub pipelines: Vec<(String, String, Pipeline)>,
     pub build_statuses: Vec<BuildStatus>,
+    /// Cloud repositories (workspace, slug; lower-cased) where Pipelines is switched off.
+    pub pipelines_disabled: std::collections::BTreeSet<(String, String)>,
     pub faults: Vec<Fault>,
     pub latency: Vec<(String, Duration)>,
     pub log: Vec<RecordedRequest>,
@@ -554,6 +564,17 @@ impl Emulator {
         st.pipelines
             .push((workspace.to_lowercase(), slug.to_lowercase(), pipeline));
     }
+    /// Switches Bitbucket Pipelines on or off for a Cloud repository (on by default). While it is
+    /// off, every `/pipelines` endpoint of the repository answers 404, as Bitbucket does.
+    pub fn set_pipelines_enabled(&self, workspace: &str, slug: &str, enabled: bool) {
+        let key = (workspace.to_lowercase(), slug.to_lowercase());
+        let mut st = self.shared.lock();
+        if enabled {
+            st.pipelines_disabled.remove(&key);
+        } else {
+            st.pipelines_disabled.insert(key);
+        }
+    }
     /// A Data Center build status on a commit.
     pub fn add_build_status(&self, status: BuildStatus) {
         self.shared.lock().build_statuses.push(status);
@@ -568,6 +589,37 @@ impl Emulator {
             pattern: pattern.into(),
             remaining: n,
             kind: FaultKind::Status(status),
+        });
+    }
+    /// The next `n` matching requests get exactly this answer (status, `Content-Type`, body)
+    /// instead of the route's: malformed or truncated-but-complete JSON, HTML from a proxy, a
+    /// body of the wrong shape. Like every fault it is served before authentication.
+    pub fn respond_next(
+        &self,
+        pattern: &str,
+        n: u32,
+        status: u16,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) {
+        self.shared.lock().faults.push(Fault {
+            pattern: pattern.into(),
+            remaining: n,
+            kind: FaultKind::Respond {
+                status,
+                content_type: content_type.into(),
+                body: body.into(),
+            },
+        });
+    }
+    /// The next `n` matching requests answer 429 in the API's own format with
+    /// `Retry-After: retry_after_secs`, as Data Center's rate limiter does (Cloud's recorded
+    /// 429s carry no `Retry-After`: use [`Emulator::fail_next`] with 429 for those).
+    pub fn rate_limit_next(&self, pattern: &str, n: u32, retry_after_secs: u64) {
+        self.shared.lock().faults.push(Fault {
+            pattern: pattern.into(),
+            remaining: n,
+            kind: FaultKind::RateLimit(retry_after_secs),
         });
     }
     /// The next `n` matching responses send `after_bytes` bytes of body, then drop the connection.

@@ -101,6 +101,11 @@ impl Reply {
             body: serde_json::to_vec(v).unwrap_or_default(),
         }
     }
+    pub fn is_json(&self) -> bool {
+        self.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.starts_with("application/json")
+        })
+    }
     pub fn text(status: u16, text: &str) -> Reply {
         Reply {
             status,
@@ -292,15 +297,25 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
         Target::Unknown => None,
     };
 
-    let (response, token) = if let Some(FaultKind::Status(code)) = fault {
-        (
-            to_response(fault_reply(
-                product,
-                matches!(target, Target::Git { .. }),
-                code,
-            )),
-            None,
-        )
+    let git = matches!(target, Target::Git { .. });
+    let injected = match &fault {
+        Some(FaultKind::Status(code)) => Some(fault_reply(product, git, *code)),
+        Some(FaultKind::RateLimit(secs)) => {
+            Some(fault_reply(product, git, 429).with_header("Retry-After", &secs.to_string()))
+        }
+        Some(FaultKind::Respond {
+            status,
+            content_type,
+            body,
+        }) => Some(Reply {
+            status: *status,
+            headers: vec![("Content-Type".into(), content_type.clone())],
+            body: body.clone(),
+        }),
+        Some(FaultKind::Reset(_)) | None => None,
+    };
+    let (response, token) = if let Some(reply) = injected {
+        (to_response(reply), None)
     } else {
         match target {
             Target::Git {

@@ -1077,3 +1077,267 @@ async fn usable_from_async_tests_too() {
     assert_eq!(v["displayId"], "main");
     drop(emu); // stops and joins without tripping over the caller's runtime
 }
+
+#[test]
+fn cloud_fields_add_hidden_list_fields_remove_and_select() {
+    let f = fixture();
+    let emu = emulator(&f);
+    emu.add_cloud_pull_request(
+        "acme",
+        "demo",
+        PullRequest {
+            id: 1,
+            reviewers: vec!["carol".into()],
+            ..Default::default()
+        },
+    );
+    let http = Http::new();
+    let auth = || Auth::Basic("alice@example.com", API_TOKEN);
+    let prs = format!(
+        "{}/repositories/acme/demo/pullrequests",
+        emu.cloud_api_url()
+    );
+    // Lists leave reviewers and participants out; the single object has them.
+    let plain = http.get(&prs, auth()).json();
+    assert!(plain["values"][0].get("reviewers").is_none(), "{plain}");
+    assert!(plain["values"][0].get("participants").is_none());
+    assert!(plain["values"][0].get("links").is_some());
+    let one = http.get(&format!("{prs}/1"), auth()).json();
+    assert_eq!(one["reviewers"][0]["username"], "carol");
+    // `+` arrives as %2B; a literal `+` in a query string is a space, as on Bitbucket.
+    let asked = http
+        .get(
+            &format!("{prs}?fields=%2Bvalues.reviewers,-values.links"),
+            auth(),
+        )
+        .json();
+    let v = &asked["values"][0];
+    assert_eq!(v["reviewers"][0]["username"], "carol", "{asked}");
+    assert!(v.get("participants").is_none(), "only what was asked");
+    assert!(v.get("links").is_none(), "-values.links removes");
+    assert_eq!(v["id"], 1);
+    assert!(asked.get("pagelen").is_some(), "the page itself is kept");
+    // A literal `+` decodes to a space: the term then selects instead of adding, so a client
+    // that forgets to encode it loses every other field.
+    let literal = http
+        .get(&format!("{prs}?fields=+values.reviewers"), auth())
+        .json();
+    assert_eq!(literal["values"][0]["reviewers"][0]["username"], "carol");
+    assert!(literal["values"][0].get("id").is_none(), "{literal}");
+    let both = http
+        .get(&format!("{prs}?fields=%2Bvalues.*"), auth())
+        .json();
+    assert_eq!(both["values"][0]["participants"][0]["role"], "REVIEWER");
+    // Plain paths keep only those.
+    let slim = http
+        .get(
+            &format!("{prs}?fields=values.id,values.author.username,next"),
+            auth(),
+        )
+        .json();
+    assert_eq!(
+        slim,
+        serde_json::json!({"values": [{"id": 1, "author": {"username": "alice"}}]})
+    );
+    // Generic on other JSON endpoints too.
+    let repo = http
+        .get(
+            &format!(
+                "{}/repositories/acme/demo?fields=-links,-owner",
+                emu.cloud_api_url()
+            ),
+            auth(),
+        )
+        .json();
+    assert!(repo.get("links").is_none() && repo.get("owner").is_none());
+    assert_eq!(repo["slug"], "demo");
+}
+
+#[test]
+fn pipelines_switch_off_per_repository_and_runs_answer_to_build_numbers() {
+    let f = fixture();
+    let emu = emulator(&f);
+    emu.add_pipeline(
+        "acme",
+        "demo",
+        Pipeline {
+            build_number: 7,
+            steps: vec![PipelineStep::default()],
+            ..Default::default()
+        },
+    );
+    let http = Http::new();
+    let auth = || Auth::Basic("alice@example.com", API_TOKEN);
+    let base = format!("{}/repositories/acme/demo", emu.cloud_api_url());
+    let by_number = http.get(&format!("{base}/pipelines/7"), auth());
+    assert_eq!(by_number.status, 200);
+    let uuid = by_number.json()["uuid"].as_str().unwrap().to_string();
+    assert_eq!(by_number.json()["build_number"], 7);
+    let steps = http
+        .get(&format!("{base}/pipelines/7/steps/"), auth())
+        .json();
+    assert_eq!(steps["values"].as_array().unwrap().len(), 1);
+    assert_eq!(http.get(&format!("{base}/pipelines/8"), auth()).status, 404);
+    assert_eq!(
+        http.get(&format!("{base}/pipelines/07x"), auth()).status,
+        404
+    );
+
+    emu.set_pipelines_enabled("ACME", "Demo", false);
+    let enc = uuid.replace('{', "%7B").replace('}', "%7D");
+    for url in [
+        format!("{base}/pipelines/"),
+        format!("{base}/pipelines/{enc}"),
+        format!("{base}/pipelines/7/steps/"),
+    ] {
+        let r = http.get(&url, auth());
+        assert_eq!(r.status, 404, "{url}");
+        assert_eq!(r.json()["type"], "error", "{url}");
+        assert!(r.json()["error"]["message"].is_string());
+    }
+    // The repository itself is still there: that is how a client tells the two 404s apart.
+    assert_eq!(http.get(&base, auth()).status, 200);
+    emu.set_pipelines_enabled("acme", "demo", true);
+    assert_eq!(http.get(&format!("{base}/pipelines/"), auth()).status, 200);
+}
+
+#[test]
+fn dc_commit_patches_and_raw_and_structured_commit_diffs() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let http = Http::new();
+    let auth = || Auth::Bearer(DC_PERSONAL);
+    let d = format!("{}/projects/PROJ/repos/demo", emu.dc_api_url());
+    let (first, second) = (&f.feature[0], &f.feature[1]);
+
+    let one = http.get(&format!("{d}/patch?until={first}"), auth());
+    assert_eq!(one.status, 200);
+    assert!(
+        one.header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = one.text();
+    assert!(text.starts_with(&format!("From {first} ")), "{text}");
+    assert!(text.contains("Subject: [PATCH] Add new module and extend README"));
+    assert!(text.contains("+pub fn two() -> u32 {"), "{text}");
+    assert_eq!(text.matches("\nSubject: ").count(), 1, "one commit only");
+    let range = http
+        .get(
+            &format!("{d}/patch?since={}&until={second}", f.main[11]),
+            auth(),
+        )
+        .text();
+    assert_eq!(range.matches("\nSubject: ").count(), 2, "{range}");
+    assert!(
+        range.find(first.as_str()) < range.find(second.as_str()),
+        "oldest first"
+    );
+    let missing = http.get(&format!("{d}/patch"), auth());
+    assert_eq!(missing.status, 400);
+    assert!(missing.json()["errors"].is_array());
+    let nope = http.get(&format!("{d}/patch?until=0123456789abcdef"), auth());
+    assert_eq!(nope.status, 404);
+
+    let raw = http.get(&format!("{d}/diff?until={first}"), auth()).text();
+    assert!(
+        raw.contains("+pub fn two() -> u32 {") && raw.contains("README.md"),
+        "{raw}"
+    );
+    let one_path = http
+        .get(&format!("{d}/diff/src/new.rs?until={first}"), auth())
+        .text();
+    assert!(one_path.contains("src/new.rs") && !one_path.contains("README.md"));
+    assert_eq!(http.get(&format!("{d}/diff"), auth()).status, 400);
+
+    let structured = http
+        .get(&format!("{d}/commits/{first}/diff"), auth())
+        .json();
+    assert_eq!(structured["toHash"], first.as_str());
+    assert_eq!(structured["diffs"].as_array().unwrap().len(), 2);
+    let as_text = http.get_with(
+        &format!("{d}/commits/{first}/diff/src/new.rs"),
+        auth(),
+        &[("Accept", "text/plain")],
+    );
+    assert!(
+        as_text.text().starts_with("diff --git a/src/new.rs"),
+        "{}",
+        as_text.text()
+    );
+    assert_eq!(
+        emu.counts_by_route()
+            .get("GET /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/patch"),
+        Some(&4)
+    );
+}
+
+#[test]
+fn canned_answers_and_rate_limits_with_retry_after() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let http = Http::new();
+    let cloud = format!(
+        "{}/repositories/acme/demo/pullrequests",
+        emu.cloud_api_url()
+    );
+    let dc = format!(
+        "{}/projects/PROJ/repos/demo/pull-requests",
+        emu.dc_api_url()
+    );
+    let cloud_auth = || Auth::Basic("alice@example.com", API_TOKEN);
+
+    emu.respond_next(
+        "GET /2.0/*/pullrequests",
+        2,
+        200,
+        "application/json",
+        r#"{"values": [{"id": 1, "#,
+    );
+    for _ in 0..2 {
+        let r = http.get(&cloud, cloud_auth());
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), r#"{"values": [{"id": 1, "#);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            r.header("content-length").as_deref(),
+            Some("22"),
+            "a complete body"
+        );
+    }
+    assert!(
+        http.get(&cloud, cloud_auth()).json()["values"].is_array(),
+        "spent after 2"
+    );
+    emu.respond_next(
+        "*/pull-requests",
+        1,
+        502,
+        "text/html",
+        "<html>Bad gateway</html>",
+    );
+    let r = http.get(&dc, Auth::Bearer(DC_PERSONAL));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (502, "<html>Bad gateway</html>")
+    );
+    assert_eq!(emu.requests().last().unwrap().status, 502);
+
+    emu.rate_limit_next("GET /rest/api/*/pull-requests", 1, 17);
+    let r = http.get(&dc, Auth::Bearer(DC_PERSONAL));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("17"));
+    assert!(
+        r.json()["errors"][0]["message"].is_string(),
+        "Data Center's error layout"
+    );
+    assert_eq!(http.get(&dc, Auth::Bearer(DC_PERSONAL)).status, 200);
+    emu.rate_limit_next("/2.0/*", 1, 3);
+    let r = http.get(&cloud, cloud_auth());
+    assert_eq!(r.status, 429);
+    assert_eq!(r.text(), "Rate limit for this resource has been exceeded");
+    assert_eq!(r.header("retry-after").as_deref(), Some("3"));
+}

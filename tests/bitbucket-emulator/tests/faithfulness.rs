@@ -380,6 +380,18 @@ fn every_endpoint_matches_atlassian_schemas_and_recorded_fields() {
             Some("cloud/pullrequest.json"),
         ),
         case(
+            // Reviewers asked for on the list, as clients do.
+            format!("{c}/pullrequests?fields=%2Bvalues.reviewers,%2Bvalues.participants"),
+            "/repositories/{workspace}/{repo_slug}/pullrequests",
+            Some("cloud/pullrequests-list.json"),
+        ),
+        case(
+            // By build number rather than UUID (the stopped run, as in the sample).
+            format!("{c}/pipelines/1"),
+            "/repositories/{workspace}/{repo_slug}/pipelines/{pipeline_uuid}",
+            Some("cloud/pipeline.json"),
+        ),
+        case(
             format!("{c}/pipelines/"),
             "/repositories/{workspace}/{repo_slug}/pipelines",
             Some("cloud/pipelines-list.json"),
@@ -493,6 +505,14 @@ fn every_endpoint_matches_atlassian_schemas_and_recorded_fields() {
                 None,
             )
         },
+        Case {
+            override_schema: Some(Override::Items("diffs", "RestDiff")),
+            ..case(
+                format!("{d}/commits/{feature_tip}/diff"),
+                "/api/latest/projects/{projectKey}/repos/{repositorySlug}/commits/{commitId}/diff/{path}",
+                None,
+            )
+        },
         case(
             format!("{d}/commits/{tip}/builds?key=build"),
             "/api/latest/projects/{projectKey}/repos/{repositorySlug}/commits/{commitId}/builds",
@@ -598,7 +618,7 @@ fn error_bodies_match_the_documented_layouts() {
                 "alice@example.com",
                 "alice",
                 API,
-                &["read:repository:bitbucket"],
+                &["read:repository:bitbucket", "read:pipeline:bitbucket"],
             ))
             .token(Token::dc_personal("bob", DC, &["REPO_READ"])),
     );
@@ -643,7 +663,22 @@ fn error_bodies_match_the_documented_layouts() {
     );
     assert!(missing.is_empty(), "{missing:?}");
 
+    // Pipelines switched off: the error layout on every pipelines endpoint.
+    emu.set_pipelines_enabled("acme", "demo", false);
+    let r = http.get(
+        &format!("{}/repositories/acme/demo/pipelines/", emu.cloud_api_url()),
+        auth(),
+    );
+    assert_eq!(r.status, 404);
+    assert!(cloud_spec.check(&error_schema, &r.json()).is_empty());
+
     let d = emu.dc_api_url();
+    let r = http.get(
+        &format!("{d}/projects/PROJ/repos/demo/patch"),
+        Auth::Bearer(DC),
+    );
+    assert_eq!(r.status, 400, "`until` is required");
+    assert!(dc_spec.check(&rest_errors, &r.json()).is_empty());
     for (url, sample_file) in [
         (
             format!("{d}/projects/NOPE/repos"),
