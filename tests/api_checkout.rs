@@ -214,9 +214,6 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
 /// Data Center serves a commit's patch at `GET …/repos/{slug}/patch?until={id}` (`streamPatch`
 /// in the 9.4 OpenAPI document); it has no `…/commits/{id}/patch`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "src bug: src/tools/api/fallback_commits.rs asks Data Center for …/commits/{hash}/patch, \
-            which Bitbucket Data Center does not have (404), so get_commit never returns a patch \
-            there; the real endpoints are …/patch?until={hash} and …/diff?until={hash}"]
 async fn get_commit_with_patch_on_a_not_cloned_dc_repository() {
     let f = Fixture::standard();
     let ctx = f.ctx();

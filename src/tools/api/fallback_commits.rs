@@ -254,7 +254,9 @@ pub(crate) fn get_commit(ctx: &Context, args: Value) -> Result<Value, ToolError>
         let patch_path = if cloud {
             format!("{}/diff/{}", repo.base, seg(&c.hash))
         } else {
-            format!("{}/commits/{}/patch", repo.base, seg(&c.hash))
+            // Data Center has no per-commit patch endpoint; its raw diff (`streamRawDiff`)
+            // with only `until` diffs the commit against its first parent.
+            format!("{}/diff?until={}", repo.base, seg(&c.hash))
         };
         match block_on(
             repo.client
