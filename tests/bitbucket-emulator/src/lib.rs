@@ -10,6 +10,9 @@
 //! seeds. Everything is synchronous for the caller: the server runs its own tokio runtime on a
 //! background thread and stops when the [`Emulator`] is dropped.
 
+// The Cloud repository object is one large json! literal.
+#![recursion_limit = "256"]
+
 mod auth;
 mod cloud;
 mod dc;
@@ -138,50 +141,53 @@ impl Token {
         self
     }
 
-    /// Parses the binary's `--token` argument:
-    /// `cloud-api:EMAIL:USERNAME:SECRET:SCOPES`, `cloud-access:SECRET:SCOPES`,
-    /// `dc-personal:USERNAME:SECRET:SCOPES`, `dc-project:PROJECT:SECRET:SCOPES`,
-    /// `dc-repo:PROJECT/REPO:SECRET:SCOPES` (SCOPES comma-separated, may be empty).
+    /// Parses the binary's `--token` argument: `cloud-api:EMAIL:USERNAME:SECRET[:SCOPES]`,
+    /// `cloud-access:SECRET[:SCOPES]`, `dc-personal:USERNAME:SECRET[:SCOPES]`,
+    /// `dc-project:PROJECT:SECRET[:SCOPES]`, `dc-repo:PROJECT/REPO:SECRET[:SCOPES]`
+    /// (SCOPES comma-separated; they may contain colons).
     pub fn parse(text: &str) -> Result<Token, String> {
-        let parts: Vec<&str> = text.split(':').collect();
-        let scopes = |s: &str| -> Vec<String> {
-            s.split(',')
-                .filter(|x| !x.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
+        let kind = text.split(':').next().unwrap_or("");
         let bad = || {
             format!(
-                "bad --token value (kind `{}`): expected cloud-api:EMAIL:USERNAME:SECRET:SCOPES, \
-                 cloud-access:SECRET:SCOPES, dc-personal:USERNAME:SECRET:SCOPES, \
-                 dc-project:PROJECT:SECRET:SCOPES or dc-repo:PROJECT/REPO:SECRET:SCOPES",
-                parts.first().copied().unwrap_or("")
+                "bad --token value (kind `{kind}`): expected cloud-api:EMAIL:USERNAME:SECRET[:SCOPES], \
+                 cloud-access:SECRET[:SCOPES], dc-personal:USERNAME:SECRET[:SCOPES], \
+                 dc-project:PROJECT:SECRET[:SCOPES] or dc-repo:PROJECT/REPO:SECRET[:SCOPES]"
             )
         };
-        let mut token = match parts.as_slice() {
-            ["cloud-api", email, user, secret, sc] => {
-                Token::cloud_api(email, user, secret, &[]).scoped(scopes(sc))
-            }
-            ["cloud-access", secret, sc] => Token::cloud_access(secret, &[]).scoped(scopes(sc)),
-            ["dc-personal", user, secret, sc] => {
-                Token::dc_personal(user, secret, &[]).scoped(scopes(sc))
-            }
-            ["dc-project", project, secret, sc] => {
-                Token::dc_project(project, secret, &[]).scoped(scopes(sc))
-            }
-            ["dc-repo", pr, secret, sc] => {
+        // Scopes themselves contain colons (`read:repository:bitbucket`), so they are the rest.
+        let fields = match kind {
+            "cloud-api" => 3,
+            "cloud-access" => 1,
+            "dc-personal" | "dc-project" | "dc-repo" => 2,
+            _ => return Err(bad()),
+        };
+        let parts: Vec<&str> = text.splitn(fields + 2, ':').collect();
+        if parts.len() < fields + 1 || parts[1..=fields].iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        let scopes: Vec<String> = parts
+            .get(fields + 1)
+            .map(|s| {
+                s.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let token = match parts[..=fields] {
+            [_, email, user, secret] => Token::cloud_api(email, user, secret, &[]),
+            [_, secret] => Token::cloud_access(secret, &[]),
+            ["dc-personal", user, secret] => Token::dc_personal(user, secret, &[]),
+            ["dc-project", project, secret] => Token::dc_project(project, secret, &[]),
+            [_, pr, secret] => {
                 let (project, repo) = pr.split_once('/').ok_or_else(bad)?;
-                Token::dc_repo(project, repo, secret, &[]).scoped(scopes(sc))
+                Token::dc_repo(project, repo, secret, &[])
             }
             _ => return Err(bad()),
         };
-        if token.secret.is_empty() {
-            return Err(bad());
-        }
-        token.id = token.id.to_string();
-        Ok(token)
+        Ok(token.scoped(scopes))
     }
-    fn scoped(mut self, scopes: Vec<String>) -> Token {
+    pub fn scoped(mut self, scopes: Vec<String>) -> Token {
         self.scopes = scopes;
         self
     }
@@ -294,6 +300,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Seeded pull requests of one repository (`owner_key` is `cloud:ws` or `dc:PROJ`), newest first.
+    pub fn pull_requests(&self, owner_key: &str, slug: &str) -> Vec<PullRequest> {
+        let slug = slug.to_lowercase();
+        let mut v: Vec<PullRequest> = self
+            .lock()
+            .pull_requests
+            .iter()
+            .filter(|(o, s, _)| o == owner_key && *s == slug)
+            .map(|(_, _, p)| p.clone())
+            .collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.id));
+        v
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic in one handler must not take every later request down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

@@ -241,7 +241,7 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
         Target::Unknown => format!("{method} (unknown)"),
     };
 
-    let (delay, fault) = {
+    let (delay, fault_and_pattern) = {
         let mut st = shared.lock();
         let delay: Duration = st
             .latency
@@ -255,7 +255,7 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
             .find(|f| f.remaining > 0 && matches_parts(&f.pattern, &method, &path, &route))
             .map(|f| {
                 f.remaining -= 1;
-                f.kind.clone()
+                (f.kind.clone(), f.pattern.clone())
             });
         st.faults.retain(|f| f.remaining > 0);
         (delay, fault)
@@ -263,6 +263,10 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let (fault, fault_pattern) = match fault_and_pattern {
+        Some((k, p)) => (Some(k), p),
+        None => (None, String::new()),
+    };
 
     let headers_rec: Vec<(String, String)> = parts
         .headers
@@ -339,7 +343,7 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
         status: response.status().as_u16(),
     });
     match fault {
-        Some(FaultKind::Reset(after)) => cut_after(response, after),
+        Some(FaultKind::Reset(after)) => cut_after(response, after, shared.clone(), fault_pattern),
         _ => response,
     }
 }
@@ -416,60 +420,57 @@ pub fn to_response(reply: Reply) -> Response {
 }
 
 /// Sends `after` body bytes, then fails the body so hyper drops the connection mid-response.
-fn cut_after(resp: Response, after: usize) -> Response {
+/// A body that ends before the cut point passes whole and gives the fault back, so "cut the
+/// pack" is not used up by the short ref advertisement before it.
+fn cut_after(resp: Response, after: usize, shared: Arc<Shared>, pattern: String) -> Response {
     let (mut parts, body) = resp.into_parts();
-    // Without a length the client cannot tell a cut chunked body from a complete one only when
-    // the cut lands on a chunk boundary; hyper never sends the final chunk after an error.
+    // Without a length the cut shows as a chunked body that never ends.
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let reset = || {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        ))
+    };
     let mut left = after;
+    let mut done = false;
     let stream = body
         .into_data_stream()
         .map(Some)
         .chain(futures_util::stream::once(async { None }));
-    let cut = stream.scan(false, move |done, item| {
-        if *done {
-            return std::future::ready(None);
-        }
-        let out = match item {
-            Some(Ok(chunk)) if chunk.len() < left => {
+    let cut = stream.flat_map(move |item| {
+        let out: Vec<std::io::Result<Bytes>> = match item {
+            _ if done => Vec::new(),
+            Some(Ok(chunk)) if chunk.len() <= left => {
                 left -= chunk.len();
-                Ok(chunk)
+                vec![Ok(chunk)]
             }
             Some(Ok(chunk)) => {
-                *done = true;
+                done = true;
                 let head = chunk.slice(..left);
-                left = 0;
                 if head.is_empty() {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected reset",
-                    ))
+                    vec![reset()]
                 } else {
-                    // Emit the head now; the next poll ends the stream with the error below.
-                    return std::future::ready(Some(vec![
-                        Ok(head),
-                        Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionReset,
-                            "injected reset",
-                        )),
-                    ]));
+                    vec![Ok(head), reset()]
                 }
             }
-            Some(Err(e)) => Err(std::io::Error::other(e.to_string())),
+            Some(Err(e)) => {
+                done = true;
+                vec![Err(std::io::Error::other(e.to_string()))]
+            }
             None => {
-                *done = true;
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected reset",
-                ))
+                done = true;
+                shared.lock().faults.push(crate::Fault {
+                    pattern: pattern.clone(),
+                    remaining: 1,
+                    kind: FaultKind::Reset(after),
+                });
+                Vec::new()
             }
         };
-        std::future::ready(Some(vec![out]))
+        futures_util::stream::iter(out)
     });
-    let flat = cut
-        .flat_map(futures_util::stream::iter)
-        .map(|r: std::io::Result<Bytes>| r);
-    Response::from_parts(parts, Body::from_stream(flat))
+    Response::from_parts(parts, Body::from_stream(cut))
 }
 
 async fn handle_log_host(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response {
