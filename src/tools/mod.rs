@@ -75,6 +75,7 @@ impl std::fmt::Display for ToolError {
     }
 }
 
+pub mod api;
 pub mod checkout;
 pub mod scope;
 pub mod search;
@@ -91,6 +92,7 @@ pub struct Tool {
 pub fn tools() -> Vec<Tool> {
     let mut all = checkout::tools();
     all.extend(search::tools());
+    all.extend(api::tools());
     all
 }
 
@@ -126,6 +128,9 @@ pub struct Context {
     pub env: LoadedEnv,
     pub workdir: PathBuf,
     pub secrets: ResolvedSecrets,
+    /// REST clients per provider, built on first use; each holds its provider's request budget
+    /// and cache, so every tool of one server shares them.
+    pub api: api::Clients,
 }
 
 impl Context {
@@ -134,6 +139,7 @@ impl Context {
             env,
             workdir: workdir.to_path_buf(),
             secrets,
+            api: api::Clients::default(),
         })
     }
 

@@ -1,0 +1,152 @@
+//! What can go wrong talking to Bitbucket, typed so that a caller (a tool, `check`) can tell an
+//! agent or a user what to do. Messages never hold a credential: they are built from status
+//! codes, our own wording and the server's error text, and the server never sees a token in a
+//! URL, so it cannot echo one back.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::spec::AuthType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    /// 401, or a credential that cannot be built (missing secret, removed auth type).
+    AuthFailed,
+    /// 403 (Cloud), or Data Center's 401 `AuthorisationException`.
+    Forbidden,
+    NotFound,
+    /// Cloud answers 404 for the pipelines of a repository where Pipelines is off.
+    PipelinesDisabled,
+    /// 429 after bounded retries, or the client-side budget is spent.
+    RateLimited,
+    /// 5xx after bounded retries, connection failures, timeouts.
+    Unavailable,
+    /// A body that is not what the API promises: malformed or truncated JSON, a `next` link
+    /// to another host, a redirect loop.
+    BadResponse,
+    /// A request the server refused as invalid (400), or an argument this back end cannot serve.
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+    pub message: String,
+    /// When a call may succeed again (rate limits).
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(kind: ApiErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(message: impl Into<String>, wait: Duration) -> ApiError {
+        ApiError {
+            kind: ApiErrorKind::RateLimited,
+            message: message.into(),
+            retry_after: Some(wait),
+        }
+    }
+
+    pub fn context(mut self, what: impl std::fmt::Display) -> ApiError {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<ApiError> for crate::Error {
+    fn from(e: ApiError) -> crate::Error {
+        use crate::Kind;
+        let kind = match e.kind {
+            ApiErrorKind::AuthFailed | ApiErrorKind::Forbidden => Kind::Auth,
+            ApiErrorKind::NotFound | ApiErrorKind::PipelinesDisabled => Kind::NotFound,
+            ApiErrorKind::RateLimited | ApiErrorKind::Unavailable | ApiErrorKind::BadResponse => {
+                Kind::Unavailable
+            }
+            ApiErrorKind::Invalid => Kind::Input,
+        };
+        crate::Error::new(kind, e.message)
+    }
+}
+
+/// The server's own error text, from either API's JSON layout or a plain-text body; capped,
+/// single-line.
+pub(crate) fn server_message(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let msg = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => {
+            let cloud = v.pointer("/error/message").and_then(Value::as_str);
+            let cloud_detail = v.pointer("/error/detail").and_then(Value::as_str);
+            let dc = v.pointer("/errors/0/message").and_then(Value::as_str);
+            match (cloud, cloud_detail, dc) {
+                (Some(m), Some(d), _) => format!("{m} ({d})"),
+                (Some(m), None, _) | (None, _, Some(m)) => m.to_string(),
+                _ => return None,
+            }
+        }
+        Err(_) => text.lines().next().unwrap_or("").to_string(),
+    };
+    let msg = msg.trim();
+    if msg.is_empty() {
+        return None;
+    }
+    let mut end = msg.len().min(300);
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(msg[..end].to_string())
+}
+
+/// Scopes the server says are required (Cloud 403 `error.detail.required`, a list), if any.
+pub(crate) fn required_scopes(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/detail/required").cloned())
+        .and_then(|r| r.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Data Center's exception class name, which tells a bad credential from missing permission.
+pub(crate) fn dc_exception(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .pointer("/errors/0/exceptionName")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The fix for a 401, per credential type (Cloud 401s say nothing useful themselves).
+pub(crate) fn auth_fix(auth: Option<AuthType>, cloud: bool) -> &'static str {
+    match (auth, cloud) {
+        (None, _) => {
+            "the repository needs credentials: add `auth:` to the provider in the spec (api-token with email for Cloud, http-access-token for Data Center)"
+        }
+        (Some(AuthType::ApiToken), _) => {
+            "check the three usual causes: `auth.email` must be the Atlassian account email (not the Bitbucket username or `x-bitbucket-api-token-auth`, which are for git); the token must be an API token created *with scopes* (a token without scopes cannot call the REST API); and it must not be expired or revoked (create a new one and run `agentenv secret update`)"
+        }
+        (Some(AuthType::AccessToken), _) => {
+            "the access token was rejected: it may be expired or revoked (OAuth tokens last one hour); create a new repository/project/workspace access token and run `agentenv secret update`"
+        }
+        (Some(AuthType::HttpAccessToken), _) => {
+            "the HTTP access token was rejected: it may be expired or revoked, or belong to another server; create a new one and run `agentenv secret update`"
+        }
+        (Some(_), _) => "the credential was rejected; check the provider's `auth:` in the spec",
+    }
+}

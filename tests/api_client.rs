@@ -1,0 +1,543 @@
+//! The REST client's guarantees, seen through the tools and the emulator's request counters:
+//! the request budget, the cache and ETag revalidation, bounded retries on 429/5xx, typed
+//! errors for 401/403/404, Pipelines not enabled, and malformed or truncated JSON.
+
+mod api_support;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentenv::bitbucket::{Client, Options};
+use agentenv::secrets::ResolvedSecrets;
+use agentenv::spec::LoadedEnv;
+use agentenv::tools::{Context, ToolErrorKind};
+use api_support::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
+use bitbucket_emulator::{PullRequest, Token};
+use serde_json::json;
+
+fn seed(f: &Fixture) {
+    for id in 1..=3 {
+        f.emu.add_cloud_pull_request(
+            "acme",
+            "payments-api",
+            PullRequest {
+                id,
+                ..PullRequest::default()
+            },
+        );
+        f.emu.add_dc_pull_request(
+            "PAY",
+            "payments-core",
+            PullRequest {
+                id,
+                ..PullRequest::default()
+            },
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_of_calls_never_exceeds_the_budget() {
+    let f = Fixture::standard();
+    seed(&f);
+    let mut ctx = f.context_with(Duration::ZERO, &[]);
+    ctx.api.budget_override = Some((5, Duration::from_secs(3600)));
+    let ctx = Arc::new(ctx);
+    let mut seen = Seen::default();
+    let mut limited = 0;
+    for i in 0..25 {
+        let state = ["OPEN", "MERGED", "ALL"][i % 3];
+        match seen
+            .call(
+                &ctx,
+                "list_pull_requests",
+                json!({"repo": "payments-api", "state": state}),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.kind, ToolErrorKind::RateLimited, "{e}");
+                let wait = e.retry_after_secs.expect("a wait time");
+                assert!(wait > 3500 && wait <= 3600, "{wait}");
+                assert!(e.message.contains("budget"), "{e}");
+                limited += 1;
+            }
+        }
+    }
+    assert_eq!(f.emu.requests().len(), 5, "exactly the budget was spent");
+    assert_eq!(limited, 20);
+    // The budget is per provider: Data Center still has its own.
+    seen.ok(&ctx, "list_pull_requests", json!({"repo": "payments-core"}))
+        .await;
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_call_within_the_ttl_makes_no_request() {
+    let f = Fixture::standard();
+    seed(&f);
+    let ctx = Arc::new(f.context_with(Duration::from_secs(60), &[]));
+    let mut seen = Seen::default();
+    for repo in ["payments-api", "payments-core"] {
+        f.emu.reset_counters();
+        let a = seen
+            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
+            .await;
+        let b = seen
+            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
+            .await;
+        assert_eq!(a, b);
+        assert_eq!(
+            f.emu.requests().len(),
+            1,
+            "{repo}: the second call came from the cache"
+        );
+        seen.ok(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": repo, "state": "MERGED"}),
+        )
+        .await;
+        assert_eq!(
+            f.emu.requests().len(),
+            2,
+            "{repo}: other arguments are another request"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_entry_is_revalidated_with_its_etag() {
+    let f = Fixture::standard();
+    let env = LoadedEnv::from_str(&f.spec_path, &f.spec_text).unwrap();
+    let secrets =
+        ResolvedSecrets::from_values([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())].into());
+    let opts = Options {
+        cache_ttl: Duration::ZERO,
+        ..Options::default()
+    };
+    let client = Client::new("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
+    let path = "/repositories/acme/payments-api/src/main/README.md";
+    let first = client.get(path, "*/*", 1 << 20).await.unwrap();
+    let second = client.get(path, "*/*", 1 << 20).await.unwrap();
+    assert_eq!(first.text(), "# payments\n");
+    assert_eq!(second.text(), first.text());
+    let reqs = f.emu.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[0].header("if-none-match").is_none());
+    assert!(reqs[1].header("if-none-match").is_some(), "{:?}", reqs[1]);
+    assert_eq!(reqs[1].status, 304);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_error() {
+    let f = Fixture::standard();
+    seed(&f);
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    for (repo, pattern) in [
+        ("payments-api", "GET /2.0/repositories/*/pullrequests*"),
+        (
+            "payments-core",
+            "GET /rest/api/1.0/projects/*/pull-requests*",
+        ),
+    ] {
+        for status in [429, 503, 500] {
+            f.emu.reset_counters();
+            f.emu.fail_next(pattern, 2, status);
+            let v = seen
+                .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
+                .await;
+            assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
+            assert_eq!(
+                f.emu.count(pattern),
+                3,
+                "{repo} {status}: two failures, then success"
+            );
+        }
+        // Persistent: bounded retries (3), then a typed error.
+        f.emu.reset_counters();
+        f.emu.fail_next(pattern, 100, 429);
+        let e = seen
+            .err(
+                &ctx,
+                "list_pull_requests",
+                json!({"repo": repo}),
+                ToolErrorKind::RateLimited,
+            )
+            .await;
+        assert!(e.retry_after_secs.is_some_and(|s| s > 0), "{e:?}");
+        assert_eq!(f.emu.count(pattern), 4);
+        f.emu.clear_faults();
+        f.emu.reset_counters();
+        f.emu.fail_next(pattern, 100, 502);
+        seen.err(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": repo}),
+            ToolErrorKind::Unavailable,
+        )
+        .await;
+        assert_eq!(f.emu.count(pattern), 4);
+        f.emu.clear_faults();
+        // 404 is not retried.
+        f.emu.reset_counters();
+        f.emu.fail_next(pattern, 100, 404);
+        seen.err(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": repo}),
+            ToolErrorKind::NotFound,
+        )
+        .await;
+        assert_eq!(f.emu.count(pattern), 1);
+        f.emu.clear_faults();
+    }
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
+    let f = Fixture::standard();
+    let ctx = Arc::new(f.context_with(
+        Duration::ZERO,
+        &[("CLOUD_TOKEN", WRONG_TOKEN), ("DC_TOKEN", WRONG_TOKEN)],
+    ));
+    let mut seen = Seen::default();
+    let e = seen
+        .err(
+            &ctx,
+            "list_repositories",
+            json!({"provider": "cloud"}),
+            ToolErrorKind::AuthFailed,
+        )
+        .await;
+    assert!(e.message.contains("Atlassian account email"), "{e}");
+    assert!(e.message.contains("scopes"), "{e}");
+    assert!(e.message.contains("expired"), "{e}");
+    assert_eq!(f.emu.requests().len(), 1);
+    let e = seen
+        .err(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": "payments-core"}),
+            ToolErrorKind::AuthFailed,
+        )
+        .await;
+    assert!(e.message.contains("HTTP access token"), "{e}");
+    assert_eq!(f.emu.requests().len(), 2);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
+    let f = Fixture::start(vec![
+        Token::cloud_api(
+            EMAIL,
+            "bot",
+            CLOUD_TOKEN,
+            &["read:repository:bitbucket", "read:pullrequest:bitbucket"],
+        ),
+        // A project token for another project: Data Center answers 401 AuthorisationException.
+        Token::dc_project("OTHER", DC_TOKEN, &["PROJECT_READ"]),
+    ]);
+    f.emu.add_pipeline(
+        "acme",
+        "payments-api",
+        bitbucket_emulator::Pipeline::default(),
+    );
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    let e = seen
+        .err(
+            &ctx,
+            "list_pipelines",
+            json!({"repo": "payments-api"}),
+            ToolErrorKind::Forbidden,
+        )
+        .await;
+    assert!(e.message.contains("read:pipeline:bitbucket"), "{e}");
+    assert_eq!(f.emu.requests().len(), 1, "403 is not retried");
+    let e = seen
+        .err(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": "payments-core"}),
+            ToolErrorKind::Forbidden,
+        )
+        .await;
+    assert!(e.message.contains("REPO_READ"), "{e}");
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    f.emu
+        .fail_next("GET /2.0/repositories/acme/payments-api/pipelines*", 1, 404);
+    let e = seen
+        .err(
+            &ctx,
+            "list_pipelines",
+            json!({"repo": "payments-api"}),
+            ToolErrorKind::NotFound,
+        )
+        .await;
+    assert!(e.message.contains("Pipelines is not enabled"), "{e}");
+    f.emu
+        .fail_next("GET /2.0/repositories/acme/payments-api*", 2, 404);
+    let e = seen
+        .err(
+            &ctx,
+            "list_pipelines",
+            json!({"repo": "payments-api"}),
+            ToolErrorKind::NotFound,
+        )
+        .await;
+    assert!(e.message.contains("repository `payments-api`"), "{e}");
+    assert!(!e.message.contains("Pipelines is not enabled"), "{e}");
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
+    let f = Fixture::standard();
+    seed(&f);
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    for (repo, pattern) in [
+        ("payments-api", "GET /2.0/repositories/*/pullrequests*"),
+        (
+            "payments-core",
+            "GET /rest/api/1.0/projects/*/pull-requests*",
+        ),
+    ] {
+        f.emu.reset_counters();
+        f.emu.reset_next(pattern, 1, 40);
+        let v = seen
+            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
+            .await;
+        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
+        f.emu.reset_next(pattern, 100, 40);
+        let e = seen
+            .err(
+                &ctx,
+                "list_pull_requests",
+                json!({"repo": repo}),
+                ToolErrorKind::Unavailable,
+            )
+            .await;
+        assert!(e.message.contains("dropped"), "{e}");
+        f.emu.clear_faults();
+    }
+    seen.assert_clean();
+}
+
+/// A one-response-fits-all HTTP server on loopback, for bodies the emulator cannot produce.
+struct RawServer {
+    url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+fn raw_server(body: &'static str) -> RawServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 8192];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    RawServer { url, hits }
+}
+
+fn raw_context(server: &RawServer, tmp: &std::path::Path) -> Arc<Context> {
+    let spec = format!(
+        r#"version: 1
+name: raw
+providers:
+  cloud:
+    kind: cloud
+    workspace: acme
+    api_url: {url}/2.0
+    auth: {{ type: access-token, token: CLOUD_TOKEN }}
+  dc:
+    kind: datacenter
+    base_url: {url}
+    project: PAY
+    auth: {{ type: http-access-token, token: DC_TOKEN }}
+repos:
+  - provider: cloud
+    slug: payments-api
+  - provider: dc
+    slug: payments-core
+"#,
+        url = server.url
+    );
+    let env = LoadedEnv::from_str(&tmp.join("env.yaml"), &spec).unwrap();
+    let secrets = ResolvedSecrets::from_values(
+        [
+            ("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string()),
+            ("DC_TOKEN".to_string(), DC_TOKEN.to_string()),
+        ]
+        .into(),
+    );
+    Arc::new(Context::open(env, tmp, secrets).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seen = Seen::default();
+    for (body, word) in [
+        (r#"{"values": [{"id": 1, "title": "#, "truncated"),
+        ("<html>maintenance</html>", "malformed"),
+        (r#"{"unexpected": true}"#, "unexpected shape"),
+    ] {
+        let server = raw_server(body);
+        let ctx = raw_context(&server, tmp.path());
+        for repo in ["payments-api", "payments-core"] {
+            let e = seen
+                .err(
+                    &ctx,
+                    "list_pull_requests",
+                    json!({"repo": repo}),
+                    ToolErrorKind::Unavailable,
+                )
+                .await;
+            assert!(e.message.contains(word), "{repo}: {e}");
+            let e = seen
+                .err(
+                    &ctx,
+                    "get_pull_request",
+                    json!({"repo": repo, "id": 1}),
+                    ToolErrorKind::Unavailable,
+                )
+                .await;
+            assert!(!e.message.is_empty());
+        }
+        assert!(server.hits.load(Ordering::SeqCst) >= 4);
+    }
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = raw_server(
+        r#"{"values": [], "next": "http://attacker.example/2.0/repositories/acme?page=2"}"#,
+    );
+    let ctx = raw_context(&server, tmp.path());
+    let mut seen = Seen::default();
+    let e = seen
+        .err(
+            &ctx,
+            "list_repositories",
+            json!({"provider": "cloud"}),
+            ToolErrorKind::Unavailable,
+        )
+        .await;
+    assert!(e.message.contains("outside the API root"), "{e}");
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_cannot_work_are_refused_before_any_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = raw_server("{}");
+    let spec = format!(
+        r#"version: 1
+name: raw
+providers:
+  old:
+    kind: cloud
+    workspace: acme
+    api_url: {url}/2.0
+    auth: {{ type: app-password, username: bot, token: CLOUD_TOKEN }}
+  noemail:
+    kind: cloud
+    workspace: acme
+    api_url: {url}/2.0
+    auth: {{ type: api-token, token: CLOUD_TOKEN }}
+  nosecret:
+    kind: datacenter
+    base_url: {url}
+    project: PAY
+    auth: {{ type: http-access-token, token: MISSING }}
+"#,
+        url = server.url
+    );
+    let env = LoadedEnv::from_str(&tmp.path().join("env.yaml"), &spec).unwrap();
+    let secrets =
+        ResolvedSecrets::from_values([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())].into());
+    let ctx = Arc::new(Context::open(env, tmp.path(), secrets).unwrap());
+    let mut seen = Seen::default();
+    for (provider, word) in [
+        ("old", "app passwords were removed"),
+        ("noemail", "auth.email"),
+        ("nosecret", "secret `MISSING` is not available"),
+    ] {
+        let e = seen
+            .err(
+                &ctx,
+                "list_repositories",
+                json!({"provider": provider}),
+                ToolErrorKind::AuthFailed,
+            )
+            .await;
+        assert!(e.message.contains(word), "{provider}: {e}");
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+    seen.err(
+        &ctx,
+        "list_repositories",
+        json!({"provider": "nope"}),
+        ToolErrorKind::InvalidArgument,
+    )
+    .await;
+    seen.assert_clean();
+}
+
+#[test]
+fn dc_token_and_cloud_token_are_sent_as_their_types_require() {
+    // Checked through the emulator's auth: each side accepts only its own header form.
+    let f = Fixture::standard();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ctx = f.ctx();
+    rt.block_on(async {
+        ctx.call("list_repositories", json!({"provider": "cloud"}))
+            .await
+            .unwrap();
+        ctx.call("list_repositories", json!({"provider": "dc"}))
+            .await
+            .unwrap();
+    });
+    let reqs = f.emu.requests();
+    let cloud = reqs.iter().find(|r| r.path.starts_with("/2.0")).unwrap();
+    assert!(cloud.header("authorization").unwrap().starts_with("Basic "));
+    assert_eq!(cloud.token.as_deref(), Some("cloud-api:bot"));
+    let dc = reqs.iter().find(|r| r.path.starts_with("/rest")).unwrap();
+    assert!(dc.header("authorization").unwrap().starts_with("Bearer "));
+    assert_eq!(dc.token.as_deref(), Some("dc-personal:bot"));
+    let _ = DC_TOKEN;
+}
