@@ -47,7 +47,11 @@ fn retries_are_bounded() {
     let out = dc(&f, ONE_DC_REPO);
     assert_eq!(code(&out), 5, "remote unavailable");
     assert!(stderr(&out).contains("HTTP 502"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("after 4 attempts"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("after 4 attempts"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(f.emu.count("*/info/refs*"), 4);
     assert!(!f.workdir().join("payments-api").exists());
 }
@@ -74,7 +78,11 @@ fn a_connection_reset_mid_pack_is_retried_without_a_half_checkout() {
     f.emu.reset_next("POST */git-upload-pack", 1, 300);
     let out = dc(&f, FULL_DC_REPO);
     assert_eq!(code(&out), 0);
-    assert_eq!(f.emu.count("POST */git-upload-pack"), 2, "cut once, then whole");
+    assert_eq!(
+        f.emu.count("POST */git-upload-pack"),
+        2,
+        "cut once, then whole"
+    );
     assert!(f.workdir().join("payments-api/file3.txt").exists());
     assert_tidy(&f);
 }
@@ -92,4 +100,3 @@ fn a_reset_on_every_try_leaves_nothing_behind() {
         .collect();
     assert_eq!(names, [".agentenv"], "no partial clone");
 }
-

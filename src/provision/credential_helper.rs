@@ -52,7 +52,7 @@ pub fn git_env(
         return Vec::new();
     };
     let helper = format!(
-        "{} git-credential --env {}",
+        "!{} git-credential --env {}",
         sh_quote(&exe.to_string_lossy()),
         sh_quote(&spec.to_string_lossy())
     );
