@@ -144,9 +144,12 @@ fn update_moves_to_the_new_upstream_head_and_a_second_run_is_up_to_date() {
     );
     assert_eq!(git(&co, &["status", "--porcelain"]), "");
     assert_eq!(state(&wd)["repos"]["app"]["head"], new_head);
+    let before = std::fs::read(wd.join(".agentenv/state.json")).unwrap();
     let (out, summary) = provision_json(&spec, &wd, &[]);
     assert_eq!(code(&out), 0);
     assert_eq!(action(&summary, "repos", "app"), "up-to-date");
+    let after = std::fs::read(wd.join(".agentenv/state.json")).unwrap();
+    assert_eq!(before, after, "nothing changed, nothing rewritten");
 }
 
 #[test]
@@ -204,7 +207,8 @@ fn missing_branch_is_exit_4_listing_the_branches_there_are() {
 fn a_connection_cut_mid_pack_fails_cleanly_and_the_next_run_clones() {
     let t = tempfile::tempdir().unwrap();
     let (_up, emu, url) = served(t.path());
-    emu.reset_next("POST */git-upload-pack", 1, 20);
+    // Cut on every attempt: provision retries a dropped connection (up to 4 tries).
+    emu.reset_next("POST */git-upload-pack", 4, 20);
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     let out = provision(&spec, &wd, &[]);
@@ -251,6 +255,11 @@ fn local_changes_stop_the_update_unless_force() {
     let co = wd.join("up");
     std::fs::write(co.join("README.md"), "agent edit\n").unwrap();
     std::fs::write(co.join("notes.txt"), "agent notes\n").unwrap();
+    // Nothing upstream: nothing to move, the changes are safe and stay.
+    let (out, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(action(&summary, "repos", "up"), "up-to-date");
+    assert!(co.join("notes.txt").exists());
     let new_head = commit(&up, "README.md", "upstream edit\n");
     let out = provision(&spec, &wd, &[]);
     assert_eq!(code(&out), 1);
@@ -421,4 +430,54 @@ fn status_shows_branch_head_dirtiness_and_steps() {
         wd.to_str().unwrap(),
     ]);
     assert!(stdout(&out).contains("local changes"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_remote_at_a_detached_head_is_followed_at_that_commit() {
+    let t = tempfile::tempdir().unwrap();
+    let up = upstream(&t.path().join("up"));
+    // A CI checkout: HEAD detached at a commit no branch has.
+    git(&up, &["checkout", "-q", "--detach"]);
+    let detached = commit(&up, "ci.txt", "merge result\n");
+    let spec = spec(t.path(), "repos:\n  - url: ./up\n");
+    let wd = t.path().join("wd");
+    let (out, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(action(&summary, "repos", "up"), "cloned");
+    let co = wd.join("up");
+    assert_eq!(git(&co, &["rev-parse", "HEAD"]), detached);
+    assert_eq!(refs(&co), ["refs/remotes/origin/HEAD"]);
+    let (_, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(action(&summary, "repos", "up"), "up-to-date");
+    let next = commit(&up, "ci.txt", "next\n");
+    let (_, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(action(&summary, "repos", "up"), "updated");
+    assert_eq!(git(&co, &["rev-parse", "HEAD"]), next);
+}
+
+#[test]
+fn a_reader_that_goes_away_does_not_stop_provisioning() {
+    let t = tempfile::tempdir().unwrap();
+    upstream(&t.path().join("up"));
+    let spec = spec(
+        t.path(),
+        "repos:\n  - url: ./up\nsetup:\n  - name: chatty\n    run: seq 1 2000\n  - name: last\n    run: touch last-ran\n",
+    );
+    let wd = t.path().join("wd");
+    let mut child = agentenv_cmd(&[
+        "provision",
+        spec.to_str().unwrap(),
+        "--workdir",
+        wd.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Like `agentenv provision … | head -1`: both pipes close before anything is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert!(child.wait().unwrap().success());
+    assert!(wd.join("last-ran").exists());
+    assert_eq!(state(&wd)["steps"]["last"]["result"], "ok");
 }

@@ -122,8 +122,22 @@ pub struct Synced {
 /// The branch a remote would give us and its tip.
 #[derive(Debug, Clone)]
 pub struct RemoteTip {
+    /// The branch, or `HEAD` when the remote's HEAD is detached and on no branch.
     pub branch: String,
     pub oid: git2::Oid,
+    /// A remote without a default branch (a work tree at a detached HEAD, as CI checkouts
+    /// often are) is followed at its HEAD commit, checked out detached.
+    pub detached: bool,
+}
+
+impl RemoteTip {
+    /// What to fetch, into a ref of `origin` (single-branch, like `git clone --single-branch`).
+    fn refspec(&self) -> String {
+        match self.detached {
+            true => "+HEAD:refs/remotes/origin/HEAD".to_string(),
+            false => format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.branch),
+        }
+    }
 }
 
 /// The prefix of a clone's temporary directory, beside the target: `.NAME.agentenv-clone-`.
@@ -201,22 +215,34 @@ fn is_empty_dir(p: &Path) -> bool {
 
 /// Ask the remote which branch to check out and where its tip is, on an open connection.
 fn remote_tip(plan: &RepoPlan, conn: &super::auth::Connection<'_, '_>) -> Result<RemoteTip> {
+    let heads = conn.list().map_err(|e| git_error(plan, e))?;
     let branch = match &plan.branch {
         Some(b) => b.clone(),
-        None => {
-            let head = conn.default_branch().map_err(|e| {
-                git_error(plan, e).context("asking the remote for its default branch")
-            })?;
-            let head = head.as_str().unwrap_or_default();
-            head.strip_prefix("refs/heads/").unwrap_or(head).to_string()
-        }
+        None => match conn.default_branch() {
+            Ok(head) => {
+                let head = head.as_str().unwrap_or_default();
+                head.strip_prefix("refs/heads/").unwrap_or(head).to_string()
+            }
+            Err(e) => {
+                return match heads.iter().find(|h| h.name() == "HEAD") {
+                    Some(h) => Ok(RemoteTip {
+                        branch: "HEAD".into(),
+                        oid: h.oid(),
+                        detached: true,
+                    }),
+                    None => Err(git_error(plan, e)
+                        .context("asking the remote for its default branch")
+                        .with_hint("set `branch:` for this repository")),
+                };
+            }
+        },
     };
     let refname = format!("refs/heads/{branch}");
-    let heads = conn.list().map_err(|e| git_error(plan, e))?;
     match heads.iter().find(|h| h.name() == refname) {
         Some(h) => Ok(RemoteTip {
             branch,
             oid: h.oid(),
+            detached: false,
         }),
         None => {
             let mut names: Vec<&str> = heads
@@ -363,16 +389,12 @@ fn fetch_branch(
     mut conn: super::auth::Connection<'_, '_>,
     tip: &RemoteTip,
 ) -> Result<String> {
-    let refspec = branch_refspec(&tip.branch);
+    let refspec = tip.refspec();
     let mut fo = auth.fetch_options(progress, fetch_depth(plan, repo));
     conn.remote()
         .fetch(&[&refspec], Some(&mut fo), None)
         .map_err(|e| git_error(plan, e))?;
     Ok(refspec)
-}
-
-fn branch_refspec(branch: &str) -> String {
-    format!("+refs/heads/{branch}:refs/remotes/origin/{branch}")
 }
 
 /// Point the local branch, its remote-tracking ref and HEAD at the tip, and check it out.
@@ -394,6 +416,9 @@ fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, discard: bool) 
     }
     repo.checkout_tree(commit.as_object(), Some(&mut co))
         .map_err(err)?;
+    if tip.detached {
+        return repo.set_head_detached(tip.oid).map_err(err);
+    }
     repo.reference(
         &format!("refs/heads/{b}"),
         tip.oid,
@@ -433,7 +458,42 @@ fn update(
     check_local_source(plan)?;
     let err = |e| git_error(plan, e);
     let repo = Repository::open(&plan.target).map_err(err)?;
+    match repo.find_remote("origin") {
+        Err(_) => {
+            repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
+                .map_err(err)?;
+        }
+        Ok(r) if r.url().ok() != Some(plan.url.as_str()) => {
+            repo.remote_set_url("origin", &plan.url).map_err(err)?;
+        }
+        Ok(_) => {}
+    }
+    let mut remote = repo.find_remote("origin").map_err(err)?;
+    let conn = auth.connect(&mut remote).map_err(err)?;
+    let tip = remote_tip(plan, &conn)?;
+    let on_branch = if tip.detached {
+        repo.head_detached().unwrap_or(false)
+    } else {
+        repo.head()
+            .ok()
+            .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()))
+    };
+    let head = repo.head().ok().and_then(|h| h.target());
+    let current = on_branch && head == Some(tip.oid) && !needs_unshallow(plan, &repo);
+    let up_to_date = || Synced {
+        action: RepoAction::UpToDate,
+        branch: tip.branch.clone(),
+        head: tip.oid.to_string(),
+    };
+    // Nothing to move and nothing to discard: local changes are safe, and the warm path
+    // skips scanning the work tree.
+    if current && !force {
+        return Ok(up_to_date());
+    }
     let changed = changed_files(&repo).map_err(err)?;
+    if current && changed.is_empty() {
+        return Ok(up_to_date());
+    }
     if !changed.is_empty() && !force {
         let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
         let more = changed.len().saturating_sub(shown.len());
@@ -449,27 +509,6 @@ fn update(
         .with_hint(
             "commit or copy them elsewhere, or run `agentenv provision --force` to discard them",
         ));
-    }
-    if repo.find_remote("origin").is_err() {
-        repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
-            .map_err(err)?;
-    } else {
-        repo.remote_set_url("origin", &plan.url).map_err(err)?;
-    }
-    let mut remote = repo.find_remote("origin").map_err(err)?;
-    let conn = auth.connect(&mut remote).map_err(err)?;
-    let tip = remote_tip(plan, &conn)?;
-    let on_branch = repo
-        .head()
-        .ok()
-        .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()));
-    let head = repo.head().ok().and_then(|h| h.target());
-    if on_branch && head == Some(tip.oid) && changed.is_empty() && !needs_unshallow(plan, &repo) {
-        return Ok(Synced {
-            action: RepoAction::UpToDate,
-            branch: tip.branch,
-            head: tip.oid.to_string(),
-        });
     }
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
         let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;

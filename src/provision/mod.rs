@@ -16,6 +16,7 @@ pub mod state;
 pub mod steps;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -195,6 +196,7 @@ impl Job<'_> {
             out.info(&format!("{msg}; waiting for it (--wait)"))
         })?;
         let mut state = State::load(workdir)?;
+        let loaded = state.clone();
         for r in repos {
             git::clean_leftovers(&r.target)?;
         }
@@ -203,13 +205,15 @@ impl Job<'_> {
         let results = parallel(&auths, |(r, auth)| {
             let bar = out.transfer_bar(&r.name);
             let report = |t: git::Transfer| {
-                if let Some(bar) = &bar {
+                // libgit2 reports every object: redraw for a fraction of them only.
+                let worth_drawing = t.received.is_multiple_of(256) || t.received == t.total;
+                if let Some(bar) = bar.as_ref().filter(|_| worth_drawing) {
                     bar.set_length(t.total as u64);
                     bar.set_position(t.received as u64);
                     bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
                 }
             };
-            let res = sync_with_retries(r, auth, args.force, Some(&report));
+            let res = sync_with_retries(r, auth, args.force, bar.as_ref().map(|_| &report as _));
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -234,16 +238,21 @@ impl Job<'_> {
                         r.name,
                         short(&head)
                     ));
-                    state.repos.insert(
-                        r.name.clone(),
-                        RepoState {
-                            path: r.rel_path.clone(),
-                            url: r.url.clone(),
-                            branch: branch.clone(),
-                            head: head.clone(),
-                            time: state::now(),
-                        },
-                    );
+                    let now = RepoState {
+                        path: r.rel_path.clone(),
+                        url: r.url.clone(),
+                        branch: branch.clone(),
+                        head: head.clone(),
+                        time: state::now(),
+                    };
+                    // `time` says when the checkout last changed, so an unchanged one keeps it.
+                    if !state
+                        .repos
+                        .get(&r.name)
+                        .is_some_and(|was| was.same_checkout(&now))
+                    {
+                        state.repos.insert(r.name.clone(), now);
+                    }
                     heads.insert(r.name.clone(), head.clone());
                     repo_report(r, word, Some(branch), Some(head), None)
                 }
@@ -263,7 +272,10 @@ impl Job<'_> {
         state
             .steps
             .retain(|name, _| env.spec.setup.iter().any(|s| &s.name == name));
-        state.save(workdir)?;
+        // A warm run with nothing changed writes nothing (no fsync on the hot path).
+        if state != loaded || !state::exists(workdir) {
+            state.save(workdir)?;
+        }
         if !errors.is_empty() {
             for step in &env.spec.setup {
                 let report = step_report(step, "not-run", "a repository failed", None, None);
@@ -352,6 +364,9 @@ impl Job<'_> {
                         r.target.display()
                     )));
                 }
+                if git::local_head(&r.target) == Some(tip.oid) {
+                    return Ok(("up-to-date".into(), tip, None));
+                }
                 let changed = git2::Repository::open(&r.target)
                     .and_then(|repo| git::changed_files(&repo))
                     .unwrap_or_default();
@@ -361,11 +376,7 @@ impl Job<'_> {
                         changed.join(", ")
                     )
                 });
-                let action = if git::local_head(&r.target) == Some(tip.oid) && changed.is_empty() {
-                    "up-to-date"
-                } else {
-                    "update"
-                };
+                let action = "update";
                 Ok((action.into(), tip, note))
             },
         );
@@ -542,34 +553,40 @@ fn short(oid: &str) -> &str {
 }
 
 fn print_summary(s: &Summary<'_>) {
+    let mut text = String::new();
     let title = if s.dry_run { "plan for" } else { "workdir" };
-    println!("{title} {}", s.workdir);
+    let _ = writeln!(text, "{title} {}", s.workdir);
     if !s.repos.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in s.repos {
         let at = match (&r.branch, &r.head) {
             (Some(b), Some(h)) => format!("  {b} @ {}", short(h)),
             _ => String::new(),
         };
-        println!("  {:<24} {:<11}{at}", r.name, r.action);
+        let _ = writeln!(text, "  {:<24} {:<11}{at}", r.name, r.action);
         if let Some(e) = &r.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
     if !s.steps.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for st in s.steps {
         let took = st
             .duration_ms
             .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
             .unwrap_or_default();
-        println!("  {:<24} {:<8}{took}  ({})", st.name, st.action, st.reason);
+        let _ = writeln!(
+            text,
+            "  {:<24} {:<8}{took}  ({})",
+            st.name, st.action, st.reason
+        );
         if let Some(e) = &st.error {
-            println!("    {}", e.replace('\n', "\n    "));
+            let _ = writeln!(text, "    {}", e.replace('\n', "\n    "));
         }
     }
+    print_stdout(&text);
 }
 
 /// What `status` shows of one repository.
@@ -658,19 +675,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
             "repos": repo_status,
             "steps": step_status,
         });
-        println!("{v}");
+        print_stdout(&format!("{v}\n"));
         return Ok(());
     }
-    println!("workdir {}", workdir.display());
+    let mut text = String::new();
+    let _ = writeln!(text, "workdir {}", workdir.display());
     if !repo_status.is_empty() {
-        println!("repositories:");
+        let _ = writeln!(text, "repositories:");
     }
     for r in &repo_status {
         if !r.present {
-            println!("  {:<24} not cloned", r.name);
+            let _ = writeln!(text, "  {:<24} not cloned", r.name);
             continue;
         }
-        println!(
+        let _ = writeln!(
+            text,
             "  {:<24} {} @ {}{}",
             r.name,
             r.branch.as_deref().unwrap_or("(detached)"),
@@ -679,13 +698,21 @@ pub fn status(args: StatusArgs) -> Result<()> {
         );
     }
     if !step_status.is_empty() {
-        println!("steps:");
+        let _ = writeln!(text, "steps:");
     }
     for s in &step_status {
-        match &s.time {
-            Some(t) => println!("  {:<24} {} at {t}", s.name, s.last_result),
-            None => println!("  {:<24} never ran successfully", s.name),
-        }
+        let _ = match &s.time {
+            Some(t) => writeln!(text, "  {:<24} {} at {t}", s.name, s.last_result),
+            None => writeln!(text, "  {:<24} never ran successfully", s.name),
+        };
     }
+    print_stdout(&text);
     Ok(())
+}
+
+/// Human output on stdout. A reader that went away (`| head`) is a normal end, not a reason
+/// to stop provisioning halfway.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

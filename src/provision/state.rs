@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
     /// By repository name.
@@ -22,7 +22,7 @@ pub struct State {
     pub steps: BTreeMap<String, StepState>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoState {
     /// Relative to the workdir.
     pub path: String,
@@ -30,11 +30,19 @@ pub struct RepoState {
     pub url: String,
     pub branch: String,
     pub head: String,
-    /// When provision last synced it (RFC 3339, UTC).
+    /// When provision last changed the checkout (RFC 3339, UTC).
     pub time: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl RepoState {
+    /// The same checkout, whenever it was recorded.
+    pub fn same_checkout(&self, other: &RepoState) -> bool {
+        (&self.path, &self.url, &self.branch, &self.head)
+            == (&other.path, &other.url, &other.branch, &other.head)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepState {
     pub fingerprint: String,
     pub result: String,
@@ -48,6 +56,11 @@ pub fn agentenv_dir(workdir: &Path) -> PathBuf {
 
 fn state_path(workdir: &Path) -> PathBuf {
     agentenv_dir(workdir).join("state.json")
+}
+
+/// Whether a state file was ever written in this workdir.
+pub fn exists(workdir: &Path) -> bool {
+    state_path(workdir).exists()
 }
 
 pub fn now() -> String {
