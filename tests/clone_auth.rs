@@ -224,3 +224,34 @@ fn out_of_scope_repositories_and_branches_are_refused_before_cloning() {
     assert_eq!(f.emu.count("*"), 0, "nothing was asked of the server");
     assert!(!f.workdir().join("payments-api").exists());
 }
+
+#[test]
+fn an_update_fetches_with_the_same_credential() {
+    let f = Fixture::new();
+    let spec = f.dc_spec(ONE_DC_REPO, "");
+    assert_eq!(code(&f.provision(&spec, DC_TOKEN)), 0);
+    let head = common::commit(&f.upstream, "new.txt", "new\n");
+    let out = f.provision(&spec, DC_TOKEN);
+    assert_eq!(code(&out), 0);
+    assert_no_canary(&out);
+    assert_eq!(
+        common::git(&f.workdir().join("payments-api"), &["rev-parse", "HEAD"]),
+        head
+    );
+    assert_clean_checkout(&f);
+}
+
+#[test]
+fn a_private_repository_without_auth_says_to_add_it() {
+    let f = Fixture::new();
+    let spec = common::spec(
+        f.path(),
+        &format!(
+            "providers:\n  bb:\n    kind: cloud\n    workspace: acme\n    git_url: {}\nrepos:\n{ONE_REPO}\n",
+            f.emu.git_url()
+        ),
+    );
+    let out = f.provision(&spec, API_TOKEN);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("add `auth:`"), "{}", stderr(&out));
+}
