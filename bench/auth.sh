@@ -10,6 +10,8 @@
 #   dc      provision, Data Center Bearer header               vs  git clone --depth 1 with
 #           http.extraHeader given through GIT_CONFIG_* env
 #   four    one provision of 4 repositories                    vs  the sum of 4 single provisions
+#   auth    provision, Cloud api-token                         vs  the same provision anonymously
+#           (a second emulator allows anonymous reads): what authentication itself costs
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +28,10 @@ emulator=$root/target/release/bitbucket-emulator
 
 work=$(mktemp -d)
 emu_pid=
+anon_pid=
 cleanup() {
     [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
+    [ -n "$anon_pid" ] && kill "$anon_pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,6 +62,10 @@ emu_pid=$!
 for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
 base=$(head -n 1 "$work/emu.out")
 echo "serving $base" >&2
+"$emulator" --anonymous --cloud-repo bench/big="$work/big.git" > "$work/anon.out" 2>"$work/anon.err" &
+anon_pid=$!
+for _ in $(seq 100); do [ -s "$work/anon.out" ] && break; sleep 0.05; done
+anon_base=$(head -n 1 "$work/anon.out")
 
 cloud_provider="  bb:
     kind: cloud
@@ -78,6 +86,7 @@ spec cloud "$cloud_provider" "  - { provider: bb, slug: big }"
 spec dc "$dc_provider" "  - { provider: dc, slug: big }"
 for n in 1 2 3 4; do spec "one$n" "$cloud_provider" "  - { provider: bb, slug: big$n }"; done
 spec four "$cloud_provider" "$(for n in 1 2 3 4; do echo "  - { provider: bb, slug: big$n }"; done)"
+printf 'version: 1\nname: bench-anon\nrepos:\n  - { url: %s, path: big }\n' "$anon_base/bench/big.git" > "$work/anon.yaml"
 export DC_TOKEN=$token-dc
 
 # The git CLI's credentials come from the environment, as agentenv's do.
@@ -116,6 +125,7 @@ for i in $(seq "$runs"); do
             add dc_git "$(timed dc_git "$d/git-dc")"
         else
             add cloud_agentenv "$(timed provision cloud "$d/ae-cloud")"
+            add anon_agentenv "$(timed provision anon "$d/ae-anon")"
             add dc_agentenv "$(timed provision dc "$d/ae-dc")"
         fi
     done
@@ -139,5 +149,8 @@ row() { # row CASE A-KEY B-KEY TARGET
 row cloud cloud_agentenv cloud_git 1.2
 row dc dc_agentenv dc_git 1.2
 row four four_agentenv four_sum 0.6
-echo "(reference: git clone --depth 1 with the same credentials; four: sum of 4 single provisions)"
+row auth cloud_agentenv anon_agentenv 1.05
+echo "(reference: git clone --depth 1 with the same credentials; four: sum of 4 single provisions;"
+echo " auth: the same provision without credentials)"
+echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "($runs runs, medians; $(git --version); $(nproc) cores)"
