@@ -338,19 +338,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
             None => crate::server::cloud_unauthorized("authentication required"),
             Some(t) => Reply::json(200, &user_of(ctx, t)),
         },
-        ["workspaces", ws] => {
-            let known = shared
-                .lock()
-                .cloud_repos
-                .keys()
-                .any(|(w, _)| w.eq_ignore_ascii_case(ws));
-            if known {
-                Reply::json(200, &ctx.workspace(ws))
-            } else {
-                error(404, &format!("No workspace with identifier '{ws}'."))
-            }
-        }
+        ["workspaces", ws] => match workspace(shared, ws) {
+            Some(w) => Reply::json(200, &ctx.workspace(&w)),
+            None => error(404, &format!("No workspace with identifier '{ws}'.")),
+        },
         ["repositories", ws] | ["repositories", ws, ""] => {
+            let Some(ws) = workspace(shared, ws) else {
+                return error(404, &format!("No workspace with identifier '{ws}'."));
+            };
+            let ws = ws.as_str();
             let entries: Vec<RepoEntry> = shared
                 .lock()
                 .cloud_repos
@@ -369,6 +365,9 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
             json_ok(page::cloud_list(ctx.req, &ctx.web, items, 10, 100))
         }
         ["repositories", ws, slug, rest @ ..] => {
+            let Some(ws) = workspace(shared, ws) else {
+                return repo_not_found();
+            };
             let entry = shared
                 .lock()
                 .cloud_repos
@@ -384,6 +383,19 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
         }
         _ => error(404, "Resource not found"),
     }
+}
+
+/// The workspace a path names, by slug (any case) or by `{uuid}`, as it was seeded.
+fn workspace(shared: &Shared, ws: &str) -> Option<String> {
+    shared
+        .lock()
+        .cloud_repos
+        .values()
+        .map(|e| e.owner.clone())
+        .find(|o| {
+            o.eq_ignore_ascii_case(ws)
+                || uuid_for(&format!("workspace:{o}")).eq_ignore_ascii_case(ws)
+        })
 }
 
 fn user_of(ctx: &Ctx, t: &Token) -> Value {
@@ -529,6 +541,11 @@ fn repo_route(
                     };
                     match more {
                         [] => Reply::json(200, &step(ctx, e, &p, s)),
+                        // A running step's log is served here, in ranges as it grows.
+                        ["log"] if s.state != "COMPLETED" => match &s.log {
+                            Some(bytes) => ranged(ctx.req, bytes),
+                            None => log_missing(),
+                        },
                         ["log"] if s.log.is_some() => {
                             // Completed logs live in object storage: a presigned URL on another host.
                             let path = crate::fixtures::log_blob_path(&p.uuid, &s.uuid);
@@ -541,14 +558,7 @@ fn repo_route(
                             );
                             Reply::redirect(307, &loc)
                         }
-                        ["log"] => Reply {
-                            status: 404,
-                            headers: vec![(
-                                "Content-Type".into(),
-                                "application/octet-stream".into(),
-                            )],
-                            body: b"Log not found".to_vec(),
-                        },
+                        ["log"] => log_missing(),
                         _ => error(404, "Resource not found"),
                     }
                 }
@@ -556,6 +566,41 @@ fn repo_route(
             }
         }
         _ => error(404, "Resource not found"),
+    }
+}
+
+fn octets(status: u16, body: Vec<u8>) -> Reply {
+    Reply {
+        status,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body,
+    }
+}
+
+fn log_missing() -> Reply {
+    octets(404, b"Log not found".to_vec())
+}
+
+/// `Range: bytes=A-[B]` on raw bytes: 206 with `Content-Range`, 416 past the end.
+fn ranged(req: &Req, bytes: &[u8]) -> Reply {
+    let Some(spec) = req.header("range").and_then(|r| r.strip_prefix("bytes=")) else {
+        return octets(200, bytes.to_vec());
+    };
+    let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
+    let len = bytes.len();
+    let start = a.trim().parse::<usize>().ok();
+    let end = if b.trim().is_empty() {
+        Some(len.saturating_sub(1))
+    } else {
+        b.trim().parse::<usize>().ok()
+    };
+    match (start, end) {
+        (Some(s), Some(e)) if s < len && s <= e => {
+            let e = e.min(len - 1);
+            octets(206, bytes[s..=e].to_vec())
+                .with_header("Content-Range", &format!("bytes {s}-{e}/{len}"))
+        }
+        _ => octets(416, Vec::new()).with_header("Content-Range", &format!("bytes */{len}")),
     }
 }
 

@@ -73,6 +73,7 @@ pub fn template(segs: &[String]) -> String {
                 ["commits", _] => "commits/{commitId}".into(),
                 ["commits", _, t] => format!("commits/{{commitId}}/{t}"),
                 ["pull-requests", _] => "pull-requests/{pullRequestId}".into(),
+                ["pull-requests", _, "diff", ..] => "pull-requests/{pullRequestId}/diff".into(),
                 ["pull-requests", _, t] => format!("pull-requests/{{pullRequestId}}/{t}"),
                 other => other.join("/"),
             };
@@ -340,33 +341,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
             }
         }
         ["projects", key, "repos"] => {
-            let entries: Vec<RepoEntry> = shared
+            let known = shared
                 .lock()
                 .dc_repos
-                .values()
-                .filter(|e| e.owner.eq_ignore_ascii_case(key))
-                .filter(|e| {
-                    crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug)))
-                        .is_ok()
-                })
-                .cloned()
-                .collect();
-            if entries.is_empty()
-                && !shared
-                    .lock()
-                    .dc_repos
-                    .keys()
-                    .any(|(p, _)| p.eq_ignore_ascii_case(key))
-            {
+                .keys()
+                .any(|(p, _)| p.eq_ignore_ascii_case(key));
+            if !known {
                 return no_project(key);
             }
-            ok(page::dc(
-                req,
-                entries.iter().map(|e| ctx.repo(e)).collect(),
-                "values",
-                25,
-                1000,
-            ))
+            repos_page(shared, ctx, token, |e| e.owner.eq_ignore_ascii_case(key))
         }
         ["projects", key, "repos", slug, rest @ ..] => {
             let entry = shared
@@ -381,6 +364,15 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
                 return error(500, "repository unreadable", None);
             };
             repo_route(shared, ctx, &e, &repo, rest)
+        }
+        // Cross-project repository search.
+        ["repos"] => {
+            let name = req.param("name").unwrap_or("").to_lowercase();
+            let project = req.param("projectkey").map(str::to_uppercase);
+            repos_page(shared, ctx, token, |e| {
+                e.slug.to_lowercase().contains(&name)
+                    && project.as_ref().is_none_or(|p| *p == e.owner)
+            })
         }
         ["users"] => {
             let filter = req.param("filter").unwrap_or("").to_lowercase();
@@ -420,6 +412,33 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>, api: &[&str]) -> Rep
         }
         _ => error(404, "Not found", None),
     }
+}
+
+/// A page of the repositories `keep` selects that the caller's token may see.
+fn repos_page(
+    shared: &Shared,
+    ctx: &Ctx,
+    token: Option<&Token>,
+    keep: impl Fn(&RepoEntry) -> bool,
+) -> Reply {
+    let entries: Vec<RepoEntry> = shared
+        .lock()
+        .dc_repos
+        .values()
+        .filter(|e| keep(e))
+        .filter(|e| {
+            crate::auth::authorize(token, Need::Repository, Some((&e.owner, &e.slug))).is_ok()
+                && token.is_none_or(|t| project_allowed(t, &e.owner))
+        })
+        .cloned()
+        .collect();
+    ok(page::dc(
+        ctx.req,
+        entries.iter().map(|e| ctx.repo(e)).collect(),
+        "values",
+        25,
+        1000,
+    ))
 }
 
 fn resolve_or(repo: &Repository, e: &RepoEntry, rev: Option<&str>) -> Result<Oid, Reply> {
@@ -636,7 +655,12 @@ fn repo_route(
             ok(page::dc(req, items, "values", 25, 1000))
         }
         ["pull-requests", id, tail @ ..] => {
-            let Some(pr) = prs(shared, e).into_iter().find(|p| p.id.to_string() == *id) else {
+            // `{id}.diff` and `{id}.patch` are the raw-text forms.
+            let (id, raw) = match id.split_once('.') {
+                Some((n, ext @ ("diff" | "patch"))) => (n, Some(ext)),
+                _ => (*id, None),
+            };
+            let Some(pr) = prs(shared, e).into_iter().find(|p| p.id.to_string() == id) else {
                 return error(
                     404,
                     &format!(
@@ -646,24 +670,96 @@ fn repo_route(
                     Some("com.atlassian.bitbucket.pull.NoSuchPullRequestException"),
                 );
             };
-            match tail {
-                [] => Reply::json(200, &pull_request(ctx, e, repo, &pr)),
-                ["changes"] => {
-                    let (Some(from), Some(to)) = (
-                        gitdata::resolve(repo, &pr.source_branch),
-                        gitdata::resolve(repo, &pr.destination_branch),
-                    ) else {
-                        return no_commit(&pr.source_branch, &e.slug);
-                    };
-                    let base = gitdata::merge_base(repo, from, to).unwrap_or(to);
+            // A pull request compares its source tip with the merge base of both branches.
+            let (Some(from), Some(to)) = (
+                gitdata::resolve(repo, &pr.source_branch),
+                gitdata::resolve(repo, &pr.destination_branch),
+            ) else {
+                return no_commit(&pr.source_branch, &e.slug);
+            };
+            let base = gitdata::merge_base(repo, from, to).unwrap_or(to);
+            match (raw, tail) {
+                (Some(_), []) => {
+                    Reply::text(200, &gitdata::patch_text(repo, Some(base), from, &[]))
+                }
+                (None, []) => Reply::json(200, &pull_request(ctx, e, repo, &pr)),
+                (None, ["changes"]) => {
                     let extra = json!({"fromHash": from.to_string(), "toHash": base.to_string(), "properties": {"changeScope": "ALL"}});
                     changes_page(ctx, e, repo, Some(base), from, extra)
+                }
+                (None, ["diff", path @ ..]) => {
+                    let path = path.join("/");
+                    let paths: Vec<&str> = if path.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![path.as_str()]
+                    };
+                    let context = req
+                        .param("contextLines")
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(10);
+                    let diffs = gitdata::file_diffs(repo, Some(base), from, &paths, context);
+                    Reply::json(
+                        200,
+                        &json!({
+                            "fromHash": base.to_string(), "toHash": from.to_string(), "contextLines": context,
+                            "whitespace": "SHOW", "truncated": false,
+                            "diffs": diffs.iter().map(diff_json).collect::<Vec<_>>(),
+                        }),
+                    )
                 }
                 _ => error(404, "Not found", None),
             }
         }
         _ => error(404, "Not found", None),
     }
+}
+
+/// One file of a structured diff (`RestDiff`): hunks of ADDED/REMOVED/CONTEXT segments.
+fn diff_json(f: &gitdata::FileDiff) -> Value {
+    let hunks: Vec<Value> = f
+        .hunks
+        .iter()
+        .map(|h| {
+            let (mut src, mut dst) = (h.old_start, h.new_start);
+            let mut segments: Vec<Value> = Vec::new();
+            for (origin, text) in &h.lines {
+                let kind = match origin {
+                    '+' => "ADDED",
+                    '-' => "REMOVED",
+                    _ => "CONTEXT",
+                };
+                let line = json!({"source": src, "destination": dst, "line": text, "truncated": false});
+                match *origin {
+                    '+' => dst += 1,
+                    '-' => src += 1,
+                    _ => {
+                        src += 1;
+                        dst += 1;
+                    }
+                }
+                match segments.last_mut() {
+                    Some(seg) if seg["type"] == kind => {
+                        if let Some(lines) = seg["lines"].as_array_mut() {
+                            lines.push(line);
+                        }
+                    }
+                    _ => segments.push(json!({"type": kind, "lines": [line], "truncated": false})),
+                }
+            }
+            json!({"sourceLine": h.old_start, "sourceSpan": h.old_lines, "destinationLine": h.new_start,
+                   "destinationSpan": h.new_lines, "segments": segments, "truncated": false})
+        })
+        .collect();
+    // Added files have no `source`, deleted ones no `destination`.
+    let mut v = json!({"hunks": hunks, "truncated": false, "binary": f.binary});
+    if let Some(p) = &f.old_path {
+        v["source"] = rest_path(p);
+    }
+    if let Some(p) = &f.new_path {
+        v["destination"] = rest_path(p);
+    }
+    v
 }
 
 fn changes_page(

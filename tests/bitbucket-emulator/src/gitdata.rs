@@ -300,6 +300,89 @@ pub fn patch_text(repo: &Repository, old: Option<Oid>, new: Oid, paths: &[&str])
     String::from_utf8_lossy(&out).into_owned()
 }
 
+pub struct Hunk {
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+    /// (origin `' '`/`'+'`/`'-'`, text without the newline)
+    pub lines: Vec<(char, String)>,
+}
+
+pub struct FileDiff {
+    pub old_path: Option<String>,
+    pub new_path: Option<String>,
+    pub binary: bool,
+    pub hunks: Vec<Hunk>,
+}
+
+/// Per-file hunks with `context` lines around changes, for structured (JSON) diffs.
+pub fn file_diffs(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+    paths: &[&str],
+    context: u32,
+) -> Vec<FileDiff> {
+    let new_tree = repo.find_commit(new).and_then(|c| c.tree()).ok();
+    let old_tree = old.and_then(|o| repo.find_commit(o).and_then(|c| c.tree()).ok());
+    let mut opts = DiffOptions::new();
+    opts.context_lines(context);
+    for p in paths {
+        opts.pathspec(p);
+    }
+    let Ok(mut diff) =
+        repo.diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), Some(&mut opts))
+    else {
+        return Vec::new();
+    };
+    let _ = diff.find_similar(Some(DiffFindOptions::new().renames(true)));
+    let mut out = Vec::new();
+    for i in 0..diff.deltas().len() {
+        let Ok(Some(patch)) = git2::Patch::from_diff(&diff, i) else {
+            continue;
+        };
+        let d = patch.delta();
+        let path_of = |f: git2::DiffFile| f.path().map(|p| p.to_string_lossy().replace('\\', "/"));
+        let mut hunks = Vec::new();
+        for h in 0..patch.num_hunks() {
+            let Ok((hunk, n)) = patch.hunk(h) else {
+                continue;
+            };
+            let lines = (0..n)
+                .filter_map(|l| patch.line_in_hunk(h, l).ok())
+                .filter(|l| matches!(l.origin(), ' ' | '+' | '-'))
+                .map(|l| {
+                    (
+                        l.origin(),
+                        String::from_utf8_lossy(l.content())
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string(),
+                    )
+                })
+                .collect();
+            hunks.push(Hunk {
+                old_start: hunk.old_start(),
+                old_lines: hunk.old_lines(),
+                new_start: hunk.new_start(),
+                new_lines: hunk.new_lines(),
+                lines,
+            });
+        }
+        out.push(FileDiff {
+            old_path: (d.status() != Delta::Added)
+                .then(|| path_of(d.old_file()))
+                .flatten(),
+            new_path: (d.status() != Delta::Deleted)
+                .then(|| path_of(d.new_file()))
+                .flatten(),
+            binary: d.flags().is_binary(),
+            hunks,
+        });
+    }
+    out
+}
+
 pub fn merge_base(repo: &Repository, a: Oid, b: Oid) -> Option<Oid> {
     repo.merge_base(a, b).ok()
 }

@@ -141,7 +141,8 @@ impl Token {
         self
     }
 
-    /// Parses the binary's `--token` argument: `cloud-api:EMAIL:USERNAME:SECRET[:SCOPES]`,
+    /// Parses the binary's `--token` argument: `cloud-api:EMAIL:USERNAME:SECRET[:SCOPES]`
+    /// (or `cloud-api:EMAIL:SECRET[:SCOPES]`, username = the email's local part),
     /// `cloud-access:SECRET[:SCOPES]`, `dc-personal:USERNAME:SECRET[:SCOPES]`,
     /// `dc-project:PROJECT:SECRET[:SCOPES]`, `dc-repo:PROJECT/REPO:SECRET[:SCOPES]`
     /// (SCOPES comma-separated; they may contain colons).
@@ -156,6 +157,17 @@ impl Token {
         };
         // Scopes themselves contain colons (`read:repository:bitbucket`), so they are the rest.
         let fields = match kind {
+            // Short form cloud-api:EMAIL:SECRET[:SCOPES]: what follows the secret is a scope.
+            "cloud-api" if short_cloud_api(text) => {
+                let parts: Vec<&str> = text.splitn(4, ':').collect();
+                let (email, secret) = match parts.as_slice() {
+                    [_, e, s, ..] if !e.is_empty() && !s.is_empty() => (*e, *s),
+                    _ => return Err(bad()),
+                };
+                let username = email.split('@').next().unwrap_or(email);
+                let scopes = parts.get(3).map_or_else(Vec::new, |s| split_scopes(s));
+                return Ok(Token::cloud_api(email, username, secret, &[]).scoped(scopes));
+            }
             "cloud-api" => 3,
             "cloud-access" => 1,
             "dc-personal" | "dc-project" | "dc-repo" => 2,
@@ -165,15 +177,9 @@ impl Token {
         if parts.len() < fields + 1 || parts[1..=fields].iter().any(|p| p.is_empty()) {
             return Err(bad());
         }
-        let scopes: Vec<String> = parts
+        let scopes = parts
             .get(fields + 1)
-            .map(|s| {
-                s.split(',')
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .map_or_else(Vec::new, |s| split_scopes(s));
         let token = match parts[..=fields] {
             [_, email, user, secret] => Token::cloud_api(email, user, secret, &[]),
             [_, secret] => Token::cloud_access(secret, &[]),
@@ -190,6 +196,43 @@ impl Token {
     pub fn scoped(mut self, scopes: Vec<String>) -> Token {
         self.scopes = scopes;
         self
+    }
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `cloud-api:EMAIL:SECRET[:SCOPES]` rather than `cloud-api:EMAIL:USERNAME:SECRET[:SCOPES]`:
+/// the fourth field is absent or starts a scope, which no secret looks like.
+fn short_cloud_api(text: &str) -> bool {
+    const SCOPE_STARTS: &[&str] = &[
+        "read",
+        "write",
+        "admin",
+        "delete",
+        "repository",
+        "pullrequest",
+        "pipeline",
+        "account",
+        "project",
+        "webhook",
+        "issue",
+        "wiki",
+        "snippet",
+        "email",
+        "runner",
+    ];
+    let parts: Vec<&str> = text.splitn(5, ':').collect();
+    match parts.get(3) {
+        None => true,
+        Some(f) => {
+            let first = f.split(',').next().unwrap_or("");
+            SCOPE_STARTS.contains(&first) || f.contains(',')
+        }
     }
 }
 
@@ -463,13 +506,18 @@ impl Emulator {
             id,
         })
     }
-    fn try_add_cloud_repo(&self, workspace: &str, slug: &str, path: &Path) -> Result<(), String> {
+    pub fn try_add_cloud_repo(
+        &self,
+        workspace: &str,
+        slug: &str,
+        path: &Path,
+    ) -> Result<(), String> {
         let e = self.entry(workspace, slug, path)?;
         let key = (workspace.to_lowercase(), slug.to_lowercase());
         self.shared.lock().cloud_repos.insert(key, e);
         Ok(())
     }
-    fn try_add_dc_repo(&self, project: &str, slug: &str, path: &Path) -> Result<(), String> {
+    pub fn try_add_dc_repo(&self, project: &str, slug: &str, path: &Path) -> Result<(), String> {
         let e = self.entry(&project.to_uppercase(), slug, path)?;
         let key = (project.to_uppercase(), slug.to_lowercase());
         self.shared.lock().dc_repos.insert(key, e);
@@ -589,6 +637,60 @@ impl Drop for Emulator {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Token, TokenKind};
+
+    #[test]
+    fn token_specs_parse_in_both_cloud_api_forms_and_refuse_garbage() {
+        let t = Token::parse(
+            "cloud-api:a@x.io:alice:S3CRET:read:repository:bitbucket,read:pullrequest:bitbucket",
+        )
+        .unwrap();
+        assert_eq!(
+            t.kind,
+            TokenKind::CloudApi {
+                email: "a@x.io".into(),
+                username: "alice".into()
+            }
+        );
+        assert_eq!((t.secret.as_str(), t.scopes.len()), ("S3CRET", 2));
+        let t = Token::parse("cloud-api:a@x.io:S3CRET:read:repository:bitbucket").unwrap();
+        assert_eq!(
+            t.kind,
+            TokenKind::CloudApi {
+                email: "a@x.io".into(),
+                username: "a".into()
+            }
+        );
+        assert_eq!(
+            (t.secret.as_str(), t.scopes.as_slice()),
+            ("S3CRET", &["read:repository:bitbucket".to_string()][..])
+        );
+        let t = Token::parse("cloud-api:a@x.io:S3CRET").unwrap();
+        assert!(t.scopes.is_empty() && t.secret == "S3CRET");
+        let t = Token::parse("dc-repo:PROJ/demo:S3CRET:REPO_READ").unwrap();
+        assert_eq!(
+            t.kind,
+            TokenKind::DcRepo {
+                project: "PROJ".into(),
+                repo: "demo".into()
+            }
+        );
+        for bad in [
+            "cloud-api:oops",
+            "dc-repo:PROJ:S:REPO_READ",
+            "nope:x:y",
+            "dc-personal::S",
+            "cloud-access:",
+        ] {
+            let e = Token::parse(bad).unwrap_err();
+            assert!(e.contains("expected"), "{bad}: {e}");
+            assert!(!e.contains("S3CRET"));
         }
     }
 }

@@ -12,7 +12,7 @@ const USAGE: &str = "usage: bitbucket-emulator [--anonymous] \
   --anonymous                 allow unauthenticated reads (plain http clones)
   --cloud-repo ws/slug=PATH   serve PATH (bare or not) as Cloud ws/slug: {base}/ws/slug.git, {base}/2.0/...
   --dc-repo PROJ/slug=PATH    serve PATH as Data Center PROJ/slug: {base}/scm/proj/slug.git, {base}/rest/api/1.0/...
-  --token SPEC                cloud-api:EMAIL:USERNAME:SECRET:SCOPES | cloud-access:SECRET:SCOPES |
+  --token SPEC                cloud-api:EMAIL:[USERNAME:]SECRET:SCOPES | cloud-access:SECRET:SCOPES |
                               dc-personal:USERNAME:SECRET:SCOPES | dc-project:PROJECT:SECRET:SCOPES |
                               dc-repo:PROJECT/REPO:SECRET:SCOPES   (SCOPES comma-separated)
 Prints the base URL on the first stdout line; serves until killed or stdin closes.";

@@ -153,6 +153,13 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 
 pub fn classify(path: &str) -> Target {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // `..` would let git http-backend wander from the seeded repository to any path on disk.
+    if segs
+        .iter()
+        .any(|s| matches!(decode(s).as_str(), ".." | "."))
+    {
+        return Target::Unknown;
+    }
     let owned = |s: &[&str]| s.iter().map(|x| decode(x)).collect::<Vec<_>>();
     match segs.as_slice() {
         ["2.0", rest @ ..] => Target::Cloud(owned(rest)),

@@ -18,6 +18,7 @@ const DC_PERSONAL: &str = "BBDC-canary-personal-0003";
 const DC_PROJECT: &str = "BBDC-canary-project-0004";
 const DC_REPO: &str = "BBDC-canary-repo-0005";
 const ALL_CLOUD: &[&str] = &[
+    "read:workspace:bitbucket",
     "read:repository:bitbucket",
     "read:pullrequest:bitbucket",
     "read:pipeline:bitbucket",
@@ -248,6 +249,63 @@ fn git_pack_cut_mid_body_fails_the_clone_once_then_recovers() {
         emu.count("POST /{workspace}/{repo_slug}.git/git-upload-pack"),
         4
     );
+}
+
+#[test]
+fn gzip_request_bodies_and_git_protocol_reach_git_http_backend() {
+    let f = fixture();
+    let emu = emulator(&f);
+    emu.set_anonymous(true);
+    let tip = f.main.last().unwrap();
+    // A protocol v0 negotiation: want the tip, done; gzip-compressed by the real gzip tool.
+    let request = format!("0032want {tip}\n00000009done\n");
+    let mut gz = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    gz.stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let compressed = gz.wait_with_output().unwrap().stdout;
+    let http = Http::new();
+    let url = format!("{}/git-upload-pack", emu.cloud_clone_url("acme", "demo"));
+    let r = http.post(
+        &url,
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Content-Encoding", "gzip"),
+        ],
+        compressed,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.body.starts_with(b"0008NAK\nPACK"),
+        "{:?}",
+        &r.body[..r.body.len().min(16)]
+    );
+
+    // Protocol v2 only happens when Git-Protocol reaches the backend.
+    let r = http.get_with(
+        &format!(
+            "{}/info/refs?service=git-upload-pack",
+            emu.cloud_clone_url("acme", "demo")
+        ),
+        Auth::None,
+        &[("Git-Protocol", "version=2")],
+    );
+    assert!(r.text().contains("version 2"), "{}", r.text());
+    let r = http.get(
+        &format!(
+            "{}/info/refs?service=git-upload-pack",
+            emu.cloud_clone_url("acme", "demo")
+        ),
+        Auth::None,
+    );
+    assert!(!r.text().contains("version 2") && r.text().contains(tip.as_str()));
 }
 
 #[test]
@@ -615,6 +673,34 @@ fn quirks_redirects_rate_limit_text_and_log_host() {
             .any(|r| r.header("authorization").is_some())
     );
 
+    // Raw files: attachment, content ETag, 304 on a match.
+    let raw = http.get(&format!("{base}/src/main/src/lib.rs"), auth());
+    assert_eq!(raw.text(), "pub fn one() -> u32 {\n    9\n}\n");
+    assert_eq!(
+        raw.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"lib.rs\"")
+    );
+    let etag = raw.header("etag").unwrap();
+    assert_eq!(
+        http.get_with(
+            &format!("{base}/src/main/src/lib.rs"),
+            auth(),
+            &[("If-None-Match", &etag)]
+        )
+        .status,
+        304
+    );
+    // The root listing needs its trailing slash.
+    assert_eq!(http.get(&format!("{base}/src/main"), auth()).status, 404);
+    // Dot segments never reach git http-backend (sent raw: HTTP clients would resolve them).
+    emu.set_anonymous(true);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", emu.port())).unwrap();
+    write!(tcp, "GET /acme/demo.git/../work/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    emu.set_anonymous(false);
+
     emu.fail_next("/2.0/repositories/*/pullrequests*", 1, 429);
     let r = http.get(&format!("{base}/pullrequests"), auth());
     assert_eq!(r.status, 429);
@@ -750,6 +836,45 @@ fn fixtures_feed_pull_requests_pipelines_and_build_statuses() {
         .get(&format!("{dc}/2"), Auth::Bearer(DC_PERSONAL))
         .json();
     assert_eq!(one["fromRef"]["latestCommit"], f.feature[1].as_str());
+    // Raw and structured pull request diffs: source tip against the merge base.
+    let raw = http.get(&format!("{dc}/2.diff"), Auth::Bearer(DC_PERSONAL));
+    assert!(
+        raw.text().contains("+pub fn two() -> u32 {"),
+        "{}",
+        raw.text()
+    );
+    let diff = http
+        .get(&format!("{dc}/2/diff"), Auth::Bearer(DC_PERSONAL))
+        .json();
+    let new_rs = diff["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["destination"]["toString"] == "src/new.rs")
+        .unwrap();
+    assert!(
+        new_rs.get("source").is_none(),
+        "an added file has no source"
+    );
+    assert_eq!(new_rs["hunks"][0]["segments"][0]["type"], "ADDED");
+    assert_eq!(
+        new_rs["hunks"][0]["segments"][0]["lines"][0]["line"],
+        "pub fn two() -> u32 {"
+    );
+    let only = http
+        .get(
+            &format!("{dc}/2/diff/README.md?contextLines=0"),
+            Auth::Bearer(DC_PERSONAL),
+        )
+        .json();
+    assert_eq!(only["diffs"].as_array().unwrap().len(), 1);
+    let kinds: Vec<&str> = only["diffs"][0]["hunks"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["REMOVED", "ADDED"]);
     let legacy = http
         .get(
             &format!(
@@ -770,6 +895,88 @@ fn fixtures_feed_pull_requests_pipelines_and_build_statuses() {
         http.get(&url, Auth::Bearer(DC_PERSONAL)).json()["state"],
         "FAILED"
     );
+}
+
+#[test]
+fn running_step_logs_come_in_ranges_and_workspaces_resolve_by_uuid() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let running = PipelineStep {
+        state: "IN_PROGRESS".into(),
+        result: None,
+        completed_on: None,
+        log: Some(b"0123456789".to_vec()),
+        ..Default::default()
+    };
+    emu.add_pipeline(
+        "acme",
+        "demo",
+        Pipeline {
+            state: "IN_PROGRESS".into(),
+            result: None,
+            steps: vec![running],
+            ..Default::default()
+        },
+    );
+    let http = Http::new();
+    let auth = Auth::Basic("alice@example.com", API_TOKEN);
+    let log = format!(
+        "{}/repositories/acme/demo/pipelines/%7B11111111-2222-4333-8444-555555555555%7D/steps/%7Baaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee%7D/log",
+        emu.cloud_api_url()
+    );
+    let whole = http.get(&log, auth);
+    assert_eq!(
+        (whole.status, whole.body.as_slice()),
+        (200, &b"0123456789"[..])
+    );
+    let part = http.get_with(&log, auth, &[("Range", "bytes=4-")]);
+    assert_eq!((part.status, part.body.as_slice()), (206, &b"456789"[..]));
+    assert_eq!(
+        part.header("content-range").as_deref(),
+        Some("bytes 4-9/10")
+    );
+    assert_eq!(
+        http.get_with(&log, auth, &[("Range", "bytes=10-")]).status,
+        416
+    );
+    assert!(
+        emu.log_host_requests().is_empty(),
+        "running logs are not redirected"
+    );
+
+    let ws = http
+        .get(&format!("{}/workspaces/acme", emu.cloud_api_url()), auth)
+        .json();
+    let by_uuid = format!(
+        "{}/repositories/{}",
+        emu.cloud_api_url(),
+        ws["uuid"]
+            .as_str()
+            .unwrap()
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+    );
+    assert_eq!(
+        http.get(&by_uuid, auth).json()["values"][0]["full_name"],
+        "acme/demo"
+    );
+    assert_eq!(
+        http.get(
+            &format!("{}/repositories/nobody", emu.cloud_api_url()),
+            auth
+        )
+        .status,
+        404
+    );
+
+    let found = http
+        .get(
+            &format!("{}/repos?name=dem&projectkey=proj", emu.dc_api_url()),
+            Auth::Bearer(DC_PERSONAL),
+        )
+        .json();
+    assert_eq!(found["size"], 1);
+    assert_eq!(found["values"][0]["project"]["key"], "PROJ");
 }
 
 #[test]
@@ -849,4 +1056,24 @@ fn binary_prints_its_url_first_serves_and_stops_when_stdin_closes() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/definitely/not/here"));
+}
+
+#[tokio::test]
+async fn usable_from_async_tests_too() {
+    let f = fixture();
+    let emu = emulator(&f);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = client
+        .get(format!(
+            "{}/projects/PROJ/repos/demo/default-branch",
+            emu.dc_api_url()
+        ))
+        .bearer_auth(DC_PERSONAL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["displayId"], "main");
+    drop(emu); // stops and joins without tripping over the caller's runtime
 }

@@ -218,7 +218,8 @@ fn filtered(missing: Vec<String>) -> Vec<String> {
 }
 
 enum Override {
-    Values(&'static str),
+    /// (field, schema): validate each element of the array `field`.
+    Items(&'static str, &'static str),
     Whole(&'static str),
 }
 
@@ -476,11 +477,20 @@ fn every_endpoint_matches_atlassian_schemas_and_recorded_fields() {
         ),
         Case {
             // The document declares a single RestChange for what is a page of them.
-            override_schema: Some(Override::Values("RestChange")),
+            override_schema: Some(Override::Items("values", "RestChange")),
             ..case(
                 format!("{d}/pull-requests/1/changes"),
                 "/api/latest/projects/{projectKey}/repos/{repositorySlug}/pull-requests/{pullRequestId}/changes",
                 Some("datacenter/pull-request-changes.json"),
+            )
+        },
+        Case {
+            // Documented as one RestDiff; the body wraps them in `diffs`.
+            override_schema: Some(Override::Items("diffs", "RestDiff")),
+            ..case(
+                format!("{d}/pull-requests/1/diff"),
+                "/api/latest/projects/{projectKey}/repos/{repositorySlug}/pull-requests/{pullRequestId}/diff/{path}",
+                None,
             )
         },
         case(
@@ -499,7 +509,7 @@ fn every_endpoint_matches_atlassian_schemas_and_recorded_fields() {
             None,
         ),
         Case {
-            override_schema: Some(Override::Values("RestApplicationUser")),
+            override_schema: Some(Override::Items("values", "RestApplicationUser")),
             ..case(
                 format!("{}/users", emu.dc_api_url()),
                 "/api/latest/users",
@@ -531,9 +541,9 @@ fn every_endpoint_matches_atlassian_schemas_and_recorded_fields() {
             }
             let body = r.json();
             let errors = match (&c.override_schema, spec.response_schema(c.spec_path)) {
-                (Some(Override::Values(item)), _) => {
-                    let schema = json!({"type": "object", "properties": {"values": {"type": "array",
-                        "items": {"$ref": format!("#/components/schemas/{item}")}}}, "required": ["values"]});
+                (Some(Override::Items(field, item)), _) => {
+                    let schema = json!({"type": "object", "properties": {*field: {"type": "array",
+                        "items": {"$ref": format!("#/components/schemas/{item}")}}}, "required": [field]});
                     spec.check(&schema, &body)
                 }
                 (Some(Override::Whole(name)), _) => spec.check(

@@ -48,62 +48,139 @@ fn ok(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn commit(work: &Path, msg: &str, n: usize) -> String {
-    let date = format!("2025-01-{:02}T10:00:00+00:00", n + 1);
-    ok(work, &["add", "-A"], &[]);
-    ok(
-        work,
-        &["commit", "-q", "-m", msg],
-        &[("GIT_AUTHOR_DATE", &date), ("GIT_COMMITTER_DATE", &date)],
+/// One commit of the fast-import stream; `changes` are fast-import file commands.
+fn commit_cmd(
+    out: &mut Vec<u8>,
+    branch: &str,
+    mark: usize,
+    from: Option<usize>,
+    msg: &str,
+    day: usize,
+    changes: &[Change],
+) {
+    let when = 1_735_725_600 + day as i64 * 86_400; // 2025-01-01T10:00:00Z + days
+    let ident = format!("Alice Example <alice@example.com> {when} +0000");
+    out.extend_from_slice(
+        format!("commit refs/heads/{branch}\nmark :{mark}\nauthor {ident}\ncommitter {ident}\n")
+            .as_bytes(),
     );
-    ok(work, &["rev-parse", "HEAD"], &[])
+    out.extend_from_slice(format!("data {}\n{msg}\n", msg.len()).as_bytes());
+    if let Some(f) = from {
+        out.extend_from_slice(format!("from :{f}\n").as_bytes());
+    }
+    for c in changes {
+        match c {
+            Change::Write(path, mode, bytes) => {
+                out.extend_from_slice(
+                    format!("M {mode} inline {path}\ndata {}\n", bytes.len()).as_bytes(),
+                );
+                out.extend_from_slice(bytes);
+                out.push(b'\n');
+            }
+            Change::Delete(path) => out.extend_from_slice(format!("D {path}\n").as_bytes()),
+            Change::Rename(from, to) => {
+                out.extend_from_slice(format!("R {from} {to}\n").as_bytes())
+            }
+        }
+    }
+    out.push(b'\n');
+}
+
+enum Change {
+    Write(&'static str, &'static str, Vec<u8>),
+    Delete(&'static str),
+    Rename(&'static str, &'static str),
 }
 
 /// main: 12 commits (README, src/, docs/, a binary, an executable); feature: add, modify,
-/// delete and rename on top of main.
+/// delete and rename on top of main. Built with one `git fast-import` so tests stay fast.
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let work = dir.path().join("work");
-    std::fs::create_dir_all(work.join("src")).unwrap();
-    std::fs::create_dir_all(work.join("docs")).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
     ok(&work, &["init", "-q", "-b", "main"], &[]);
-    let mut main = Vec::new();
-    std::fs::write(work.join("README.md"), "# Demo\n\nA demo repository.\n").unwrap();
-    std::fs::write(work.join("src/lib.rs"), "pub fn one() -> u32 {\n    1\n}\n").unwrap();
-    std::fs::write(work.join("docs/guide.md"), "Guide\n").unwrap();
-    std::fs::write(work.join("data.bin"), [0u8, 1, 2, 3, 0, 255]).unwrap();
-    std::fs::write(work.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
-    ok(
-        &work,
-        &["update-index", "--add", "--chmod=+x", "run.sh"],
-        &[],
+    let mut stream = Vec::new();
+    let w = |p, b: &[u8]| Change::Write(p, "100644", b.to_vec());
+    commit_cmd(
+        &mut stream,
+        "main",
+        1,
+        None,
+        "Initial import",
+        0,
+        &[
+            w("README.md", b"# Demo\n\nA demo repository.\n"),
+            w("src/lib.rs", b"pub fn one() -> u32 {\n    1\n}\n"),
+            w("docs/guide.md", b"Guide\n"),
+            w("data.bin", &[0u8, 1, 2, 3, 0, 255]),
+            Change::Write("run.sh", "100755", b"#!/bin/sh\necho hi\n".to_vec()),
+        ],
     );
-    main.push(commit(&work, "Initial import", 0));
     for i in 1..12 {
         let text: String = (0..=i).map(|k| format!("line {k}\n")).collect();
-        std::fs::write(work.join("docs/guide.md"), text).unwrap();
+        let mut changes = vec![Change::Write("docs/guide.md", "100644", text.into_bytes())];
         if i % 3 == 0 {
-            std::fs::write(
-                work.join("src/lib.rs"),
-                format!("pub fn one() -> u32 {{\n    {i}\n}}\n"),
-            )
-            .unwrap();
+            changes.push(Change::Write(
+                "src/lib.rs",
+                "100644",
+                format!("pub fn one() -> u32 {{\n    {i}\n}}\n").into_bytes(),
+            ));
         }
-        main.push(commit(&work, &format!("Update guide {i}"), i));
+        commit_cmd(
+            &mut stream,
+            "main",
+            i + 1,
+            Some(i),
+            &format!("Update guide {i}"),
+            i,
+            &changes,
+        );
     }
-    ok(&work, &["checkout", "-q", "-b", "feature"], &[]);
-    let mut feature = Vec::new();
-    std::fs::write(work.join("src/new.rs"), "pub fn two() -> u32 {\n    2\n}\n").unwrap();
-    std::fs::write(
-        work.join("README.md"),
-        "# Demo\n\nA demo repository, changed.\nMore.\n",
-    )
-    .unwrap();
-    feature.push(commit(&work, "Add new module and extend README", 20));
-    std::fs::remove_file(work.join("data.bin")).unwrap();
-    ok(&work, &["mv", "docs/guide.md", "docs/manual.md"], &[]);
-    feature.push(commit(&work, "Remove binary, rename guide", 21));
-    ok(&work, &["checkout", "-q", "main"], &[]);
+    commit_cmd(
+        &mut stream,
+        "feature",
+        13,
+        Some(12),
+        "Add new module and extend README",
+        20,
+        &[
+            w("src/new.rs", b"pub fn two() -> u32 {\n    2\n}\n"),
+            w(
+                "README.md",
+                b"# Demo\n\nA demo repository, changed.\nMore.\n",
+            ),
+        ],
+    );
+    commit_cmd(
+        &mut stream,
+        "feature",
+        14,
+        Some(13),
+        "Remove binary, rename guide",
+        21,
+        &[
+            Change::Delete("data.bin"),
+            Change::Rename("docs/guide.md", "docs/manual.md"),
+        ],
+    );
+    let mut import = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&work)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import runs");
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), &stream).unwrap();
+    assert!(import.wait().unwrap().success(), "git fast-import failed");
+    ok(&work, &["checkout", "-q", "-f", "main"], &[]);
+    let list = |range: &str| -> Vec<String> {
+        ok(&work, &["rev-list", "--reverse", range], &[])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let main = list("main");
+    let feature = list("main..feature");
     let bare = dir.path().join("bare.git");
     ok(
         dir.path(),
@@ -216,6 +293,26 @@ impl Http {
     }
     pub fn get_following(&self, url: &str, auth: Auth) -> Resp {
         self.send(&self.follow, url, auth, &[])
+    }
+    pub fn post(&self, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+        self.rt.block_on(async {
+            let mut rb = self.plain.post(url).body(body);
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            let r = rb
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            Resp {
+                status,
+                headers,
+                body,
+            }
+        })
     }
     /// Sends a GET and reports whether the body could be read completely.
     pub fn get_body_result(&self, url: &str) -> Result<Vec<u8>, String> {
