@@ -345,6 +345,10 @@ struct RawServer {
 }
 
 fn raw_server(body: &'static str) -> RawServer {
+    raw_http("200 OK", "Content-Type: application/json\r\n", body)
+}
+
+fn raw_http(status: &'static str, headers: &'static str, body: &'static str) -> RawServer {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
@@ -363,7 +367,7 @@ fn raw_server(body: &'static str) -> RawServer {
             }
             let _ = write!(
                 s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
@@ -540,4 +544,33 @@ fn dc_token_and_cloud_token_are_sent_as_their_types_require() {
     assert!(dc.header("authorization").unwrap().starts_with("Bearer "));
     assert_eq!(dc.token.as_deref(), Some("dc-personal:bot"));
     let _ = DC_TOKEN;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_is_reported_not_slept_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = raw_http(
+        "429 Too Many Requests",
+        "Content-Type: text/plain\r\nRetry-After: 120\r\n",
+        "Rate limit for this resource has been exceeded",
+    );
+    let ctx = raw_context(&server, tmp.path());
+    let mut seen = Seen::default();
+    for repo in ["payments-api", "payments-core"] {
+        let e = seen
+            .err(
+                &ctx,
+                "list_pull_requests",
+                json!({"repo": repo}),
+                ToolErrorKind::RateLimited,
+            )
+            .await;
+        assert_eq!(e.retry_after_secs, Some(120), "{e:?}");
+    }
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        2,
+        "no retry when the wait is too long"
+    );
+    seen.assert_clean();
 }

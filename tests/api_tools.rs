@@ -126,7 +126,7 @@ fn seed_prs(f: &Fixture, cloud: bool) {
                 "feature".into()
             },
             destination_branch: "main".into(),
-            author: if id % 2 == 0 {
+            author: if id.is_multiple_of(2) {
                 "bob".into()
             } else {
                 "alice".into()
@@ -304,6 +304,43 @@ async fn cloud_cursor_cannot_be_replayed_on_another_repository() {
         ToolErrorKind::InvalidArgument,
     )
     .await;
+    // A forged cursor with the right binding but another repository's page link: the client
+    // refuses it before any request, so the scope check cannot be bypassed through a cursor.
+    use base64::Engine;
+    f.emu.reset_counters();
+    for forged in [
+        "/repositories/acme/secret-repo/pullrequests?page=2",
+        "/repositories/acme/payments-api/pullrequests/../../secret-repo/pullrequests",
+        "/repositories/acme/payments-api/pullrequestsX?page=2",
+    ] {
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("pulls.v1|payments-api|OPEN|\n{forged}"));
+        seen.err(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": "payments-api", "cursor": cursor}),
+            ToolErrorKind::InvalidArgument,
+        )
+        .await;
+    }
+    assert_eq!(f.emu.requests().len(), 0);
+    // Control: the same construction with this endpoint's own link is accepted.
+    let own = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        "pulls.v1|payments-api|OPEN|\n/repositories/acme/payments-api/pullrequests?state=OPEN&pagelen=2&page=2",
+    );
+    let page2 = seen
+        .ok(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": "payments-api", "cursor": own}),
+        )
+        .await;
+    let shown = names(&page2, "pull_requests", "id").len() as u64;
+    assert_eq!(
+        shown + page2["out_of_scope"].as_u64().unwrap(),
+        2,
+        "{page2}"
+    );
 }
 
 fn pipeline(n: u64, branch: &str, result: &str, log: &str) -> Pipeline {
@@ -458,9 +495,10 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         .ok(
             &ctx,
             "get_pipeline_log",
-            json!({"repo": "payments-api", "pipeline": uuid, "step": "build"}),
+            json!({"repo": "payments-api", "pipeline": "6", "step": "build"}),
         )
         .await;
+    assert_eq!(build["pipeline"], uuid, "found by its build number");
     assert_eq!(build["log"], "     1  building\n     2  built ok\n");
 
     // The log host got the requests, without the credential; the API got it.

@@ -156,9 +156,15 @@ impl Context {
                 ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
             })?;
         let ctx = self.clone();
-        let out = tokio::task::spawn_blocking(move || (tool.run)(&ctx, args))
-            .await
-            .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
+        let out = tokio::task::spawn_blocking(move || match (tool.run)(&ctx, args.clone()) {
+            // A repository in scope that is not cloned: the API answers where it can.
+            Err(e) if e.kind == ToolErrorKind::NotCloned => {
+                api::checkout_fallback(&ctx, tool.info.name, args).unwrap_or(Err(e))
+            }
+            other => other,
+        })
+        .await
+        .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
         match out {
             Ok(value) => {

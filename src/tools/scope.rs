@@ -270,7 +270,7 @@ fn refs_refused(reference: &str) -> ToolError {
     )
 }
 
-fn out_of_scope_branch(ctx: &Context, name: &str) -> ToolError {
+pub(crate) fn out_of_scope_branch(ctx: &Context, name: &str) -> ToolError {
     let rule = ctx
         .env
         .scope

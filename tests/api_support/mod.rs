@@ -221,11 +221,20 @@ impl Seen {
         r
     }
 
+    /// A successful call, whose output also matches the tool's published output schema.
     pub async fn ok(&mut self, ctx: &Arc<Context>, tool: &str, args: Value) -> Value {
-        match self.call(ctx, tool, args.clone()).await {
+        let out = match self.call(ctx, tool, args.clone()).await {
             Ok(v) => v,
             Err(e) => panic!("{tool} {args} failed: {e}"),
+        };
+        let info = agentenv::tools::catalog()
+            .into_iter()
+            .find(|t| t.name == tool)
+            .expect("tool in the catalog");
+        if let Err(e) = jsonschema::validate(&info.output_schema, &out) {
+            panic!("{tool} output does not match its schema: {e}\n{out}");
         }
+        out
     }
 
     pub async fn err(

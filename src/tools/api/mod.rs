@@ -7,12 +7,16 @@
 //! cloned is fine here), and every branch a result names is checked too: results on branches
 //! outside the scope are left out and counted.
 
+mod fallback;
+mod fallback_commits;
 mod pipelines;
 mod pulls;
 mod repos;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+pub(crate) use fallback::fallback as checkout_fallback;
 
 use super::checkout::cursor;
 use super::scope;
@@ -167,19 +171,10 @@ pub(crate) fn api_repo<'a>(ctx: &'a Context, name: &str) -> Result<ApiRepo<'a>, 
 pub(crate) fn check_branch(ctx: &Context, branch: &str) -> Result<(), ToolError> {
     scope::check_ref_syntax(branch)?;
     if ctx.env.scope.branch_allowed(branch) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(scope::out_of_scope_branch(ctx, branch))
     }
-    let rule = ctx
-        .env
-        .scope
-        .branches
-        .as_ref()
-        .map(|r| format!(" (scope.branches is `{}`)", r.as_str()))
-        .unwrap_or_default();
-    Err(ToolError::new(
-        ToolErrorKind::OutOfScope,
-        format!("branch `{branch}` is outside the environment's scope{rule}"),
-    ))
 }
 
 /// Milliseconds since the epoch (Data Center) as RFC 3339.

@@ -11,7 +11,7 @@ use super::{
     decode_cursor, encode_cursor, millis_rfc3339, s, tool_error,
 };
 use crate::bitbucket::{ApiError, ApiErrorKind, MAX_BODY_BYTES, query, seg};
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
+use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit, parse_time};
 use crate::tools::{ToolInfo, parse_args, schema_of};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -175,7 +175,7 @@ fn list_cloud(
     let mut reached_since = false;
     for v in &page.values {
         let p = cloud_pipeline(v);
-        if let (Some(since), Some(created)) = (since, p.created.as_deref().and_then(parse_time))
+        if let (Some(since), Some(created)) = (since, p.created.as_deref().and_then(server_time))
             && created < since
         {
             // Newest first: everything after this is older still.
@@ -314,7 +314,7 @@ fn list_dc(
     for c in &page.values {
         let Some(id) = s(c, "/id") else { continue };
         let date = millis_rfc3339(c.get("committerTimestamp").and_then(Value::as_i64));
-        if let (Some(since), Some(d)) = (since, date.as_deref().and_then(parse_time))
+        if let (Some(since), Some(d)) = (since, date.as_deref().and_then(server_time))
             && d < since
         {
             reached_since = true;
@@ -359,26 +359,21 @@ fn list_dc(
     Ok(serde_json::to_value(out).expect("json"))
 }
 
-fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// A time as the server writes it (RFC 3339).
+fn server_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ToolError> {
-    parse_time(s)
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc())
-        })
-        .ok_or_else(|| {
-            ToolError::new(
-                ToolErrorKind::InvalidArgument,
-                format!("since `{s}` is not a time; use RFC 3339 (`2025-01-02T03:04:05Z`) or a date (`2025-01-02`)"),
-            )
-        })
+    let secs = parse_time(s, "since", false)?;
+    chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| {
+        ToolError::new(
+            ToolErrorKind::InvalidArgument,
+            format!("`since` is `{s}`: out of range"),
+        )
+    })
 }
 
 /// A pipelines error made specific: a 404 on a repository that exists means Pipelines is not
@@ -517,8 +512,16 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     let id = pipeline_id(&args.pipeline)?;
     let client = &repo.client;
     let run_path = format!("{}/pipelines/{}", repo.base, seg(&id));
-    let run = block_on(client.get_json(&run_path))
-        .map_err(|e| pipelines_error(&repo, e, Some(&args.pipeline)))?;
+    let run = match block_on(client.get_json(&run_path)) {
+        Ok(v) => v,
+        // Not every server takes a build number where the API names a UUID: look it up
+        // among the newest runs instead.
+        Err(e) if e.kind == ApiErrorKind::NotFound && !id.starts_with('{') => {
+            find_by_number(&repo, &id)?
+                .ok_or_else(|| pipelines_error(&repo, e, Some(&args.pipeline)))?
+        }
+        Err(e) => return Err(pipelines_error(&repo, e, Some(&args.pipeline))),
+    };
     let p = cloud_pipeline(&run);
     if !p
         .branch
@@ -662,6 +665,32 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         note,
     };
     Ok(serde_json::to_value(out).expect("json"))
+}
+
+/// Runs searched for a build number: the newest few pages.
+const NUMBER_SEARCH_PAGES: usize = 3;
+
+/// The run with build number `number` among the newest runs, if any.
+fn find_by_number(repo: &ApiRepo<'_>, number: &str) -> Result<Option<Value>, ToolError> {
+    let endpoint = format!("{}/pipelines", repo.base);
+    let params = [("sort", "-created_on".to_string())];
+    let mut cursor = None;
+    for _ in 0..NUMBER_SEARCH_PAGES {
+        let page = block_on(repo.client.page(&endpoint, &params, 100, cursor.as_deref()))
+            .map_err(|e| pipelines_error(repo, e, None))?;
+        let hit = page.values.into_iter().find(|v| {
+            v.get("build_number")
+                .and_then(Value::as_u64)
+                .map(|n| n.to_string())
+                .as_deref()
+                == Some(number)
+        });
+        if hit.is_some() || page.next.is_none() {
+            return Ok(hit);
+        }
+        cursor = page.next;
+    }
+    Ok(None)
 }
 
 /// A run id as the API takes it: a build number as is, a UUID in braces.

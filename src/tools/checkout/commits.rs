@@ -250,7 +250,7 @@ fn touches(git: &git2::Repository, commit: &git2::Commit<'_>, path: &str) -> boo
 }
 
 /// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
-fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, ToolError> {
+pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, ToolError> {
     let s = s.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());

@@ -10,6 +10,7 @@
 mod branches;
 mod browse;
 mod commits;
+pub(crate) use commits::parse_time;
 mod read_file;
 
 use schemars::JsonSchema;
