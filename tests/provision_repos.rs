@@ -481,3 +481,27 @@ fn a_reader_that_goes_away_does_not_stop_provisioning() {
     assert!(wd.join("last-ran").exists());
     assert_eq!(state(&wd)["steps"]["last"]["result"], "ok");
 }
+
+#[test]
+fn a_default_branch_outside_scope_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    upstream(&t.path().join("up"));
+    let out_of_scope = spec(
+        t.path(),
+        "scope:\n  branches: '^dev$'\nrepos:\n  - url: ./up\n",
+    );
+    let wd = t.path().join("wd");
+    let out = provision(&out_of_scope, &wd, &[]);
+    assert_eq!(code(&out), 4);
+    assert!(
+        stderr(&out).contains("`main` is outside the spec's scope.branches"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(entries(&wd), [".agentenv"]);
+    let in_scope = spec(
+        t.path(),
+        "scope:\n  branches: '^dev$'\nrepos:\n  - url: ./up\n    branch: dev\n",
+    );
+    assert_eq!(code(&provision(&in_scope, &wd, &[])), 0);
+}

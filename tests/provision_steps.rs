@@ -241,3 +241,22 @@ fn the_offline_example_provisions_this_repository_and_then_skips_everything() {
     }
     assert!(!s["steps"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_bad_spec_is_exit_2_and_json_readers_still_get_a_summary() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = t.path().join("env.yaml");
+    std::fs::write(&spec, "version: 1\nname: [unclosed\n").unwrap();
+    let wd = t.path().join("wd");
+    let (out, summary) = provision_json(&spec, &wd, &[]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(summary["ok"], false);
+    assert_eq!(summary["error"]["exit_code"], 2);
+    assert!(
+        summary["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("env.yaml")
+    );
+    assert!(!wd.exists());
+}

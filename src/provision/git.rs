@@ -237,6 +237,15 @@ fn remote_tip(plan: &RepoPlan, conn: &super::auth::Connection<'_, '_>) -> Result
             }
         },
     };
+    if let Some(scope) = &plan.branch_scope
+        && !scope.is_match(&branch)
+    {
+        return Err(Error::not_found(format!(
+            "repository {}: its branch `{branch}` is outside the spec's scope.branches",
+            plan.name
+        ))
+        .with_hint("set `branch:` to a branch in scope, or widen `scope.branches`"));
+    }
     let refname = format!("refs/heads/{branch}");
     match heads.iter().find(|h| h.name() == refname) {
         Some(h) => Ok(RemoteTip {

@@ -100,7 +100,8 @@ struct Summary<'a> {
     event: &'static str,
     ok: bool,
     dry_run: bool,
-    workdir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workdir: Option<String>,
     repos: &'a [RepoReport],
     steps: &'a [StepReport],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,31 +117,20 @@ struct ErrorReport {
 
 /// `agentenv provision ENV`: make the workdir match the spec, idempotently.
 pub fn run(args: ProvisionArgs) -> Result<()> {
-    let env = LoadedEnv::load(&args.env)?;
-    // Every secret resolves before anything is cloned or run, so a missing one changes nothing.
-    let secrets = crate::secrets::resolve(&env)?;
-    let workdir = workdir_of(&env, args.workdir.as_deref())?;
-    let repos = plan::repos(&env, &workdir)?;
     let out = Output::new(args.json);
     let mut job = Job {
-        env: &env,
-        secrets: &secrets,
-        workdir: &workdir,
-        repos: &repos,
+        env: None,
+        workdir: None,
         out: &out,
         repo_reports: Vec::new(),
         step_reports: Vec::new(),
     };
-    let result = if args.dry_run {
-        job.dry_run()
-    } else {
-        job.provision(&args)
-    };
+    let result = job.run(&args);
     let summary = Summary {
         event: "summary",
         ok: result.is_ok(),
         dry_run: args.dry_run,
-        workdir: workdir.display().to_string(),
+        workdir: job.workdir.as_ref().map(|w| w.display().to_string()),
         repos: &job.repo_reports,
         steps: &job.step_reports,
         error: result.as_ref().err().map(|e| ErrorReport {
@@ -150,8 +140,9 @@ pub fn run(args: ProvisionArgs) -> Result<()> {
         }),
     };
     if out.is_json() {
+        // Also when the spec itself is wrong: a --json reader always gets its summary.
         out.event(&summary);
-    } else {
+    } else if job.env.is_some() {
         print_summary(&summary);
     }
     result
@@ -164,18 +155,47 @@ fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
     std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
 }
 
-/// Everything one provision (or dry run) works from, and the reports it fills in.
+/// One provision (or dry run): what it has learnt so far and the reports it fills in.
 struct Job<'a> {
-    env: &'a LoadedEnv,
-    secrets: &'a ResolvedSecrets,
-    workdir: &'a Path,
-    repos: &'a [RepoPlan],
+    env: Option<LoadedEnv>,
+    workdir: Option<PathBuf>,
     out: &'a Output,
     repo_reports: Vec<RepoReport>,
     step_reports: Vec<StepReport>,
 }
 
+/// The inputs of a provision once the spec is loaded and resolved.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    env: &'a LoadedEnv,
+    secrets: &'a ResolvedSecrets,
+    workdir: &'a Path,
+    repos: &'a [RepoPlan],
+}
+
 impl Job<'_> {
+    fn run(&mut self, args: &ProvisionArgs) -> Result<()> {
+        let env = LoadedEnv::load(&args.env)?;
+        // Every secret resolves before anything is cloned or run, so a missing one changes nothing.
+        let secrets = crate::secrets::resolve(&env)?;
+        let workdir = workdir_of(&env, args.workdir.as_deref())?;
+        self.workdir = Some(workdir.clone());
+        let repos = plan::repos(&env, &workdir)?;
+        let inputs = Inputs {
+            env: &env,
+            secrets: &secrets,
+            workdir: &workdir,
+            repos: &repos,
+        };
+        let result = if args.dry_run {
+            self.dry_run(&inputs)
+        } else {
+            self.provision(args, &inputs)
+        };
+        self.env = Some(env);
+        result
+    }
+
     fn repo_done(&mut self, report: RepoReport) {
         self.out.event(&report);
         self.repo_reports.push(report);
@@ -186,9 +206,14 @@ impl Job<'_> {
         self.step_reports.push(report);
     }
 
-    fn provision(&mut self, args: &ProvisionArgs) -> Result<()> {
-        let (env, secrets, workdir, repos, out) =
-            (self.env, self.secrets, self.workdir, self.repos, self.out);
+    fn provision(&mut self, args: &ProvisionArgs, inputs: &Inputs<'_>) -> Result<()> {
+        let Inputs {
+            env,
+            secrets,
+            workdir,
+            repos,
+        } = *inputs;
+        let out = self.out;
         let logs = state::agentenv_dir(workdir).join("logs");
         std::fs::create_dir_all(&logs)
             .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
@@ -339,8 +364,13 @@ impl Job<'_> {
     }
 
     /// `--dry-run`: ask the remotes, read the state, and report; create and change nothing.
-    fn dry_run(&mut self) -> Result<()> {
-        let (env, secrets, workdir, repos) = (self.env, self.secrets, self.workdir, self.repos);
+    fn dry_run(&mut self, inputs: &Inputs<'_>) -> Result<()> {
+        let Inputs {
+            env,
+            secrets,
+            workdir,
+            repos,
+        } = *inputs;
         let state = if workdir.exists() {
             State::load(workdir)?
         } else {
@@ -555,7 +585,7 @@ fn short(oid: &str) -> &str {
 fn print_summary(s: &Summary<'_>) {
     let mut text = String::new();
     let title = if s.dry_run { "plan for" } else { "workdir" };
-    let _ = writeln!(text, "{title} {}", s.workdir);
+    let _ = writeln!(text, "{title} {}", s.workdir.as_deref().unwrap_or("-"));
     if !s.repos.is_empty() {
         let _ = writeln!(text, "repositories:");
     }

@@ -23,6 +23,8 @@ pub struct RepoPlan {
     pub target: PathBuf,
     pub branch: Option<String>,
     pub depth: u32,
+    /// `scope.branches`: checked again once the remote names its default branch.
+    pub branch_scope: Option<regex::Regex>,
 }
 
 /// Resolve every repository of the spec, refusing those outside `scope.repositories`.
@@ -64,6 +66,7 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
                 name,
                 branch: repo.branch.clone(),
                 depth: repo.depth,
+                branch_scope: env.scope.branches.clone(),
             })
         })
         .collect()
