@@ -401,6 +401,7 @@ pub struct Connection<'r, 'c> {
     remote: &'c mut Remote<'r>,
     // libgit2 holds pointers into these until the connection ends.
     _callbacks: Box<RemoteCallbacks<'c>>,
+    _proxy: git2::ProxyOptions<'c>,
     _headers: Vec<CString>,
 }
 
@@ -425,8 +426,9 @@ impl<'r, 'c> Connection<'r, 'c> {
         let raw_callbacks = callbacks.raw();
         let proxy = git2::ProxyOptions::new();
         let raw_proxy = proxy.raw();
-        // SAFETY: the remote, callbacks and header strings outlive the connection (the
-        // callbacks and strings are owned by it; libgit2 copies the header array).
+        // SAFETY: the remote, callbacks, proxy options and header strings outlive the
+        // connection (it owns them, as git2's own `RemoteConnection` does); libgit2 copies
+        // the header array itself.
         let rc = unsafe {
             libgit2_sys::git_remote_connect(
                 remote.raw(),
@@ -442,6 +444,7 @@ impl<'r, 'c> Connection<'r, 'c> {
         Ok(Connection {
             remote,
             _callbacks: callbacks,
+            _proxy: proxy,
             _headers: headers,
         })
     }
