@@ -121,6 +121,25 @@ fn a_token_without_repository_scope_names_the_scope() {
         fix_of(&doc, "api").contains("read:repository:bitbucket"),
         "{doc}"
     );
+    // Every failed check carries its fix in its own field.
+    for c in doc["checks"].as_array().unwrap() {
+        if c["ok"] == false {
+            assert!(c["fix"].as_str().is_some_and(|f| !f.is_empty()), "{c}");
+        }
+    }
+    let api = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "api")
+        .unwrap();
+    assert!(
+        api["fix"]
+            .as_str()
+            .unwrap()
+            .contains("read:repository:bitbucket"),
+        "{api}"
+    );
 }
 
 #[test]

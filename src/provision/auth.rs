@@ -242,13 +242,14 @@ impl GitCredential {
         });
     }
 
-    fn describe(&self) -> String {
+    /// "Bitbucket Cloud {verb} the api-token of provider `bb` (git username `…`)".
+    fn describe(&self, verb: &str) -> String {
         let how = match &self.secret {
             Secret::Basic { username, .. } => format!("git username `{username}`"),
             Secret::Bearer(_) => "Bearer header".into(),
         };
         format!(
-            "{} rejected the {} of provider `{}` ({how})",
+            "{} {verb} the {} of provider `{}` ({how})",
             kind_name(self.kind),
             auth_name(self.auth_type),
             self.provider
@@ -256,7 +257,7 @@ impl GitCredential {
     }
 
     fn rejected_text(&self) -> String {
-        format!("{}: {}", self.describe(), AUTH_MARK)
+        format!("{}: {}", self.describe("rejected"), AUTH_MARK)
     }
 
     /// The likely fix when the server refused the credential (401).
@@ -331,11 +332,7 @@ pub fn explain(cred: Option<&GitCredential>, mut e: Error) -> Error {
         }
         (Some(403), Some(c)) => {
             e.kind = Kind::Auth;
-            e.message = format!(
-                "{}: {}",
-                e.message,
-                c.describe().replace("rejected", "refused access to")
-            );
+            e.message = format!("{}: {}", e.message, c.describe("refused access with"));
             e.hint = Some(format!(
                 "the token lacks the scope {}: create a token with it and run `agentenv secret update ENV --team|--personal NAME`",
                 c.read_scope()
