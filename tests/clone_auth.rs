@@ -255,3 +255,33 @@ fn a_private_repository_without_auth_says_to_add_it() {
     assert_eq!(code(&out), 3);
     assert!(stderr(&out).contains("add `auth:`"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_dry_run_asks_the_remote_with_the_credential_and_changes_nothing() {
+    let f = Fixture::new();
+    let spec = f.dc_spec(ONE_DC_REPO, "");
+    let work = f.workdir();
+    let args = [
+        "provision",
+        spec.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+        "--dry-run",
+    ];
+    let out = f.run(DC_TOKEN, &args);
+    assert_eq!(code(&out), 0);
+    assert_no_canary(&out);
+    assert!(stdout(&out).contains("clone"), "{}", stdout(&out));
+    assert!(!work.join("payments-api").exists());
+    assert!(
+        f.emu.count_token("dc-project:PAY") > 0,
+        "authenticated probe"
+    );
+    let refused = f.run(DC_NO_PERM, &args);
+    assert_eq!(code(&refused), 3);
+    assert!(
+        stderr(&refused).contains("REPO_READ"),
+        "{}",
+        stderr(&refused)
+    );
+}
