@@ -4,6 +4,8 @@
 //! `provision` (repos, steps, state) → `serve` (MCP) → `tools` (scope, checkout, API).
 
 pub mod bitbucket;
+pub mod branches;
+pub mod check;
 pub mod error;
 pub mod provision;
 pub mod secrets;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agentenv::{provision, secrets, serve, spec};
+use agentenv::{branches, check, provision, secrets, serve, spec};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -31,6 +31,13 @@ enum Command {
     /// Manage age-encrypted secrets.
     #[command(subcommand)]
     Secret(secrets::cli::SecretCommand),
+    /// Test the connection: auth, workspace/project, each repository by git and API.
+    Check(check::CheckArgs),
+    /// List a repository's remote branches (in scope), the default one marked.
+    Branches(branches::BranchesArgs),
+    /// git's credential-helper protocol, answered from the spec's secrets (used by setup steps).
+    #[command(name = "git-credential", hide = true)]
+    GitCredential(provision::credential_helper::CredentialArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +50,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Tool(args) => serve::tool(args),
         Command::Secret(cmd) => secrets::cli::run(cmd),
+        Command::Check(args) => check::run(args),
+        Command::Branches(args) => branches::run(args),
+        Command::GitCredential(args) => provision::credential_helper::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -207,7 +207,8 @@ fn missing_branch_is_exit_4_listing_the_branches_there_are() {
 fn a_connection_cut_mid_pack_fails_cleanly_and_the_next_run_clones() {
     let t = tempfile::tempdir().unwrap();
     let (_up, emu, url) = served(t.path());
-    emu.reset_next("POST */git-upload-pack", 1, 20);
+    // Cut on every attempt: provision retries a dropped connection (up to 4 tries).
+    emu.reset_next("POST */git-upload-pack", 4, 20);
     let spec = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
     let wd = t.path().join("wd");
     let out = provision(&spec, &wd, &[]);

@@ -13,12 +13,12 @@ use git2::{
 use crate::error::{Error, Kind, Result};
 use crate::provision::plan::RepoPlan;
 
-/// How to authenticate to one repository's remote. Only anonymous access exists for now; a
-/// provider's credentials (a credential callback that gives up after one rejection, or a
-/// `Bearer` header for Data Center) are added here and nowhere else.
+/// How to authenticate to one repository's remote: anonymously, or with a provider's
+/// credential (see [`super::auth`]: a callback that gives up after one rejection, or a
+/// `Bearer` header for Data Center), added here and nowhere else.
 #[derive(Debug, Clone, Default)]
 pub struct GitAuth {
-    _private: (),
+    credential: Option<std::sync::Arc<super::auth::GitCredential>>,
 }
 
 impl GitAuth {
@@ -26,21 +26,39 @@ impl GitAuth {
         GitAuth::default()
     }
 
-    /// Open a fetch connection. Extra headers (Data Center's `Bearer`) must be sent from the
-    /// first request on, which `Remote::connect_auth` cannot do: header auth goes here.
-    fn connect<'r, 'c>(
-        &'c self,
-        remote: &'c mut git2::Remote<'r>,
-    ) -> std::result::Result<git2::RemoteConnection<'r, 'c, 'c>, git2::Error> {
-        remote.connect_auth(git2::Direction::Fetch, Some(self.callbacks(None)), None)
+    pub fn with(credential: Option<std::sync::Arc<super::auth::GitCredential>>) -> Self {
+        GitAuth { credential }
     }
 
-    /// Callbacks for one connection: credentials (none yet) and transfer progress.
+    pub fn credential(&self) -> Option<&super::auth::GitCredential> {
+        self.credential.as_deref()
+    }
+
+    /// Open a fetch connection. Extra headers (Data Center's `Bearer`) must be sent from the
+    /// first request on, which `Remote::connect_auth` cannot do: [`super::auth::Connection`] can.
+    pub(crate) fn connect<'r, 'c>(
+        &'c self,
+        remote: &'c mut git2::Remote<'r>,
+    ) -> std::result::Result<super::auth::Connection<'r, 'c>, git2::Error> {
+        super::auth::Connection::open(remote, self.callbacks(None), &self.headers())
+    }
+
+    fn headers(&self) -> Vec<zeroize::Zeroizing<String>> {
+        self.credential
+            .as_ref()
+            .map(|c| c.headers())
+            .unwrap_or_default()
+    }
+
+    /// Callbacks for one connection: credentials and transfer progress.
     fn callbacks<'a>(
         &'a self,
         progress: Option<&'a (dyn Fn(Transfer) + Sync)>,
     ) -> RemoteCallbacks<'a> {
         let mut cb = RemoteCallbacks::new();
+        if let Some(c) = &self.credential {
+            c.install(&mut cb);
+        }
         if let Some(report) = progress {
             cb.transfer_progress(move |p| {
                 report(Transfer {
@@ -54,7 +72,7 @@ impl GitAuth {
         cb
     }
 
-    /// Fetch options for one fetch: callbacks, extra headers (none yet), depth, tags.
+    /// Fetch options for one fetch: callbacks, extra headers, depth, tags.
     fn fetch_options<'a>(
         &'a self,
         progress: Option<&'a (dyn Fn(Transfer) + Sync)>,
@@ -62,6 +80,11 @@ impl GitAuth {
     ) -> FetchOptions<'a> {
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(self.callbacks(progress));
+        let headers = self.headers();
+        if !headers.is_empty() {
+            let refs: Vec<&str> = headers.iter().map(|h| h.as_str()).collect();
+            fo.custom_headers(&refs);
+        }
         // Tags that point into the fetched history come along, as with `git clone --depth 1`.
         fo.download_tags(AutotagOption::Auto);
         if depth != 0 {
@@ -191,7 +214,7 @@ fn is_empty_dir(p: &Path) -> bool {
 }
 
 /// Ask the remote which branch to check out and where its tip is, on an open connection.
-fn remote_tip(plan: &RepoPlan, conn: &git2::RemoteConnection<'_, '_, '_>) -> Result<RemoteTip> {
+fn remote_tip(plan: &RepoPlan, conn: &super::auth::Connection<'_, '_>) -> Result<RemoteTip> {
     let heads = conn.list().map_err(|e| git_error(plan, e))?;
     let branch = match &plan.branch {
         Some(b) => b.clone(),
@@ -372,7 +395,7 @@ fn fetch_branch(
     auth: &GitAuth,
     progress: Option<&(dyn Fn(Transfer) + Sync)>,
     repo: &Repository,
-    mut conn: git2::RemoteConnection<'_, '_, '_>,
+    mut conn: super::auth::Connection<'_, '_>,
     tip: &RemoteTip,
 ) -> Result<String> {
     let refspec = tip.refspec();

@@ -6,6 +6,8 @@
 //!   `WORKDIR/.agentenv/state.json`    state (see `state.rs`)
 //!   `WORKDIR/.agentenv/logs/<step>.log`, `WORKDIR/.agentenv/lock`
 
+pub mod auth;
+pub mod credential_helper;
 pub mod git;
 pub mod lock;
 pub mod output;
@@ -239,8 +241,8 @@ impl Job<'_> {
             git::clean_leftovers(&r.target)?;
         }
 
-        let auth = GitAuth::anonymous();
-        let results = parallel(repos, |r| {
+        let auths = repo_auths(env, secrets, repos)?;
+        let results = parallel(&auths, |(r, auth)| {
             let bar = out.transfer_bar(&r.name);
             let report = |t: git::Transfer| {
                 // libgit2 reports every object: redraw for a fraction of them only.
@@ -251,7 +253,7 @@ impl Job<'_> {
                     bar.set_message(format!("{:.1} MiB", t.bytes as f64 / 1048576.0));
                 }
             };
-            let res = git::sync(r, &auth, args.force, bar.as_ref().map(|_| &report as _));
+            let res = sync_with_retries(r, auth, args.force, bar.as_ref().map(|_| &report as _));
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -337,7 +339,8 @@ impl Job<'_> {
                 }
                 StepDecision::Run(reason) => {
                     out.info(&format!("{}: running ({reason})", step.name));
-                    match steps::run(step, workdir, secrets, out) {
+                    let step_run = credential_helper::with_git_env(step, env);
+                    match steps::run(&step_run, workdir, secrets, out) {
                         Ok(took) => {
                             let ms = took.as_millis() as u64;
                             state.steps.insert(
@@ -388,11 +391,12 @@ impl Job<'_> {
         } else {
             State::default()
         };
-        let auth = GitAuth::anonymous();
+        let auths = repo_auths(env, secrets, repos)?;
         let results = parallel(
-            repos,
-            |r| -> Result<(String, git::RemoteTip, Option<String>)> {
-                let tip = git::probe(r, &auth)?;
+            &auths,
+            |(r, auth)| -> Result<(String, git::RemoteTip, Option<String>)> {
+                let tip = auth::with_retries(|| git::probe(r, auth))
+                    .map_err(|e| auth::explain(auth.credential(), e))?;
                 let occupied = r.target.exists()
                     && std::fs::read_dir(&r.target).is_ok_and(|mut d| d.next().is_some());
                 if !occupied {
@@ -458,6 +462,37 @@ impl Job<'_> {
             Err(combine(errors, "repositories"))
         }
     }
+}
+
+/// Each repository with the git credential of its provider (anonymous without one).
+fn repo_auths<'a>(
+    env: &LoadedEnv,
+    secrets: &ResolvedSecrets,
+    repos: &'a [RepoPlan],
+) -> Result<Vec<(&'a RepoPlan, GitAuth)>> {
+    // `plan::repos` keeps the spec's order, one plan per repository.
+    repos
+        .iter()
+        .zip(&env.spec.repos)
+        .map(|(r, repo)| {
+            Ok((
+                r,
+                GitAuth::with(auth::for_repo(env, repo, &r.fetch_url, secrets)?),
+            ))
+        })
+        .collect()
+}
+
+/// Clone or update, retrying transient failures (a failed clone leaves nothing behind, so
+/// trying again starts clean), with the credential's fix on failure.
+fn sync_with_retries(
+    r: &RepoPlan,
+    auth: &GitAuth,
+    force: bool,
+    progress: Option<&(dyn Fn(git::Transfer) + Sync)>,
+) -> Result<Synced> {
+    auth::with_retries(|| git::sync(r, auth, force, progress))
+        .map_err(|e| auth::explain(auth.credential(), e))
 }
 
 /// Run `f` on every item with a bounded number of threads; results come back in order.

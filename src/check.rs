@@ -1,0 +1,267 @@
+//! `agentenv check ENV`: test the connection before an agent depends on it. Per provider:
+//! authenticate and confirm the workspace or project; per repository: git access (ls-remote,
+//! with the credential provision uses) and API access. Every check prints OK or FAIL with the
+//! fix; the exit code is non-zero when any check fails.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::bitbucket::{ApiError, ApiErrorKind, Client, Options, seg};
+use crate::error::{Error, Kind, Result};
+use crate::secrets::ResolvedSecrets;
+use crate::spec::{AuthType, LoadedEnv, Provider, ProviderKind};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The environment spec (YAML).
+    pub env: PathBuf,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One check's outcome.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    /// auth | workspace | project | git | api
+    check: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repo: Option<String>,
+    ok: bool,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+    #[serde(skip)]
+    kind: Option<Kind>,
+}
+
+impl Outcome {
+    fn new(check: &'static str, provider: Option<&str>, repo: Option<&str>) -> Outcome {
+        Outcome {
+            check,
+            provider: provider.map(str::to_string),
+            repo: repo.map(str::to_string),
+            ok: true,
+            detail: String::new(),
+            fix: None,
+            kind: None,
+        }
+    }
+    fn ok(mut self, detail: impl Into<String>) -> Outcome {
+        self.detail = detail.into();
+        self
+    }
+    fn fail(mut self, e: Error) -> Outcome {
+        self.ok = false;
+        self.kind = Some(e.kind);
+        self.detail = e.message;
+        self.fix = e.hint;
+        self
+    }
+}
+
+/// The plain-language fix for an API failure the client's own message does not already give.
+fn api_error(e: ApiError, what: &str) -> Error {
+    let hint = match e.kind {
+        ApiErrorKind::NotFound => Some(format!(
+            "{what} does not exist, or the token cannot see it: check the spelling in the spec; an access token limited to other repositories or another workspace/project gets 404 too"
+        )),
+        ApiErrorKind::RateLimited => Some(
+            "Bitbucket is rate-limiting this account: wait (the message says how long) and run check again; lower `rate_limit.per_hour` if agents share the token".into(),
+        ),
+        ApiErrorKind::Unavailable => Some(
+            "the server could not be reached or failed: check `api_url`/`base_url`, your network and proxy, then run check again".into(),
+        ),
+        ApiErrorKind::AuthFailed | ApiErrorKind::Forbidden => None,
+        _ => None,
+    };
+    let mut err: Error = e.into();
+    err = err.context(format!("GET {what}"));
+    match hint {
+        Some(h) => err.with_hint(h),
+        None => split_fix(err),
+    }
+}
+
+/// The client words auth failures as "what happened (server said: …); the fix": the fix goes
+/// on its own line, as every other check's does.
+fn split_fix(mut err: Error) -> Error {
+    let at = err
+        .message
+        .find("); ")
+        .map(|i| i + 1)
+        .or_else(|| err.message.find("; "));
+    if let Some(i) = at {
+        let fix = err.message[i + 2..].to_string();
+        err.message.truncate(i);
+        err.hint = Some(fix);
+    }
+    err
+}
+
+async fn provider_checks(
+    name: &str,
+    provider: &Provider,
+    secrets: &ResolvedSecrets,
+    out: &mut Vec<Outcome>,
+) -> Option<Client> {
+    let p = Some(name);
+    let client = match Client::new(
+        name,
+        provider,
+        secrets,
+        Options {
+            max_retries: 2,
+            ..Options::default()
+        },
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Outcome::new("auth", p, None).fail(Error::from(e)));
+            return None;
+        }
+    };
+    let auth_type = provider.auth.as_ref().map(|a| a.kind);
+    match (provider.kind, auth_type) {
+        (ProviderKind::Cloud, Some(AuthType::ApiToken)) => match client.get_json("/user").await {
+            Ok(v) => {
+                let who = v["display_name"]
+                    .as_str()
+                    .or(v["username"].as_str())
+                    .unwrap_or("?");
+                out.push(
+                    Outcome::new("auth", p, None).ok(format!("API token accepted (user {who})")),
+                );
+            }
+            Err(e) => out.push(Outcome::new("auth", p, None).fail(api_error(e, "/user"))),
+        },
+        (_, None) => out.push(Outcome::new("auth", p, None).ok("no `auth:`: anonymous access")),
+        _ => {}
+    }
+    let (check, path, what) = match &client.flavor {
+        crate::bitbucket::Flavor::Cloud { workspace } => (
+            "workspace",
+            format!("/workspaces/{}", seg(workspace)),
+            format!("workspace `{workspace}`"),
+        ),
+        crate::bitbucket::Flavor::DataCenter { project } => (
+            "project",
+            format!("/api/1.0/projects/{}", seg(project)),
+            format!("project `{project}`"),
+        ),
+    };
+    match client.get_json(&path).await {
+        Ok(_) => out.push(Outcome::new(check, p, None).ok(format!("{what} is reachable"))),
+        Err(e) => out.push(Outcome::new(check, p, None).fail(api_error(e, &path))),
+    }
+    Some(client)
+}
+
+async fn repo_api_check(client: &Client, slug: &str) -> std::result::Result<String, Error> {
+    let path = match &client.flavor {
+        crate::bitbucket::Flavor::Cloud { workspace } => {
+            format!("/repositories/{}/{}", seg(workspace), seg(slug))
+        }
+        crate::bitbucket::Flavor::DataCenter { project } => {
+            format!("/api/1.0/projects/{}/repos/{}", seg(project), seg(slug))
+        }
+    };
+    client
+        .get_json(&path)
+        .await
+        .map(|_| format!("GET {path} ok"))
+        .map_err(|e| api_error(e, &path))
+}
+
+/// `agentenv check ENV`.
+pub fn run(args: CheckArgs) -> Result<()> {
+    let env = LoadedEnv::load(&args.env)?;
+    let secrets = crate::secrets::resolve(&env)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
+    let mut out: Vec<Outcome> = Vec::new();
+    let mut clients = std::collections::BTreeMap::new();
+    for (name, provider) in &env.spec.providers {
+        if let Some(c) = rt.block_on(provider_checks(name, provider, &secrets, &mut out)) {
+            clients.insert(name.clone(), c);
+        }
+    }
+    for repo in &env.spec.repos {
+        let name = repo.name();
+        let provider = repo.provider.as_deref();
+        let git = match crate::branches::repo_and_auth(&env, &secrets, &name)
+            .and_then(|(plan, auth)| crate::branches::ls_remote(&plan, &auth))
+        {
+            Ok(refs) => Outcome::new("git", provider, Some(&name)).ok(format!(
+                "ls-remote ok: {} branches{}",
+                refs.branches.len(),
+                refs.default
+                    .map(|d| format!(", default {d}"))
+                    .unwrap_or_default()
+            )),
+            Err(e) => Outcome::new("git", provider, Some(&name)).fail(e),
+        };
+        out.push(git);
+        // The API knows repositories by slug; a plain URL without a provider has no API.
+        let slug = repo
+            .slug
+            .as_deref()
+            .filter(|s| !crate::spec::looks_like_url(s))
+            .map(str::to_string)
+            .or_else(|| repo.provider.as_ref().map(|_| name.clone()));
+        if let (Some(client), Some(slug)) = (provider.and_then(|p| clients.get(p)), slug) {
+            let api = match rt.block_on(repo_api_check(client, &slug)) {
+                Ok(d) => Outcome::new("api", provider, Some(&name)).ok(d),
+                Err(e) => Outcome::new("api", provider, Some(&name)).fail(e),
+            };
+            out.push(api);
+        }
+    }
+    for o in &mut out {
+        o.detail = secrets.redactor().redact(&o.detail);
+        o.fix = o.fix.take().map(|f| secrets.redactor().redact(&f));
+    }
+    let failed: Vec<&Outcome> = out.iter().filter(|o| !o.ok).collect();
+    if args.json {
+        let doc = serde_json::json!({ "ok": failed.is_empty(), "checks": out });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("plain JSON")
+        );
+    } else {
+        for o in &out {
+            let subject = match (&o.provider, &o.repo) {
+                (_, Some(r)) => format!("repository {r}"),
+                (Some(p), None) => format!("provider {p}"),
+                (None, None) => String::new(),
+            };
+            println!(
+                "{} {:<9} {subject}: {}",
+                if o.ok { "OK  " } else { "FAIL" },
+                o.check,
+                o.detail.replace('\n', "\n     ")
+            );
+            if let Some(fix) = &o.fix {
+                println!("     fix: {fix}");
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let kind = failed[0].kind.unwrap_or(Kind::Failure);
+    let kind = if failed.iter().all(|o| o.kind == Some(kind)) {
+        kind
+    } else {
+        Kind::Failure
+    };
+    Err(Error::new(
+        kind,
+        format!("{} of {} checks failed", failed.len(), out.len()),
+    ))
+}
