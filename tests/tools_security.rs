@@ -466,27 +466,18 @@ async fn scope_by_owner_and_slug_is_honoured_as_validation_honours_it() {
     .unwrap();
     // The bare name `payments-api` does not match the regex; `origin/payments-api` does.
     let env = LoadedEnv::load(&spec).expect("validation accepts the owner/slug scope");
-    let ctx = Arc::new(Context::open(env, &f.workdir, ResolvedSecrets::empty()).unwrap());
-    let file = ctx
-        .call(
-            "read_file",
-            json!({"repo": "payments-api", "path": "src/main.rs"}),
-        )
-        .await
-        .expect("in scope by its full name");
+    let read = |env: LoadedEnv| {
+        let ctx = Arc::new(Context::open(env, &f.workdir, ResolvedSecrets::empty()).unwrap());
+        let args = json!({"repo": "payments-api", "path": "src/main.rs"});
+        async move { ctx.call("read_file", args).await }
+    };
+    let file = read(env).await.expect("in scope by its full name");
     assert!(file["content"].as_str().unwrap().contains("println!"));
 
     let narrowed = LoadedEnv::load(&spec)
         .unwrap()
         .with_scope(Some("^other/payments-"), None)
         .unwrap();
-    let ctx = Arc::new(Context::open(narrowed, &f.workdir, ResolvedSecrets::empty()).unwrap());
-    let e = ctx
-        .call(
-            "read_file",
-            json!({"repo": "payments-api", "path": "src/main.rs"}),
-        )
-        .await
-        .unwrap_err();
+    let e = read(narrowed).await.unwrap_err();
     assert_eq!(e.kind, OutOfScope, "{}", e.message);
 }

@@ -534,7 +534,13 @@ fn changed_files(
         };
         let (bt, at) = (subtree(b)?, subtree(a)?);
         if bt.is_some() || at.is_some() {
-            changed_files(git, bt.as_ref(), at.as_ref(), &[&path[..], b"/"].concat(), out)?;
+            changed_files(
+                git,
+                bt.as_ref(),
+                at.as_ref(),
+                &[&path[..], b"/"].concat(),
+                out,
+            )?;
         }
         // A file on either side (also where the other side is a directory: a type change).
         if b.is_some_and(|e| !e.2) || a.is_some_and(|e| !e.2) {

@@ -12,6 +12,7 @@ mod browse;
 mod commits;
 pub(crate) use commits::parse_time;
 mod read_file;
+pub(crate) use read_file::{check_range, is_binary, window};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
