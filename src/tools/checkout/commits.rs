@@ -16,8 +16,9 @@ use crate::tools::{ToolErrorKind, ToolInfo, parse_args, schema_of};
 pub struct ListArgs {
     /// The repository, as the environment names it (see list_repositories).
     pub repo: String,
-    /// Where to start: a branch in scope (see list_branches) or a commit id; omit for the
-    /// checked-out commit.
+    /// Where to start: a branch in scope (see list_branches) or a commit id reachable from one;
+    /// omit for the checked-out commit. For a repository that is not cloned: a branch name
+    /// only, default the spec's `branch:` or the repository's default branch.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// Only commits that change this file or directory (relative to the repository root).
@@ -79,7 +80,7 @@ pub fn list_tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "list_commits",
-            description: "List the commits of a repository from a ref (a branch in scope or a commit id; default: the checked-out commit), newest first, optionally only those touching a path, by an author (name or email substring), or in a time window (since/until, RFC 3339 or YYYY-MM-DD, on the author date): hash, author, date, summary. Paginated: pass `next_cursor` back as `cursor`. In shallow clones the history stops at the clone's depth and the result says so.",
+            description: "List the commits of a repository from a ref, newest first: hash, summary, author, committer date, parents. Optional filters: `path` (commits touching a file or directory), `author` (name or email substring, case-insensitive), `since`/`until` (RFC 3339 or YYYY-MM-DD, on the author date). `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor` with the same other arguments. In a shallow clone the history stops at the clone's depth and `history_truncated_by_depth` says so. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.",
             input_schema: schema_of::<ListArgs>(),
             output_schema: schema_of::<ListOutput>(),
             default: true,
@@ -344,7 +345,7 @@ pub fn get_tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "get_commit",
-            description: "Show one commit of a repository (an id reachable from a branch in scope, or a branch name for its head): message, author, committer, dates, parents, and a diffstat (each file's status and lines added/removed, with totals) against its first parent. `patch: true` adds the unified diff, capped at 100 KB with a note.",
+            description: "Show one commit of a repository: message, author, committer, dates, parents, and a diffstat against its first parent (each changed file's path, status and lines added/removed, at most 1000 files, with totals over all). `commit` is a commit id (7 to 40 hex digits) reachable from a branch in scope, or a branch name for its head. `patch: true` adds the unified diff, capped at 100 KB at a line boundary (`patch_truncated`). A cloned repository is answered from its checkout; an in-scope repository that is not cloned from the Bitbucket API (Data Center gives no line counts), and `note` says so.",
             input_schema: schema_of::<GetArgs>(),
             output_schema: schema_of::<GetOutput>(),
             default: true,

@@ -1,5 +1,7 @@
-//! Tools answered from the local checkout, at any ref, without network: list_branches,
-//! browse, read_file, list_commits, get_commit.
+//! Tools answered from the local checkout, at any in-scope ref: list_branches, browse,
+//! read_file, list_commits, get_commit. For an in-scope repository that is not cloned,
+//! `Context::call` falls back to their API back end (`tools::api::fallback`), which answers in
+//! the same output shapes with branch refs only.
 //!
 //! Everything is read from git's object database (the tree of the requested commit), never
 //! from the working copy: the answer is the committed state at that ref. With `ref` omitted it

@@ -17,7 +17,9 @@ pub struct Args {
     pub repo: String,
     /// File path relative to the repository root, like `src/main.rs`.
     pub path: String,
-    /// A branch in scope (see list_branches) or a commit id; omit (or pass `HEAD`) for the checked-out commit.
+    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
+    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
+    /// only, default the spec's `branch:` or the repository's default branch.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// First line to return (1-based, inclusive). Default 1.
@@ -75,7 +77,7 @@ pub fn tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "read_file",
-            description: "Read a file of a repository at a ref (a branch in scope or a commit id; default: the checked-out commit) as numbered lines, optionally a line range. Output is capped at 100 KB, cut at a line boundary with `next_start_line` to continue. Binary files return `binary: true`, size and a MIME guess instead of content. Reads the committed tree, not the working copy; symlinks are reported, not followed.",
+            description: "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.",
             input_schema: schema_of::<Args>(),
             output_schema: schema_of::<Output>(),
             default: true,
