@@ -388,7 +388,7 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         let Some(delta) = diff.get_delta(idx) else {
             continue;
         };
-        let (adds, dels) = git2::Patch::from_diff(&diff, idx)
+        let (adds, dels) = git2::Patch::from_diff(diff, idx)
             .ok()
             .flatten()
             .and_then(|p| p.line_stats().ok())
