@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # search_code and serve benchmarks, side by side with ripgrep, on a generated checkout of
-# ≥ 10,000 files. Usage: bench/search.sh [RUNS]   (BENCH_DIR overrides the scratch folder)
+# ≥ 10,000 files. Usage: bench/search.sh [RUNS|--serve-only]   (BENCH_DIR overrides the
+# scratch folder; --serve-only runs only the warm-serve latency and memory part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+serve_only=false
+if [ "${1:-}" = "--serve-only" ]; then serve_only=true; shift; fi
 runs="${1:-15}"
 root="${BENCH_DIR:-${TMPDIR:-/tmp}/agentenv-bench-search}"
 
@@ -20,7 +23,9 @@ echo "checkout: $(git -C "$workdir/bigrepo" ls-files | wc -l) files, $(du -sh --
 echo "agentenv $("$bin" --version | cut -d' ' -f2), $(command -v rg >/dev/null && rg --version | sed -n 1p || echo "rg missing")"
 echo
 
-if command -v rg >/dev/null; then
+if $serve_only; then
+  :
+elif command -v rg >/dev/null; then
   echo "## search_code vs rg (whole process, median of $runs)"
   python3 bench/search_vs_rg.py "$bin" "$spec" "$workdir" "$runs"
 else

@@ -726,3 +726,109 @@ fn every_checkout_tool_has_documented_schemas() {
         assert_eq!(t.output_schema["type"], "object", "{name}");
     }
 }
+
+/// get_commit's file list agrees with `git diff-tree -r -M` on the changes a pruned tree walk
+/// could miss: a mode change alone, a file turned into a directory, a deep change beside
+/// unchanged sibling trees, a rename across directories, names with glob characters, and a
+/// commit that changes nothing.
+#[tokio::test]
+async fn get_commit_lists_the_same_changes_as_git() {
+    use agentenv::secrets::ResolvedSecrets;
+    use agentenv::spec::LoadedEnv;
+    use agentenv::tools::Context;
+    use std::sync::Arc;
+    use tools_support::git;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("work/edge");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let put = |rel: &str, text: &str| {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let commit = |msg: &str| {
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "--allow-empty", "-m", msg]);
+        git(&repo, &["rev-parse", "HEAD"])
+    };
+    for d in ["a", "b", "c"] {
+        for i in 0..3 {
+            put(&format!("{d}/deep/er/f{i}.txt"), &format!("{d} {i}\n"));
+        }
+    }
+    put("t", "a file first\n");
+    put("run.sh", "echo hi\n");
+    put("w[1]*.txt", "glob name\n");
+    put(
+        "moved.txt",
+        "to be renamed, long enough to be found as a rename\n",
+    );
+    commit("base");
+    put("b/deep/er/f1.txt", "b 1 changed\n");
+    std::fs::remove_file(repo.join("t")).unwrap();
+    put("t/inner.txt", "now a directory\n");
+    std::fs::set_permissions(
+        repo.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    put("w[1]*.txt", "glob name, changed\n");
+    git(&repo, &["mv", "moved.txt", "c/moved.txt"]);
+    let changes = commit("many kinds of change");
+    let empty = commit("nothing");
+
+    let spec = tmp.path().join("env.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nname: edge\nrepos:\n  - url: origin/edge\n    path: edge\n",
+    )
+    .unwrap();
+    let env = LoadedEnv::load(&spec).unwrap();
+    let ctx =
+        Arc::new(Context::open(env, &tmp.path().join("work"), ResolvedSecrets::empty()).unwrap());
+    for id in [&changes, &empty] {
+        let v = ctx
+            .call("get_commit", json!({"repo": "edge", "commit": id}))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let mut ours: Vec<String> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let status = match f["status"].as_str().unwrap() {
+                    "added" => "A",
+                    "deleted" => "D",
+                    "renamed" => "R",
+                    "type_changed" => "T",
+                    _ => "M",
+                };
+                format!("{status} {}", f["path"].as_str().unwrap())
+            })
+            .collect();
+        ours.sort();
+        let listed = git(
+            &repo,
+            &[
+                "diff-tree",
+                "-r",
+                "-M",
+                "--name-status",
+                "--no-commit-id",
+                id,
+            ],
+        );
+        let mut theirs: Vec<String> = listed
+            .lines()
+            .map(|l| {
+                let cols: Vec<&str> = l.split('\t').collect();
+                format!("{} {}", &cols[0][..1], cols[cols.len() - 1])
+            })
+            .collect();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{id}: {v}");
+        assert_eq!(v["totals"]["files_changed"], theirs.len());
+    }
+}

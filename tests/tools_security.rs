@@ -447,3 +447,37 @@ fn the_cli_tool_command_refuses_the_same_way() {
         assert_no_leak(&format!("{args:?}"), &String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `scope.repositories` may name a repository by `owner/slug` only: the tools accept what spec
+/// validation accepts (the full name taken from the URL here), and refuse the rest.
+#[tokio::test]
+async fn scope_by_owner_and_slug_is_honoured_as_validation_honours_it() {
+    use agentenv::secrets::ResolvedSecrets;
+    use agentenv::spec::LoadedEnv;
+    use agentenv::tools::Context;
+    use std::sync::Arc;
+
+    let f = build();
+    let spec = f.tmp.path().join("owner-scope.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nname: owner-scope\nscope:\n  repositories: '^origin/payments-'\nrepos:\n  - url: origin/payments-api\n    branch: main\n",
+    )
+    .unwrap();
+    // The bare name `payments-api` does not match the regex; `origin/payments-api` does.
+    let env = LoadedEnv::load(&spec).expect("validation accepts the owner/slug scope");
+    let read = |env: LoadedEnv| {
+        let ctx = Arc::new(Context::open(env, &f.workdir, ResolvedSecrets::empty()).unwrap());
+        let args = json!({"repo": "payments-api", "path": "src/main.rs"});
+        async move { ctx.call("read_file", args).await }
+    };
+    let file = read(env).await.expect("in scope by its full name");
+    assert!(file["content"].as_str().unwrap().contains("println!"));
+
+    let narrowed = LoadedEnv::load(&spec)
+        .unwrap()
+        .with_scope(Some("^other/payments-"), None)
+        .unwrap();
+    let e = read(narrowed).await.unwrap_err();
+    assert_eq!(e.kind, OutOfScope, "{}", e.message);
+}

@@ -142,6 +142,8 @@ pub struct Context {
     /// REST clients per provider, built on first use; each holds its provider's request budget
     /// and cache, so every tool of one server shares them.
     pub api: api::Clients,
+    /// Repositories kept open between the checkout tools' calls.
+    pub repos: checkout::RepoPool,
 }
 
 impl Context {
@@ -151,6 +153,7 @@ impl Context {
             workdir: workdir.to_path_buf(),
             secrets,
             api: api::Clients::default(),
+            repos: checkout::RepoPool::default(),
         })
     }
 
@@ -160,9 +163,13 @@ impl Context {
         name: &str,
         args: serde_json::Value,
     ) -> std::result::Result<serde_json::Value, ToolError> {
-        let tool = tools()
-            .into_iter()
+        // Building the catalog renders every tool's JSON schemas: once per process, not per call.
+        static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
+        let tool = TOOLS
+            .get_or_init(tools)
+            .iter()
             .find(|t| t.info.name == name)
+            .cloned()
             .ok_or_else(|| {
                 ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
             })?;

@@ -76,14 +76,10 @@ pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> 
     })
 }
 
-/// `workspace/slug` (Cloud) or `PROJECT/slug` (Data Center), which scope regexes may match.
+/// `owner/slug`, which `scope.repositories` may match as well as the bare name: the same
+/// name spec validation checks, so a spec that validates is answered by the tools.
 fn full_name(ctx: &Context, repo: &Repo) -> Option<String> {
-    let provider = ctx.env.spec.providers.get(repo.provider.as_deref()?)?;
-    let owner = provider
-        .workspace
-        .as_deref()
-        .or(provider.project.as_deref())?;
-    Some(format!("{owner}/{}", repo.name()))
+    repo.full_name(&ctx.env.spec.providers)
 }
 
 fn known_repos_hint(ctx: &Context) -> String {

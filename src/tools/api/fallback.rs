@@ -5,14 +5,12 @@
 //! Refs are branch names only: the scope check for a commit id is "reachable from an in-scope
 //! branch", which a clone answers locally but the API only at the price of many requests.
 
-use std::fmt::Write;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiRepo, Context, ToolError, ToolErrorKind, api_repo, block_on, check_branch, s};
 use crate::bitbucket::{ApiErrorKind, MAX_BODY_BYTES, seg};
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cursor, cut_chars, page_limit};
+use crate::tools::checkout::{check_range, cursor, cut_chars, is_binary, page_limit, window};
 use crate::tools::{parse_args, scope};
 
 /// The API answer for checkout tool `name`, or `None` when it has no API back end.
@@ -443,19 +441,7 @@ fn read_file(ctx: &Context, args: Value) -> Result<Value, ToolError> {
             "`path` names the repository root; call browse to list it".into(),
         ));
     }
-    let start = args.start_line.unwrap_or(1);
-    if start == 0 {
-        return Err(invalid(
-            "start_line is 1-based; use 1 for the first line".into(),
-        ));
-    }
-    if let Some(end) = args.end_line
-        && end < start
-    {
-        return Err(invalid(format!(
-            "end_line {end} is before start_line {start}"
-        )));
-    }
+    let start = check_range(args.start_line, args.end_line)?;
     let repo = api_repo(ctx, &args.repo)?;
     let (branch, commit) = resolve(ctx, &repo, args.reference.as_deref())?;
     let what = format!("`{path}` in `{}` at `{branch}`", repo.name);
@@ -492,52 +478,29 @@ fn read_file(ctx: &Context, args: Value) -> Result<Value, ToolError> {
         "repo": repo.name, "path": path, "ref": branch, "commit": commit,
         "size": bytes.len(), "binary": false, "mime": mime, "truncated": false,
     });
-    if bytes[..bytes.len().min(8000)].contains(&0) {
+    if is_binary(bytes) {
         out["binary"] = json!(true);
         out["note"] = json!(format!("binary file: content not shown; {NOTE}"));
         return Ok(out);
     }
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let total = lines.len();
-    if start > total.max(1) {
-        return Err(invalid(format!(
-            "start_line {start} is past the end of `{path}`, which has {total} lines"
-        )));
-    }
-    let end = args.end_line.unwrap_or(total).min(total);
-    let mut content = String::new();
-    let mut last = start - 1;
-    for (i, line) in lines.iter().enumerate().take(end).skip(start - 1) {
-        let n = i + 1;
-        let row = format!("{n}\t{}\n", cut_chars(line, MAX_OUTPUT_BYTES - 16));
-        // The first line always fits (cut above); later ones stop at the cap.
-        if n > start && content.len() + row.len() > MAX_OUTPUT_BYTES {
-            break;
-        }
-        let _ = content.write_str(&row);
-        last = n;
-    }
-    let mut notes = vec![NOTE.to_string()];
+    let w = window(bytes, &path, start, args.end_line)?;
+    let mut notes = w.notes;
+    notes.push(NOTE.to_string());
     if resp.truncated {
         notes.push(format!(
             "only the first {MAX_BODY_BYTES} bytes of the file were read"
         ));
     }
-    out["total_lines"] = json!(total);
-    if last < end {
-        out["truncated"] = json!(true);
-        out["next_start_line"] = json!(last + 1);
-        notes.insert(0, format!(
-            "output capped at 100 KB: lines {start}-{last} of {total} shown; call read_file with start_line {} to continue",
-            last + 1
-        ));
+    out["total_lines"] = json!(w.total_lines);
+    out["truncated"] = json!(w.truncated);
+    if let Some(n) = w.next_start_line {
+        out["next_start_line"] = json!(n);
     }
-    if total > 0 {
-        out["start_line"] = json!(start);
+    if let (Some(first), Some(last)) = (w.start_line, w.end_line) {
+        out["start_line"] = json!(first);
         out["end_line"] = json!(last);
     }
-    out["content"] = json!(content);
+    out["content"] = json!(w.content);
     out["note"] = json!(notes.join("; "));
     Ok(out)
 }

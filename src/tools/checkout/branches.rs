@@ -65,7 +65,7 @@ pub fn tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "list_branches",
-            description: "List the branches of a repository that are in the environment's scope, as the local checkout knows them (local branches and remote-tracking refs): name, head commit, date, and which one is checked out and default. Answered from the checkout without network. Paginated: pass `next_cursor` back as `cursor`.",
+            description: "List the branches of a repository that are in the environment's scope, sorted by name: name, head commit, date, summary, and which one is checked out and which is the default; names are usable as `ref` in the other tools. A cloned repository is answered from its checkout (local branches and remote-tracking refs: a single-branch clone knows only the branches it fetched); an in-scope repository that is not cloned is answered from the Bitbucket API (every in-scope branch on the server; Data Center gives no dates or summaries), and `note` says so. Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor`.",
             input_schema: schema_of::<Args>(),
             output_schema: schema_of::<Output>(),
             default: true,

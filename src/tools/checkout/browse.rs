@@ -16,7 +16,9 @@ pub struct Args {
     /// Directory relative to the repository root, like `src/tools`; omit or `""` for the root.
     #[serde(default)]
     pub path: Option<String>,
-    /// A branch in scope (see list_branches) or a commit id; omit (or pass `HEAD`) for the checked-out commit.
+    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
+    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
+    /// only, default the spec's `branch:` or the repository's default branch.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
 }
@@ -81,7 +83,7 @@ pub fn tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "browse",
-            description: "List a directory of a repository at a ref (a branch in scope or a commit id; default: the checked-out commit): each entry's name, path, type (file, dir, symlink, submodule) and size. Reads the committed tree, not the working copy; symlinks are shown with their target and never followed.",
+            description: "List a directory of a repository at a ref: each entry's name, path, type (file, dir, symlink, submodule) and size, directories first; at most 1000 entries (`truncated` and `total_entries` tell when there are more). `path` is relative to the repository root (omit for the root); `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are shown with their target and never followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.",
             input_schema: schema_of::<Args>(),
             output_schema: schema_of::<Output>(),
             default: true,

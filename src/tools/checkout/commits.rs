@@ -16,8 +16,9 @@ use crate::tools::{ToolErrorKind, ToolInfo, parse_args, schema_of};
 pub struct ListArgs {
     /// The repository, as the environment names it (see list_repositories).
     pub repo: String,
-    /// Where to start: a branch in scope (see list_branches) or a commit id; omit for the
-    /// checked-out commit.
+    /// Where to start: a branch in scope (see list_branches) or a commit id reachable from one;
+    /// omit for the checked-out commit. For a repository that is not cloned: a branch name
+    /// only, default the spec's `branch:` or the repository's default branch.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// Only commits that change this file or directory (relative to the repository root).
@@ -79,7 +80,7 @@ pub fn list_tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "list_commits",
-            description: "List the commits of a repository from a ref (a branch in scope or a commit id; default: the checked-out commit), newest first, optionally only those touching a path, by an author (name or email substring), or in a time window (since/until, RFC 3339 or YYYY-MM-DD, on the author date): hash, author, date, summary. Paginated: pass `next_cursor` back as `cursor`. In shallow clones the history stops at the clone's depth and the result says so.",
+            description: "List the commits of a repository from a ref, newest first: hash, summary, author, committer date, parents. Optional filters: `path` (commits touching a file or directory), `author` (name or email substring, case-insensitive), `since`/`until` (RFC 3339 or YYYY-MM-DD, on the author date). `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor` with the same other arguments. In a shallow clone the history stops at the clone's depth and `history_truncated_by_depth` says so. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.",
             input_schema: schema_of::<ListArgs>(),
             output_schema: schema_of::<ListOutput>(),
             default: true,
@@ -344,7 +345,7 @@ pub fn get_tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "get_commit",
-            description: "Show one commit of a repository (an id reachable from a branch in scope, or a branch name for its head): message, author, committer, dates, parents, and a diffstat (each file's status and lines added/removed, with totals) against its first parent. `patch: true` adds the unified diff, capped at 100 KB with a note.",
+            description: "Show one commit of a repository: message, author, committer, dates, parents, and a diffstat against its first parent (each changed file's path, status and lines added/removed, at most 1000 files, with totals over all). `commit` is a commit id (7 to 40 hex digits) reachable from a branch in scope, or a branch name for its head. `patch: true` adds the unified diff, capped at 100 KB at a line boundary (`patch_truncated`). A cloned repository is answered from its checkout; an in-scope repository that is not cloned from the Bitbucket API (Data Center gives no line counts), and `note` says so.",
             input_schema: schema_of::<GetArgs>(),
             output_schema: schema_of::<GetOutput>(),
             default: true,
@@ -373,10 +374,7 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     if commit.parent_count() > 1 {
         notes.push("merge commit: the diff is against the first parent".to_string());
     }
-    let mut diff = git
-        .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
-        .map_err(git_error)?;
-    let _ = diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)));
+    let diff = diff_against_parent(&git, parent_tree.as_ref(), &tree)?;
 
     let mut files = Vec::new();
     let mut totals = Totals {
@@ -384,11 +382,13 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         additions: 0,
         deletions: 0,
     };
-    for idx in 0..diff.deltas().len() {
+    let deltas = diff.as_ref().map_or(0, |d| d.deltas().len());
+    for idx in 0..deltas {
+        let Some(diff) = diff.as_ref() else { break };
         let Some(delta) = diff.get_delta(idx) else {
             continue;
         };
-        let (adds, dels) = git2::Patch::from_diff(&diff, idx)
+        let (adds, dels) = git2::Patch::from_diff(diff, idx)
             .ok()
             .flatten()
             .and_then(|p| p.line_stats().ok())
@@ -438,7 +438,7 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     }
 
     let (patch, patch_truncated) = if args.patch {
-        let (p, cut) = patch_text(&diff);
+        let (p, cut) = diff.as_ref().map(patch_text).unwrap_or_default();
         if cut {
             notes.push(format!(
                 "the patch is capped at 100 KB and was cut at a line boundary; read_file the changed files at `{}` and at its parent for the rest",
@@ -466,6 +466,89 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     };
     Ok(serde_json::to_value(out).expect("json"))
+}
+
+/// The diff of a commit's tree against its first parent's, with renames found; `None` when
+/// the trees are equal.
+///
+/// libgit2 walks both trees in full, loading and hashing every tree object on either side even
+/// where a subtree did not change, which on a large checkout costs far more than the diff
+/// itself. So the changed files are found first by a walk that skips subtrees whose ids are
+/// equal, and libgit2 diffs only those paths: the same deltas (renames pair up deletions and
+/// additions, both of which are listed) at the cost of the trees on the changed paths.
+fn diff_against_parent<'r>(
+    git: &'r git2::Repository,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Option<git2::Diff<'r>>, ToolError> {
+    let mut opts = git2::DiffOptions::new();
+    if let Some(parent) = parent {
+        let mut changed = Vec::new();
+        changed_files(git, Some(parent), Some(tree), b"", &mut changed).map_err(git_error)?;
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        // Exact paths, not globs: a path with `*` or `[` in it names only itself.
+        opts.disable_pathspec_match(true);
+        for path in changed {
+            opts.pathspec(path);
+        }
+    }
+    let mut diff = git
+        .diff_tree_to_tree(parent, Some(tree), Some(&mut opts))
+        .map_err(git_error)?;
+    let _ = diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)));
+    Ok(Some(diff))
+}
+
+/// The paths of the files (blobs and submodules) that differ between two trees, `None` being
+/// the empty tree, in any order. Subtrees with equal ids are not read.
+fn changed_files(
+    git: &git2::Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), git2::Error> {
+    use std::collections::BTreeMap;
+    let entries = |t: Option<&git2::Tree<'_>>| -> BTreeMap<Vec<u8>, (git2::Oid, i32, bool)> {
+        t.into_iter()
+            .flat_map(|t| t.iter())
+            .map(|e| {
+                let is_tree = e.kind() == Some(git2::ObjectType::Tree);
+                (e.name_bytes().to_vec(), (e.id(), e.filemode(), is_tree))
+            })
+            .collect()
+    };
+    let (before, after) = (entries(old), entries(new));
+    let names: std::collections::BTreeSet<&Vec<u8>> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        let (b, a) = (before.get(name), after.get(name));
+        if b == a {
+            continue;
+        }
+        // Bytes, not text: a name that is not UTF-8 must still match itself.
+        let path = [prefix, name.as_slice()].concat();
+        let subtree = |side: Option<&(git2::Oid, i32, bool)>| match side {
+            Some((id, _, true)) => git.find_tree(*id).map(Some),
+            _ => Ok(None),
+        };
+        let (bt, at) = (subtree(b)?, subtree(a)?);
+        if bt.is_some() || at.is_some() {
+            changed_files(
+                git,
+                bt.as_ref(),
+                at.as_ref(),
+                &[&path[..], b"/"].concat(),
+                out,
+            )?;
+        }
+        // A file on either side (also where the other side is a directory: a type change).
+        if b.is_some_and(|e| !e.2) || a.is_some_and(|e| !e.2) {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// The unified diff, at most [`MAX_OUTPUT_BYTES`], cut at a line boundary.

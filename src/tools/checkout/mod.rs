@@ -1,5 +1,7 @@
-//! Tools answered from the local checkout, at any ref, without network: list_branches,
-//! browse, read_file, list_commits, get_commit.
+//! Tools answered from the local checkout, at any in-scope ref: list_branches, browse,
+//! read_file, list_commits, get_commit. For an in-scope repository that is not cloned,
+//! `Context::call` falls back to their API back end (`tools::api::fallback`), which answers in
+//! the same output shapes with branch refs only.
 //!
 //! Everything is read from git's object database (the tree of the requested commit), never
 //! from the working copy: the answer is the committed state at that ref. With `ref` omitted it
@@ -12,6 +14,7 @@ mod browse;
 mod commits;
 pub(crate) use commits::parse_time;
 mod read_file;
+pub(crate) use read_file::{check_range, is_binary, window};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -34,13 +37,74 @@ pub(crate) const MAX_OUTPUT_BYTES: usize = 100 * 1024;
 const DEFAULT_LIMIT: usize = 30;
 const MAX_LIMIT: usize = 100;
 
-/// An in-scope, cloned repository opened with git2.
+/// Repositories opened by earlier calls, kept for the next ones: opening a repository (reading
+/// its config, listing its packs) and dropping it (unmapping the pack windows, clearing the
+/// object cache) cost more than a whole `read_file`. `git2::Repository` is `Send` but not
+/// `Sync`, so a call takes one out for itself (or opens a new one when none is idle) and puts it
+/// back when done: calls on one repository never wait for each other.
+///
+/// A kept repository sees later fetches: libgit2 reads refs from disk on every lookup and
+/// rescans the pack directory when an object is missing.
+#[derive(Default)]
+pub struct RepoPool {
+    idle: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Vec<git2::Repository>>>,
+}
+
+/// Idle repositories kept per checkout; more concurrent calls than this open their own.
+const MAX_IDLE: usize = 2;
+
+/// A repository taken from the pool, returned to it on drop.
+pub(crate) struct PooledRepo<'a> {
+    git: Option<git2::Repository>,
+    pool: &'a RepoPool,
+    dir: std::path::PathBuf,
+}
+
+impl std::ops::Deref for PooledRepo<'_> {
+    type Target = git2::Repository;
+    fn deref(&self) -> &git2::Repository {
+        self.git.as_ref().expect("taken only on drop")
+    }
+}
+
+impl Drop for PooledRepo<'_> {
+    fn drop(&mut self) {
+        let (Some(git), Ok(mut idle)) = (self.git.take(), self.pool.idle.lock()) else {
+            return;
+        };
+        let kept = idle.entry(std::mem::take(&mut self.dir)).or_default();
+        if kept.len() < MAX_IDLE {
+            kept.push(git);
+        }
+    }
+}
+
+impl RepoPool {
+    fn take(&self, dir: &std::path::Path) -> Result<PooledRepo<'_>, git2::Error> {
+        let kept = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.get_mut(dir).and_then(Vec::pop));
+        let git = match kept {
+            Some(git) => git,
+            None => git2::Repository::open(dir)?,
+        };
+        Ok(PooledRepo {
+            git: Some(git),
+            pool: self,
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// An in-scope, cloned repository opened with git2 (or kept open from an earlier call).
 pub(crate) fn open<'a>(
     ctx: &'a Context,
     name: &str,
-) -> Result<(RepoRef<'a>, git2::Repository), ToolError> {
+) -> Result<(RepoRef<'a>, PooledRepo<'a>), ToolError> {
     let repo = scope::repo(ctx, name)?;
-    let git = git2::Repository::open(&repo.dir).map_err(|e| {
+    let git = ctx.repos.take(&repo.dir).map_err(|e| {
         ToolError::new(
             ToolErrorKind::NotCloned,
             format!(

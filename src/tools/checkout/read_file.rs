@@ -17,7 +17,9 @@ pub struct Args {
     pub repo: String,
     /// File path relative to the repository root, like `src/main.rs`.
     pub path: String,
-    /// A branch in scope (see list_branches) or a commit id; omit (or pass `HEAD`) for the checked-out commit.
+    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
+    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
+    /// only, default the spec's `branch:` or the repository's default branch.
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// First line to return (1-based, inclusive). Default 1.
@@ -75,7 +77,7 @@ pub fn tool() -> Tool {
     Tool {
         info: ToolInfo {
             name: "read_file",
-            description: "Read a file of a repository at a ref (a branch in scope or a commit id; default: the checked-out commit) as numbered lines, optionally a line range. Output is capped at 100 KB, cut at a line boundary with `next_start_line` to continue. Binary files return `binary: true`, size and a MIME guess instead of content. Reads the committed tree, not the working copy; symlinks are reported, not followed.",
+            description: "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.",
             input_schema: schema_of::<Args>(),
             output_schema: schema_of::<Output>(),
             default: true,
@@ -97,17 +99,7 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
             "`path` names the repository root; call browse to list it, then read_file a file in it",
         ));
     }
-    let start = args.start_line.unwrap_or(1);
-    if start == 0 {
-        return Err(invalid("start_line is 1-based; use 1 for the first line"));
-    }
-    if let Some(end) = args.end_line
-        && end < start
-    {
-        return Err(invalid(&format!(
-            "end_line {end} is before start_line {start}"
-        )));
-    }
+    let start = check_range(args.start_line, args.end_line)?;
     let (repo, git) = open(ctx, &args.repo)?;
     let at = scope::resolve(ctx, &repo, &git, args.reference.as_deref())?;
     let label = at.label();
@@ -151,65 +143,119 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
         out.note = Some("this is a symbolic link; it is not followed. If its target is inside the repository, read_file that path".to_string());
         return Ok(serde_json::to_value(out).expect("json"));
     }
-    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+    if is_binary(bytes) {
         out.binary = true;
         out.note = Some("binary file: content not shown".to_string());
         return Ok(serde_json::to_value(out).expect("json"));
     }
+    let w = window(bytes, &shown, start, args.end_line)?;
+    out.total_lines = Some(w.total_lines);
+    out.start_line = w.start_line;
+    out.end_line = w.end_line;
+    out.content = Some(w.content);
+    out.truncated = w.truncated;
+    out.next_start_line = w.next_start_line;
+    out.note = (!w.notes.is_empty()).then(|| w.notes.join("; "));
+    Ok(serde_json::to_value(out).expect("json"))
+}
+
+/// The first line a call asks for, once `start_line`/`end_line` are checked (1-based, in order).
+pub(crate) fn check_range(
+    start_line: Option<usize>,
+    end_line: Option<usize>,
+) -> Result<usize, ToolError> {
+    let start = start_line.unwrap_or(1);
+    if start == 0 {
+        return Err(invalid("start_line is 1-based; use 1 for the first line"));
+    }
+    if let Some(end) = end_line
+        && end < start
+    {
+        return Err(invalid(&format!(
+            "end_line {end} is before start_line {start}"
+        )));
+    }
+    Ok(start)
+}
+
+/// git's own heuristic: a NUL in the first 8000 bytes means binary.
+pub(crate) fn is_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(BINARY_PROBE)].contains(&0)
+}
+
+/// What `read_file` shows of a text file, wherever its bytes came from (checkout or API).
+pub(crate) struct Window {
+    pub total_lines: usize,
+    /// First and last line in `content`; `None` for an empty file.
+    pub start_line: Option<usize>,
+    pub end_line: Option<usize>,
+    /// The lines, each as `<number>\t<text>`, newline-terminated.
+    pub content: String,
+    /// True when the requested range was cut at the 100 KB cap.
+    pub truncated: bool,
+    pub next_start_line: Option<usize>,
+    /// What the agent should know: invalid UTF-8, a cut line, the cap and how to continue.
+    pub notes: Vec<String>,
+}
+
+/// Lines `start..=end_line` (default: to the end) of a text file `shown`, numbered, capped at
+/// [`MAX_OUTPUT_BYTES`] at a line boundary. A first line longer than the cap alone is cut
+/// rather than returned as nothing, so `next_start_line` always moves forward.
+pub(crate) fn window(
+    bytes: &[u8],
+    shown: &str,
+    start: usize,
+    end_line: Option<usize>,
+) -> Result<Window, ToolError> {
+    let mut notes = Vec::new();
     let text = String::from_utf8_lossy(bytes);
     if matches!(text, std::borrow::Cow::Owned(_)) {
-        out.note =
-            Some("the file is not valid UTF-8; invalid bytes are shown as U+FFFD".to_string());
+        notes.push("the file is not valid UTF-8; invalid bytes are shown as U+FFFD".to_string());
     }
     let lines: Vec<&str> = text.lines().collect();
     let total = lines.len();
-    out.total_lines = Some(total);
     if start > total.max(1) {
         return Err(invalid(&format!(
             "start_line {start} is past the end of `{shown}`, which has {total} lines"
         )));
     }
-    let end = args.end_line.unwrap_or(total).min(total);
+    let end = end_line.unwrap_or(total).min(total);
     let mut content = String::new();
     let mut last = start.saturating_sub(1);
+    let mut truncated = false;
     for (n, line) in lines.iter().enumerate().take(end).skip(start - 1) {
         let n = n + 1;
         let before = content.len();
         let _ = writeln!(content, "{n}\t{line}");
         if content.len() > MAX_OUTPUT_BYTES {
+            content.truncate(before);
             if n == start {
                 // A single line longer than the cap: show its head, continue after it.
-                content.truncate(before);
                 let room = MAX_OUTPUT_BYTES.saturating_sub(before + 16);
                 let _ = writeln!(content, "{n}\t{}", super::cut_chars(line, room));
                 last = n;
-                out.note = Some(format!("line {n} alone is longer than 100 KB and was cut"));
-            } else {
-                content.truncate(before);
+                notes.push(format!("line {n} alone is longer than 100 KB and was cut"));
             }
-            out.truncated = last < end;
+            truncated = last < end;
             break;
         }
         last = n;
     }
-    if out.truncated {
-        out.next_start_line = Some(last + 1);
-        let why = out
-            .note
-            .take()
-            .map(|n| format!("{n}; "))
-            .unwrap_or_default();
-        out.note = Some(format!(
-            "{why}output capped at 100 KB: lines {start}-{last} of {total} shown; call read_file with start_line {} to continue",
+    if truncated {
+        notes.push(format!(
+            "output capped at 100 KB: lines {start}-{last} of {total} shown; call read_file with start_line {} to continue",
             last + 1
         ));
     }
-    if total > 0 {
-        out.start_line = Some(start);
-        out.end_line = Some(last);
-    }
-    out.content = Some(content);
-    Ok(serde_json::to_value(out).expect("json"))
+    Ok(Window {
+        total_lines: total,
+        start_line: (total > 0).then_some(start),
+        end_line: (total > 0).then_some(last),
+        content,
+        truncated,
+        next_start_line: truncated.then_some(last + 1),
+        notes,
+    })
 }
 
 fn invalid(msg: &str) -> ToolError {
@@ -279,7 +325,7 @@ fn guess_mime(path: &str, bytes: &[u8]) -> String {
     if !by_ext.is_empty() {
         return by_ext.to_string();
     }
-    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+    if is_binary(bytes) {
         "application/octet-stream".to_string()
     } else {
         "text/plain".to_string()
