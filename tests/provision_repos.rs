@@ -505,3 +505,19 @@ fn a_default_branch_outside_scope_is_refused() {
     );
     assert_eq!(code(&provision(&in_scope, &wd, &[])), 0);
 }
+
+#[test]
+fn scope_by_owner_and_slug_admits_a_repository_as_validation_does() {
+    // `scope.repositories` may name `owner/slug`; provision must agree with `validate`.
+    let t = tempfile::tempdir().unwrap();
+    upstream(&t.path().join("team/up"));
+    let spec = spec(
+        t.path(),
+        "scope:\n  repositories: '^team/up$'\nrepos:\n  - url: ./team/up\n",
+    );
+    let out = agentenv(&["validate", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = provision(&spec, &t.path().join("wd"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(t.path().join("wd/up/.git").exists());
+}

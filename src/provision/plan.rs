@@ -34,7 +34,9 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
         .iter()
         .map(|repo| {
             let name = repo.name();
-            if !env.scope.repo_allowed(&name, None) {
+            // The same rule as validation and the tools: the bare name or `owner/slug`.
+            let full_name = repo.full_name(&env.spec.providers);
+            if !env.scope.repo_allowed(&name, full_name.as_deref()) {
                 return Err(Error::not_found(format!(
                     "{}: repository {name} is outside the spec's scope.repositories",
                     env.path.display()
