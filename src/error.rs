@@ -102,14 +102,3 @@ impl From<std::io::Error> for Error {
         Error::failure(e.to_string())
     }
 }
-
-/// Add context to any error on the way up: `fs::read(p).ctx(|| format!("reading {p}"))?`.
-pub trait ResultExt<T> {
-    fn ctx<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T>;
-}
-
-impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
-    fn ctx<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
-        self.map_err(|e| e.into().context(what()))
-    }
-}

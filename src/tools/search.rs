@@ -384,7 +384,7 @@ fn search_commit(
             format!("reading repository `{}`: {}", repo.name, e.message()),
         )
     };
-    let git = git2::Repository::open(&repo.dir).map_err(internal)?;
+    let git = ctx.repos.take(&repo.dir).map_err(internal)?;
     let oid = scope::resolve_ref(ctx, repo, &git, Some(reference))?;
     let tree = git
         .find_object(oid, None)

@@ -80,7 +80,7 @@ impl Drop for PooledRepo<'_> {
 }
 
 impl RepoPool {
-    fn take(&self, dir: &std::path::Path) -> Result<PooledRepo<'_>, git2::Error> {
+    pub(crate) fn take(&self, dir: &std::path::Path) -> Result<PooledRepo<'_>, git2::Error> {
         let kept = self
             .idle
             .lock()
