@@ -104,7 +104,7 @@ pub fn run(args: BranchesArgs) -> Result<()> {
     let shown: Vec<Branch> = refs
         .branches
         .iter()
-        .filter(|(n, _)| env.scope.branch_allowed(n))
+        .filter(|(n, _)| env.scope.branch(n))
         .map(|(n, c)| Branch {
             name: n,
             commit: c,

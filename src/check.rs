@@ -255,7 +255,9 @@ pub fn run(args: CheckArgs) -> Result<()> {
         return Ok(());
     }
     let kind = failed[0].kind.unwrap_or(Kind::Failure);
-    let kind = if failed.iter().all(|o| o.kind == Some(kind)) {
+    // Kinds that share an exit code (auth failed, forbidden) are one family here.
+    let same = |o: &Outcome| o.kind.map(Kind::exit_code) == Some(kind.exit_code());
+    let kind = if failed.iter().all(|o| same(o)) {
         kind
     } else {
         Kind::Failure

@@ -515,7 +515,7 @@ providers:
     let ctx = Arc::new(Context::open(env, tmp.path(), secrets).unwrap());
     let mut seen = Seen::default();
     for (provider, word) in [
-        ("old", "app passwords were removed"),
+        ("old", "removed Bitbucket app passwords in 2026"),
         ("noemail", "auth.email"),
         ("nosecret", "secret `MISSING` is not available"),
     ] {

@@ -72,14 +72,18 @@ impl From<ApiError> for crate::Error {
     fn from(e: ApiError) -> crate::Error {
         use crate::Kind;
         let kind = match e.kind {
-            ApiErrorKind::AuthFailed | ApiErrorKind::Forbidden => Kind::Auth,
+            ApiErrorKind::AuthFailed => Kind::Auth,
+            ApiErrorKind::Forbidden => Kind::Forbidden,
             ApiErrorKind::NotFound | ApiErrorKind::PipelinesDisabled => Kind::NotFound,
-            ApiErrorKind::RateLimited | ApiErrorKind::Unavailable | ApiErrorKind::BadResponse => {
-                Kind::Unavailable
-            }
+            ApiErrorKind::RateLimited => Kind::RateLimited,
+            ApiErrorKind::Unavailable | ApiErrorKind::BadResponse => Kind::Unavailable,
             ApiErrorKind::Invalid => Kind::Input,
         };
-        crate::Error::new(kind, e.message)
+        let mut err = crate::Error::new(kind, e.message.clone());
+        if let Some(wait) = e.retry_after {
+            err = err.with_retry_after(wait);
+        }
+        err.with_source(e)
     }
 }
 
@@ -134,19 +138,16 @@ pub(crate) fn dc_exception(body: &[u8]) -> Option<String> {
 
 /// The fix for a 401, per credential type (Cloud 401s say nothing useful themselves).
 pub(crate) fn auth_fix(auth: Option<AuthType>, cloud: bool) -> &'static str {
-    match (auth, cloud) {
-        (None, _) => {
-            "the repository needs credentials: add `auth:` to the provider in the spec (api-token with email for Cloud, http-access-token for Data Center)"
-        }
-        (Some(AuthType::ApiToken), _) => {
-            "check the three usual causes: `auth.email` must be the Atlassian account email (not the Bitbucket username or `x-bitbucket-api-token-auth`, which are for git); the token must be an API token created *with scopes* (a token without scopes cannot call the REST API); and it must not be expired or revoked (create a new one and run `agentenv secret update`)"
-        }
-        (Some(AuthType::AccessToken), _) => {
-            "the access token was rejected: it may be expired or revoked (OAuth tokens last one hour); create a new repository/project/workspace access token and run `agentenv secret update`"
-        }
-        (Some(AuthType::HttpAccessToken), _) => {
-            "the HTTP access token was rejected: it may be expired or revoked, or belong to another server; create a new one and run `agentenv secret update`"
-        }
-        (Some(_), _) => "the credential was rejected; check the provider's `auth:` in the spec",
+    use crate::spec::ProviderKind;
+    let kind = if cloud {
+        ProviderKind::Cloud
+    } else {
+        ProviderKind::Datacenter
+    };
+    match auth {
+        None => crate::providers::NO_AUTH_HINT,
+        Some(t) => crate::providers::rule(kind, t)
+            .map(|r| r.rejected_hint)
+            .unwrap_or("the credential was rejected; check the provider's `auth:` in the spec"),
     }
 }

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 pub use budget::{Budget, DEFAULT_PER_HOUR};
 pub use error::{ApiError, ApiErrorKind};
 
+use crate::providers::RestForm;
 use crate::secrets::ResolvedSecrets;
 use crate::spec::{AuthType, Provider, ProviderKind};
 
@@ -789,8 +790,10 @@ fn credential(
             ))
         })
     };
-    let value = match (auth.kind, provider.kind) {
-        (AuthType::ApiToken, ProviderKind::Cloud) => {
+    let rule = crate::providers::rule(provider.kind, auth.kind)
+        .map_err(|r| auth_err(format!("provider `{name}`: {}; {}", r.message, r.hint)))?;
+    let value = match rule.rest {
+        RestForm::BasicEmailToken => {
             let email = auth.email.as_deref().ok_or_else(|| {
                 auth_err(format!(
                     "provider `{name}`: an api-token needs `auth.email` (the Atlassian account email) for the REST API"
@@ -802,25 +805,7 @@ fn credential(
                 base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
             )
         }
-        (AuthType::AccessToken, ProviderKind::Cloud)
-        | (AuthType::HttpAccessToken, ProviderKind::Datacenter) => {
-            format!("Bearer {}", token()?)
-        }
-        (AuthType::AppPassword, _) => {
-            return Err(auth_err(format!(
-                "provider `{name}`: app passwords were removed by Atlassian in 2026; use `type: api-token` (with `email`) or an access token"
-            )));
-        }
-        (AuthType::OauthClientCredentials, _) => {
-            return Err(auth_err(format!(
-                "provider `{name}`: oauth-client-credentials is not supported by the API tools yet; use an api-token or access token"
-            )));
-        }
-        (kind, pk) => {
-            return Err(auth_err(format!(
-                "provider `{name}`: auth type {kind:?} does not apply to a {pk:?} provider; Cloud takes api-token or access-token, Data Center http-access-token"
-            )));
-        }
+        RestForm::Bearer => format!("Bearer {}", token()?),
     };
     Ok((Some(auth.kind), Some(Credential(Zeroizing::new(value)))))
 }

@@ -17,10 +17,8 @@ use crate::error::{Error, Kind, Result};
 use crate::secrets::ResolvedSecrets;
 use crate::spec::{AuthType, LoadedEnv, Provider, ProviderKind, Repo};
 
-/// Cloud API tokens over git: this fixed username, the token as password.
-pub const API_TOKEN_GIT_USER: &str = "x-bitbucket-api-token-auth";
-/// Cloud access tokens (repository/project/workspace, OAuth) over git.
-pub const ACCESS_TOKEN_GIT_USER: &str = "x-token-auth";
+pub use crate::providers::{ACCESS_TOKEN_GIT_USER, API_TOKEN_GIT_USER, auth_name};
+use crate::providers::{GitForm, kind_name};
 
 /// What git presents to one provider's host.
 #[derive(Clone)]
@@ -89,23 +87,6 @@ pub fn origin_of(url: &str) -> Option<String> {
     ))
 }
 
-fn kind_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Cloud => "Bitbucket Cloud",
-        ProviderKind::Datacenter => "Bitbucket Data Center",
-    }
-}
-
-pub fn auth_name(t: AuthType) -> &'static str {
-    match t {
-        AuthType::ApiToken => "api-token",
-        AuthType::AccessToken => "access-token",
-        AuthType::HttpAccessToken => "http-access-token",
-        AuthType::OauthClientCredentials => "oauth-client-credentials",
-        AuthType::AppPassword => "app-password",
-    }
-}
-
 /// The git credential of provider `name`, or `None` when it has no `auth:` (anonymous).
 pub fn credential(
     name: &str,
@@ -131,41 +112,14 @@ pub fn credential(
         })?;
         Ok(Zeroizing::new(value.to_string()))
     };
-    let secret = match (auth.kind, provider.kind) {
-        (AuthType::ApiToken, ProviderKind::Cloud) => Secret::Basic {
-            username: auth
-                .username
-                .clone()
-                .unwrap_or_else(|| API_TOKEN_GIT_USER.into()),
+    let rule = crate::providers::rule(provider.kind, auth.kind)
+        .map_err(|r| Error::from(r).context(&what))?;
+    let secret = match rule.git {
+        GitForm::Basic { username } => Secret::Basic {
+            username: auth.username.clone().unwrap_or_else(|| username.into()),
             token: token()?,
         },
-        (AuthType::AccessToken, ProviderKind::Cloud) => Secret::Basic {
-            username: ACCESS_TOKEN_GIT_USER.into(),
-            token: token()?,
-        },
-        (AuthType::HttpAccessToken, ProviderKind::Datacenter) => Secret::Bearer(token()?),
-        (AuthType::AppPassword, _) => {
-            return Err(Error::input(format!(
-                "{what}: app passwords were removed by Atlassian in 2026"
-            ))
-            .with_hint("use `type: api-token` (with `email`) or an access token"));
-        }
-        (AuthType::OauthClientCredentials, _) => {
-            return Err(Error::input(format!(
-                "{what}: oauth-client-credentials is not supported for git yet"
-            ))
-            .with_hint("use an api-token or an access token for this provider"));
-        }
-        (t, k) => {
-            return Err(Error::input(format!(
-                "{what}: auth type {} does not apply to {}",
-                auth_name(t),
-                kind_name(k)
-            ))
-            .with_hint(
-                "Cloud takes api-token or access-token; Data Center takes http-access-token",
-            ));
-        }
+        GitForm::Bearer => Secret::Bearer(token()?),
     };
     let root = git_root(provider);
     let origin = origin_of(&root).ok_or_else(|| {
@@ -262,25 +216,26 @@ impl GitCredential {
 
     /// The likely fix when the server refused the credential (401).
     fn rejected_hint(&self) -> String {
-        match (&self.secret, self.auth_type) {
-            (Secret::Basic { username, .. }, AuthType::ApiToken) if username.contains('@') => {
+        match &self.secret {
+            Secret::Basic { username, .. }
+                if self.auth_type == AuthType::ApiToken && username.contains('@') =>
+            {
                 format!(
                     "the account email was used as git username; git needs `{API_TOKEN_GIT_USER}` (remove `auth.username`, or set it to the Bitbucket username): the email is only for the REST API (`auth.email`)"
                 )
             }
-            (_, AuthType::ApiToken) => "the token is wrong, expired or revoked, or a plain API token without scopes: create an API token with scopes (read:repository:bitbucket at least) and run `agentenv secret update ENV --team|--personal NAME`".into(),
-            (_, AuthType::AccessToken) => "the access token is wrong, expired or revoked: create a new repository/project/workspace access token with the `repository` scope and run `agentenv secret update ENV --team|--personal NAME`".into(),
-            _ => "the HTTP access token is wrong, expired, revoked or from another server, or lacks REPO_READ on this repository (Data Center answers 401 for both): create one with at least repository read and run `agentenv secret update ENV --team|--personal NAME`".into(),
+            _ => self.rule().rejected_hint.to_string(),
         }
     }
 
     /// The scope a token needs to read repositories.
     fn read_scope(&self) -> &'static str {
-        match self.auth_type {
-            AuthType::ApiToken => "read:repository:bitbucket",
-            AuthType::AccessToken => "repository",
-            _ => "REPO_READ",
-        }
+        self.rule().read_scope
+    }
+
+    fn rule(&self) -> &'static crate::providers::AuthRule {
+        crate::providers::rule(self.kind, self.auth_type)
+            .expect("a GitCredential is only built from a usable rule")
     }
 }
 
@@ -326,9 +281,7 @@ pub fn explain(cred: Option<&GitCredential>, mut e: Error) -> Error {
     match (status, cred) {
         (Some(401), _) | (None, None) if e.kind == Kind::Auth => {
             e.kind = Kind::Auth;
-            e.hint = Some(
-                "the repository needs credentials: add `auth:` to its provider (api-token for Cloud, http-access-token for Data Center) and `provider:` to the repository".into(),
-            );
+            e.hint = Some(crate::providers::NO_AUTH_HINT.into());
         }
         (Some(403), Some(c)) => {
             e.kind = Kind::Auth;

@@ -237,9 +237,7 @@ fn remote_tip(plan: &RepoPlan, conn: &super::auth::Connection<'_, '_>) -> Result
             }
         },
     };
-    if let Some(scope) = &plan.branch_scope
-        && !scope.is_match(&branch)
-    {
+    if !plan.scope.branch(&branch) {
         return Err(Error::not_found(format!(
             "repository {}: its branch `{branch}` is outside the spec's scope.branches",
             plan.name

@@ -539,7 +539,10 @@ fn combine(mut errors: Vec<Error>, what: &str) -> Error {
     if errors.len() == 1 {
         return errors.remove(0);
     }
-    let kind = if errors.iter().all(|e| e.kind == errors[0].kind) {
+    let kind = if errors
+        .iter()
+        .all(|e| e.exit_code() == errors[0].exit_code())
+    {
         errors[0].kind
     } else {
         Kind::Failure

@@ -23,8 +23,8 @@ pub struct RepoPlan {
     pub target: PathBuf,
     pub branch: Option<String>,
     pub depth: u32,
-    /// `scope.branches`: checked again once the remote names its default branch.
-    pub branch_scope: Option<regex::Regex>,
+    /// The spec's scope: its branch rule is checked again once the remote names its default branch.
+    pub scope: crate::scope::Scope,
 }
 
 /// Resolve every repository of the spec, refusing those outside `scope.repositories`.
@@ -36,7 +36,7 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
             let name = repo.name();
             // The same rule as validation and the tools: the bare name or `owner/slug`.
             let full_name = repo.full_name(&env.spec.providers);
-            if !env.scope.repo_allowed(&name, full_name.as_deref()) {
+            if !env.scope.repo(&name, full_name.as_deref()) {
                 return Err(Error::not_found(format!(
                     "{}: repository {name} is outside the spec's scope.repositories",
                     env.path.display()
@@ -44,7 +44,7 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
                 .with_hint("widen `scope.repositories` or remove the repository"));
             }
             if let Some(branch) = &repo.branch
-                && !env.scope.branch_allowed(branch)
+                && !env.scope.branch(branch)
             {
                 return Err(Error::not_found(format!(
                     "{}: branch `{branch}` of repository {name} is outside the spec's scope.branches",
@@ -68,7 +68,7 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
                 name,
                 branch: repo.branch.clone(),
                 depth: repo.depth,
-                branch_scope: env.scope.branches.clone(),
+                scope: env.scope.clone(),
             })
         })
         .collect()

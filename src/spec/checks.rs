@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::CompiledScope;
 use super::diagnostic::{Diagnostic, backticked, closest};
-use super::model::{Auth, AuthType, Environment, Provider, ProviderKind, looks_like_url};
+use super::model::{Auth, Environment, Provider, ProviderKind, looks_like_url};
 use super::yaml::{KeyPath, Node};
+use crate::scope::Scope;
 
 /// Where provision keeps its state inside the workdir; no checkout may live there.
 const STATE_DIR: &str = ".agentenv";
@@ -19,7 +19,7 @@ pub fn check(
     env: &Environment,
     tree: &Node,
     providers_known: bool,
-) -> (CompiledScope, Vec<(KeyPath, Diagnostic)>) {
+) -> (Scope, Vec<(KeyPath, Diagnostic)>) {
     let mut c = Checker {
         tree,
         providers_known,
@@ -147,48 +147,12 @@ impl Checker<'_> {
     }
 
     fn auth(&mut self, at: &KeyPath, kind: ProviderKind, auth: &Auth) {
-        let type_at = at.key("type");
         let t = auth.kind;
-        if t == AuthType::AppPassword {
-            let instead = match kind {
-                ProviderKind::Cloud => {
-                    "create an API token with scopes (Atlassian account settings → Security → \
-                     API tokens; scopes read:repository:bitbucket, plus read:pullrequest:bitbucket \
-                     and read:pipeline:bitbucket for those tools) and write `type: api-token` with \
-                     `email` and `token`; or use a repository, project or workspace access token \
-                     with `type: access-token`"
-                }
-                ProviderKind::Datacenter => {
-                    "create an HTTP access token (personal, project or repository) and write \
-                     `type: http-access-token` with `token`"
-                }
-            };
-            self.error(
-                &type_at,
-                "app passwords are no longer accepted: Atlassian removed Bitbucket app passwords in 2026",
-                instead,
-            );
-            return;
-        }
-        match (kind, t) {
-            (ProviderKind::Datacenter, AuthType::HttpAccessToken) => {}
-            (ProviderKind::Datacenter, _) => {
-                return self.error(
-                    &type_at,
-                    format!("`{}` is a Bitbucket Cloud auth type", auth_name(t)),
-                    "Data Center uses HTTP access tokens: `type: http-access-token` with `token`",
-                );
-            }
-            (ProviderKind::Cloud, AuthType::HttpAccessToken) => {
-                return self.error(
-                    &type_at,
-                    "`http-access-token` is a Data Center auth type",
-                    "on Cloud use `type: api-token` (with `email` and `token`) or \
-                     `type: access-token` (with `token`)",
-                );
-            }
-            (ProviderKind::Cloud, _) => {}
-        }
+        // The same table git and the REST client read: what validates is what they can use.
+        let rule = match crate::providers::rule(kind, t) {
+            Ok(rule) => rule,
+            Err(refusal) => return self.error(&at.key("type"), refusal.message, refusal.hint),
+        };
         let fields: [(&str, bool); 5] = [
             ("email", auth.email.is_some()),
             ("username", auth.username.is_some()),
@@ -196,12 +160,7 @@ impl Checker<'_> {
             ("client_id", auth.client_id.is_some()),
             ("client_secret", auth.client_secret.is_some()),
         ];
-        let (required, optional): (&[&str], &[&str]) = match t {
-            AuthType::ApiToken => (&["email", "token"], &["username"]),
-            AuthType::AccessToken | AuthType::HttpAccessToken => (&["token"], &[]),
-            AuthType::OauthClientCredentials => (&["client_id", "client_secret"], &[]),
-            AuthType::AppPassword => (&[], &[]),
-        };
+        let (required, optional) = (rule.required, rule.optional);
         for (field, present) in fields {
             if required.contains(&field) && !present {
                 let what = match field {
@@ -214,13 +173,16 @@ impl Checker<'_> {
                 };
                 self.error(
                     at,
-                    format!("`type: {}` needs `{field}`", auth_name(t)),
+                    format!("`type: {}` needs `{field}`", crate::providers::auth_name(t)),
                     format!("add `{field}:` — {what}"),
                 );
             } else if present && !required.contains(&field) && !optional.contains(&field) {
                 self.error(
                     &at.key(field),
-                    format!("`{field}` is not used by `type: {}`", auth_name(t)),
+                    format!(
+                        "`{field}` is not used by `type: {}`",
+                        crate::providers::auth_name(t)
+                    ),
                     "remove it",
                 );
             }
@@ -240,7 +202,7 @@ impl Checker<'_> {
         }
     }
 
-    fn scope(&mut self, env: &Environment) -> CompiledScope {
+    fn scope(&mut self, env: &Environment) -> Scope {
         let mut compile = |what: &str, re: &Option<String>| {
             let re = re.as_deref()?;
             match regex::Regex::new(re) {
@@ -261,13 +223,13 @@ impl Checker<'_> {
                 }
             }
         };
-        CompiledScope {
-            repositories: compile("repositories", &env.scope.repositories),
-            branches: compile("branches", &env.scope.branches),
-        }
+        Scope::new(
+            compile("repositories", &env.scope.repositories),
+            compile("branches", &env.scope.branches),
+        )
     }
 
-    fn repos(&mut self, env: &Environment, scope: &CompiledScope) {
+    fn repos(&mut self, env: &Environment, scope: &Scope) {
         // (normalized path components, index) of every checkout so far.
         let mut paths: Vec<(Vec<String>, usize)> = Vec::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -412,8 +374,8 @@ impl Checker<'_> {
             }
 
             let full_name = repo.full_name(&env.providers);
-            if let Some(re) = &scope.repositories
-                && !scope.repo_allowed(&name, full_name.as_deref())
+            if let Some(re) = scope.repositories_rule()
+                && !scope.repo(&name, full_name.as_deref())
             {
                 self.error(
                     &at.key(source_key),
@@ -423,8 +385,8 @@ impl Checker<'_> {
                     "remove the repository, or widen `scope.repositories` (a regex on the slug or `owner/slug`)",
                 );
             }
-            if let (Some(re), Some(branch)) = (&scope.branches, repo.branch.as_deref())
-                && !scope.branch_allowed(branch)
+            if let (Some(re), Some(branch)) = (scope.branches_rule(), repo.branch.as_deref())
+                && !scope.branch(branch)
             {
                 self.error(
                     &at.key("branch"),
@@ -489,16 +451,6 @@ impl Checker<'_> {
                 self.error(&at.key("creates"), message, hint);
             }
         }
-    }
-}
-
-fn auth_name(t: AuthType) -> &'static str {
-    match t {
-        AuthType::ApiToken => "api-token",
-        AuthType::AccessToken => "access-token",
-        AuthType::HttpAccessToken => "http-access-token",
-        AuthType::OauthClientCredentials => "oauth-client-credentials",
-        AuthType::AppPassword => "app-password",
     }
 }
 

@@ -22,27 +22,7 @@ pub struct LoadedEnv {
     pub path: PathBuf,
     /// The directory holding the spec file: relative `url:` and `secrets.team` resolve from it.
     pub dir: PathBuf,
-    pub scope: CompiledScope,
-}
-
-/// `scope:` with its regexes compiled. `None` allows everything.
-#[derive(Debug, Clone, Default)]
-pub struct CompiledScope {
-    pub repositories: Option<regex::Regex>,
-    pub branches: Option<regex::Regex>,
-}
-
-impl CompiledScope {
-    /// A repository is in scope when the regex matches its slug or its full name.
-    pub fn repo_allowed(&self, slug: &str, full_name: Option<&str>) -> bool {
-        match &self.repositories {
-            None => true,
-            Some(re) => re.is_match(slug) || full_name.is_some_and(|f| re.is_match(f)),
-        }
-    }
-    pub fn branch_allowed(&self, branch: &str) -> bool {
-        self.branches.as_ref().is_none_or(|re| re.is_match(branch))
-    }
+    pub scope: crate::scope::Scope,
 }
 
 impl LoadedEnv {
@@ -152,10 +132,10 @@ impl LoadedEnv {
             })
             .transpose()
         };
-        self.scope = CompiledScope {
-            repositories: compile("repositories", repositories)?,
-            branches: compile("branches", branches)?,
-        };
+        self.scope = crate::scope::Scope::new(
+            compile("repositories", repositories)?,
+            compile("branches", branches)?,
+        );
         self.spec.scope.repositories = repositories.map(str::to_string);
         self.spec.scope.branches = branches.map(str::to_string);
         Ok(self)

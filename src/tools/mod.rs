@@ -47,6 +47,9 @@ pub struct ToolError {
     pub kind: ToolErrorKind,
     /// What went wrong and what to do next.
     pub message: String,
+    /// What to do about it, when the message alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
 }
@@ -56,7 +59,38 @@ impl ToolError {
         ToolError {
             kind,
             message: message.into(),
+            hint: None,
             retry_after_secs: None,
+        }
+    }
+}
+
+impl From<crate::Kind> for ToolErrorKind {
+    fn from(kind: crate::Kind) -> Self {
+        use crate::Kind;
+        match kind {
+            Kind::Failure | Kind::Busy => ToolErrorKind::Internal,
+            Kind::Input => ToolErrorKind::InvalidArgument,
+            Kind::UnknownTool => ToolErrorKind::UnknownTool,
+            Kind::Auth => ToolErrorKind::AuthFailed,
+            Kind::Forbidden => ToolErrorKind::Forbidden,
+            Kind::NotFound => ToolErrorKind::NotFound,
+            Kind::OutOfScope => ToolErrorKind::OutOfScope,
+            Kind::NotCloned => ToolErrorKind::NotCloned,
+            Kind::Unavailable => ToolErrorKind::Unavailable,
+            Kind::RateLimited => ToolErrorKind::RateLimited,
+        }
+    }
+}
+
+/// The one conversion from an error to what an agent sees of it.
+impl From<crate::Error> for ToolError {
+    fn from(e: crate::Error) -> Self {
+        ToolError {
+            kind: e.kind.into(),
+            message: e.message,
+            hint: e.hint,
+            retry_after_secs: e.retry_after.map(|d| d.as_secs().max(1)),
         }
     }
 }

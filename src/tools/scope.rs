@@ -36,7 +36,7 @@ pub struct RepoRef<'a> {
 pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> {
     let spec = ctx.env.repo(name);
     let full = spec.and_then(|r| full_name(ctx, r));
-    if !ctx.env.scope.repo_allowed(name, full.as_deref()) {
+    if !ctx.env.scope.repo(name, full.as_deref()) {
         return Err(ToolError::new(
             ToolErrorKind::OutOfScope,
             format!(
@@ -88,11 +88,7 @@ fn known_repos_hint(ctx: &Context) -> String {
         .spec
         .repos
         .iter()
-        .filter(|r| {
-            ctx.env
-                .scope
-                .repo_allowed(&r.name(), full_name(ctx, r).as_deref())
-        })
+        .filter(|r| ctx.env.scope.repo(&r.name(), full_name(ctx, r).as_deref()))
         .map(|r| r.name())
         .collect();
     if known.is_empty() {
@@ -157,7 +153,7 @@ pub fn branch_heads(ctx: &Context, git: &git2::Repository) -> Vec<BranchHead> {
         } else {
             continue;
         };
-        if !ctx.env.scope.branch_allowed(&name) {
+        if !ctx.env.scope.branch(&name) {
             continue;
         }
         let Ok(commit) = r.peel_to_commit() else {
@@ -216,7 +212,7 @@ pub fn resolve(
     // Every valid string is first a candidate branch name; ids are tried after branches, so a
     // branch that happens to look like hex still wins.
     let name = branch_name_of(reference)?;
-    if ctx.env.scope.branch_allowed(name) {
+    if ctx.env.scope.branch(name) {
         if let Some(h) = heads.iter().find(|h| h.name == name) {
             return Ok(ResolvedRef {
                 commit: h.commit,
@@ -270,9 +266,8 @@ pub(crate) fn out_of_scope_branch(ctx: &Context, name: &str) -> ToolError {
     let rule = ctx
         .env
         .scope
-        .branches
-        .as_ref()
-        .map(|r| format!(" (scope.branches is `{}`)", r.as_str()))
+        .branches_rule()
+        .map(|r| format!(" (scope.branches is `{r}`)"))
         .unwrap_or_default();
     ToolError::new(
         ToolErrorKind::OutOfScope,
@@ -395,7 +390,7 @@ fn resolve_head(
         .and_then(|n| n.strip_prefix("refs/heads/"))
         .map(str::to_string);
     if let Some(b) = &branch
-        && ctx.env.scope.branch_allowed(b)
+        && ctx.env.scope.branch(b)
     {
         return Ok(ResolvedRef {
             commit,

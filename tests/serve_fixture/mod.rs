@@ -127,8 +127,7 @@ impl Fixture {
     ) -> Arc<Context> {
         let mut env = LoadedEnv::load(&self.spec).unwrap();
         let re = |r: Option<&str>| r.map(|r| regex::Regex::new(r).unwrap());
-        env.scope.repositories = re(repositories);
-        env.scope.branches = re(branches);
+        env.scope = agentenv::scope::Scope::new(re(repositories), re(branches));
         Arc::new(Context::open(env, &self.workdir, ResolvedSecrets::empty()).unwrap())
     }
 

@@ -63,7 +63,7 @@ pub(crate) fn resolve(
             ),
         )
     };
-    if looks_like_commit_id(&name) && !ctx.env.scope.branch_allowed(&name) {
+    if looks_like_commit_id(&name) && !ctx.env.scope.branch(&name) {
         return Err(commit_id_refused());
     }
     check_branch(ctx, &name)?;
@@ -159,7 +159,7 @@ pub(crate) fn branch_heads(
     let heads = all
         .iter()
         .filter_map(|b| Some((s(b, name)?, s(b, head)?)))
-        .filter(|(n, _)| ctx.env.scope.branch_allowed(n))
+        .filter(|(n, _)| ctx.env.scope.branch(n))
         .collect();
     Ok((heads, complete))
 }
@@ -215,7 +215,7 @@ fn list_branches(ctx: &Context, args: Value) -> Result<Value, ToolError> {
                     String::new(),
                 )
             };
-            ctx.env.scope.branch_allowed(&name).then(|| {
+            ctx.env.scope.branch(&name).then(|| {
                 json!({
                     "name": name, "commit": commit, "date": date,
                     "summary": cut_chars(message.lines().next().unwrap_or("").trim(), 200),

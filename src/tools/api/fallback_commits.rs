@@ -329,7 +329,7 @@ fn change(cloud: bool, e: &Value) -> Value {
 /// The full id of `given` (a branch in scope, or a commit id an in-scope branch reaches).
 fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<String, ToolError> {
     scope::check_ref_syntax(given)?;
-    if ctx.env.scope.branch_allowed(given) {
+    if ctx.env.scope.branch(given) {
         match resolve(ctx, repo, Some(given)) {
             Ok((_, head)) => return Ok(head),
             Err(e) if e.kind == ToolErrorKind::NotFound && looks_like_commit_id(given) => {}

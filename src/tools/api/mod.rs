@@ -114,6 +114,7 @@ pub(crate) fn tool_error(e: ApiError, what: Option<&str>) -> ToolError {
     ToolError {
         kind,
         message,
+        hint: None,
         retry_after_secs: e.retry_after.map(|d| d.as_secs().max(1)),
     }
 }
@@ -170,7 +171,7 @@ pub(crate) fn api_repo<'a>(ctx: &'a Context, name: &str) -> Result<ApiRepo<'a>, 
 /// A branch a call names, refused when out of scope (before any request, like the checkout tools).
 pub(crate) fn check_branch(ctx: &Context, branch: &str) -> Result<(), ToolError> {
     scope::check_ref_syntax(branch)?;
-    if ctx.env.scope.branch_allowed(branch) {
+    if ctx.env.scope.branch(branch) {
         Ok(())
     } else {
         Err(scope::out_of_scope_branch(ctx, branch))

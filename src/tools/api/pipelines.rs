@@ -182,11 +182,7 @@ fn list_cloud(
             reached_since = true;
             continue;
         }
-        if !p
-            .branch
-            .as_deref()
-            .is_some_and(|b| ctx.env.scope.branch_allowed(b))
-        {
+        if !p.branch.as_deref().is_some_and(|b| ctx.env.scope.branch(b)) {
             out_of_scope += 1;
             continue;
         }
@@ -523,11 +519,7 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
         Err(e) => return Err(pipelines_error(&repo, e, Some(&args.pipeline))),
     };
     let p = cloud_pipeline(&run);
-    if !p
-        .branch
-        .as_deref()
-        .is_some_and(|b| ctx.env.scope.branch_allowed(b))
-    {
+    if !p.branch.as_deref().is_some_and(|b| ctx.env.scope.branch(b)) {
         return Err(ToolError::new(
             ToolErrorKind::OutOfScope,
             format!(

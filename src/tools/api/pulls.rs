@@ -188,8 +188,7 @@ fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value,
 }
 
 fn branches_in_scope(ctx: &Context, pr: &PullRequest) -> bool {
-    ctx.env.scope.branch_allowed(&pr.source_branch)
-        && ctx.env.scope.branch_allowed(&pr.destination_branch)
+    ctx.env.scope.branch(&pr.source_branch) && ctx.env.scope.branch(&pr.destination_branch)
 }
 
 fn author_matches(repo: &ApiRepo<'_>, v: &Value, who: &str) -> bool {

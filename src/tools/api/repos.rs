@@ -127,11 +127,7 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
             dc_repo(v)
         };
         let Some(mut repo) = repo else { continue };
-        if !ctx
-            .env
-            .scope
-            .repo_allowed(&repo.name, Some(&repo.full_name))
-        {
+        if !ctx.env.scope.repo(&repo.name, Some(&repo.full_name)) {
             out_of_scope += 1;
             continue;
         }
