@@ -2,12 +2,10 @@
 //! `age -d` decrypts, and what `age -e -a` encrypts in agentenv's plaintext format, agentenv
 //! accepts. Skips with a notice when `age` is missing, except under CI, where that fails.
 
-mod secrets_support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use secrets_support::*;
+use crate::support::secrets::*;
 
 const VALUE: &str = "interop-canary-3e9f60\nsecond line";
 

@@ -3,11 +3,9 @@
 //! not in stdout or stderr (human and `--json`), step logs, the state file, or any other file
 //! agentenv writes in the workdir.
 
-mod secrets_support;
-
+use crate::support::secrets::*;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use secrets_support::*;
 
 /// Distinctive, with characters every encoding changes: `/`, `"`, `+`, space, `&`, `\`.
 const CANARY: &str = "cAnArY-9d1e/\"x+ z&\\w";

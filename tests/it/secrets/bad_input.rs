@@ -1,9 +1,7 @@
 //! Every bad input to the secrets store: a clear error, no secret in any output, and the
 //! files byte-for-byte unchanged.
 
-mod secrets_support;
-
-use secrets_support::*;
+use crate::support::secrets::*;
 
 const VALUE: &str = "bad-input-canary-91c2e7";
 const OTHER: &str = "bad-input-other-44d0a3";

@@ -63,7 +63,7 @@ fn every_tool_matches_its_committed_snapshot() {
     assert!(
         problems.is_empty(),
         "tool snapshots are out of date:\n{}\n\nIf the change is intended, regenerate them with \
-         `UPDATE_TOOLSNAPS=1 cargo test --test toolsnaps` and commit tests/__toolsnaps__/.",
+         `UPDATE_TOOLSNAPS=1 cargo test --test it toolsnaps` and commit tests/__toolsnaps__/.",
         problems.join("\n")
     );
 }

@@ -1,8 +1,6 @@
 //! On a terminal, `secret create` prompts twice with echo off: the value never appears on
 //! the terminal. A real pseudo-terminal (openpty), not a pipe.
 
-mod secrets_support;
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
@@ -10,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use secrets_support::*;
+use crate::support::secrets::*;
 
 const VALUE: &str = "typed-canary-58a1f0";
 

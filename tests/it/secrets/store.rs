@@ -1,8 +1,6 @@
 //! `agentenv secret create|update|remove|list|rekey` and resolution, against real files.
 
-mod secrets_support;
-
-use secrets_support::*;
+use crate::support::secrets::*;
 
 const TEAM_VALUE: &str = "team-canary-7f3a9c";
 const OTHER_VALUE: &str = "other-canary-2b8e1d";

@@ -1,0 +1,3 @@
+//! What the stage modules share.
+
+pub mod secrets;
