@@ -22,4 +22,46 @@ mod secrets {
     mod store;
 }
 
+/// `agentenv provision`: repositories and setup steps.
+mod provision {
+    mod repos;
+    mod steps;
+}
+
+/// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
+/// argv and disk.
+mod clone {
+    mod auth;
+    mod faults;
+    mod secrets;
+}
+
+/// `agentenv check` and `agentenv branches`: asking the remote before provisioning.
+mod check {
+    mod branches;
+    mod connection;
+}
+
+/// The Bitbucket REST client and the tools that answer from the API.
+mod api {
+    mod checkout;
+    mod client;
+    mod tools;
+}
+
+/// The tools that answer from a checkout: what they show, scope and confinement, search.
+mod tools {
+    mod checkout;
+    mod search;
+    mod security;
+}
+
+/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, and the Python MCP SDK.
+mod serve {
+    mod cli;
+    mod http;
+    mod interop;
+    mod stdio;
+}
+
 mod toolsnaps;

@@ -1,13 +1,10 @@
 //! `search_code` through `Context::call` (the path `serve` and `tool` use), on real git
 //! repositories: literal and regex, case, globs, context, .gitignore, refs, limits, errors.
 
-#[path = "serve_fixture/mod.rs"]
-mod fixture;
-
 use std::sync::Arc;
 
+use crate::support::workspace::{Fixture, git, small_app, write};
 use agentenv::tools::{Context, ToolError, ToolErrorKind};
-use fixture::{Fixture, git, small_app, write};
 use serde_json::{Value, json};
 
 fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, ToolError> {

@@ -2,15 +2,13 @@
 //! `git ls-remote` through `agentenv git-credential` run, not in `.git/config`, logs, state,
 //! stdout or stderr. And the helper answers only for the provider's own host.
 
-mod clone_support;
-
 use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use clone_support::*;
+use crate::support::remote::*;
 
 /// Read every process's argv until `stop`; returns the command lines that held a canary and
 /// every distinct command line seen.

@@ -2,13 +2,10 @@
 //! wire (headers, status codes, SSE framing) is what is tested. DNS-rebinding protection
 //! (Host, Origin), the bearer token, and the refusal to open a non-loopback port without one.
 
-#[path = "serve_fixture/mod.rs"]
-mod fixture;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-use fixture::{Fixture, small_app};
+use crate::support::workspace::{Fixture, small_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -6,14 +6,12 @@
 //! an out-of-scope repository that is cloned as well: each carries a canary that must never
 //! appear in any answer or error.
 
-mod tools_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::checkout::{CANARY, OUTSIDE_CANARY, build, git};
 use agentenv::tools::{ToolErrorKind, scope};
 use serde_json::{Value, json};
-use tools_support::{CANARY, OUTSIDE_CANARY, build, git};
 
 use ToolErrorKind::{InvalidArgument as Invalid, NotFound, OutOfScope};
 

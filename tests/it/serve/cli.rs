@@ -1,12 +1,9 @@
 //! `agentenv tool` (one call, JSON on stdout, exit code by error kind) and the start-up
 //! failures of `agentenv serve` (unknown tool names, bad spec, nothing left to serve).
 
-#[path = "serve_fixture/mod.rs"]
-mod fixture;
-
 use std::process::{Output, Stdio};
 
-use fixture::{Fixture, small_app};
+use crate::support::workspace::{Fixture, small_app};
 use serde_json::Value;
 
 fn tool(fx: &Fixture, name: &str, args: &[&str]) -> Output {

@@ -4,16 +4,14 @@
 //! the emulator's: its faults (`fail_next`, `rate_limit_next`, `respond_next`, `reset_next`) and
 //! switches (`set_pipelines_enabled`) stand in for the server misbehaving.
 
-mod api_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::api::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
 use agentenv::bitbucket::{Client, Options};
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
 use agentenv::tools::{Context, ToolErrorKind};
-use api_support::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
 use bitbucket_emulator::{PullRequest, Token};
 use serde_json::json;
 

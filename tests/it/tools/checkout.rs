@@ -1,11 +1,9 @@
 //! The checkout tools against a real repository made with the git CLI and cloned into a
 //! workdir: list_branches, browse, read_file, list_commits, get_commit.
 
-mod tools_support;
-
+use crate::support::checkout::{CANARY, OUTSIDE_CANARY, big_line, build};
 use agentenv::tools::{ToolErrorKind, catalog};
 use serde_json::{Value, json};
-use tools_support::{CANARY, OUTSIDE_CANARY, big_line, build};
 
 fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
     v[list]
@@ -733,11 +731,11 @@ fn every_checkout_tool_has_documented_schemas() {
 /// commit that changes nothing.
 #[tokio::test]
 async fn get_commit_lists_the_same_changes_as_git() {
+    use crate::support::checkout::git;
     use agentenv::secrets::ResolvedSecrets;
     use agentenv::spec::LoadedEnv;
     use agentenv::tools::Context;
     use std::sync::Arc;
-    use tools_support::git;
 
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("work/edge");

@@ -1,10 +1,8 @@
 //! The API tools against the loopback Bitbucket emulator, Cloud and Data Center: what they
 //! show, pagination over several pages, scope filtering, and the redirect of step logs.
 
-mod api_support;
-
+use crate::support::api::{CANARY_CONTENT, Fixture, IN_SCOPE, Seen, names};
 use agentenv::tools::ToolErrorKind;
-use api_support::{CANARY_CONTENT, Fixture, IN_SCOPE, Seen, names};
 use bitbucket_emulator::{BuildStatus, Pipeline, PipelineStep, PullRequest};
 use serde_json::{Value, json};
 
@@ -531,7 +529,7 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
             "Authorization leaked to the log host: {r:?}"
         );
         for (_, v) in &r.headers {
-            assert!(!v.contains(api_support::CLOUD_TOKEN));
+            assert!(!v.contains(crate::support::api::CLOUD_TOKEN));
         }
     }
     assert!(
@@ -582,7 +580,7 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dc_list_pipelines_shows_build_statuses_of_recent_commits() {
     let f = Fixture::standard();
-    let commits: Vec<String> = api_support::git(&f.repo, &["rev-list", "main"])
+    let commits: Vec<String> = crate::support::api::git(&f.repo, &["rev-list", "main"])
         .lines()
         .map(str::to_string)
         .collect();

@@ -1,8 +1,6 @@
 //! `agentenv check`: every check OK or FAIL with the fix, against the emulator.
 
-mod clone_support;
-
-use clone_support::*;
+use crate::support::remote::*;
 
 fn check(
     f: &Fixture,

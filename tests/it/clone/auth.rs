@@ -1,9 +1,7 @@
 //! Authenticated clones against the emulator: every auth form, the credential never leaving
 //! the callback or header, refused credentials tried once with the fix in the error.
 
-mod clone_support;
-
-use clone_support::*;
+use crate::support::remote::*;
 
 fn assert_clean_checkout(f: &Fixture) {
     let checkout = f.workdir().join("payments-api");

@@ -2,13 +2,11 @@
 //! errors, dirty trees, interrupted clones, dry runs. Against real git repositories on disk and
 //! served over plain http on loopback by the Bitbucket emulator (real `git http-backend`).
 
-mod provision_common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::provision::*;
 use bitbucket_emulator::{Config, Emulator};
-use provision_common::*;
 
 /// An upstream repository in `dir/up`, served over http: (its path, the emulator, clone URL).
 fn served(dir: &Path) -> (PathBuf, Emulator, String) {

@@ -1,12 +1,10 @@
 //! `agentenv provision` and setup steps: idempotence, fingerprints, guards, failures,
 //! timeouts that kill the process group, the workdir lock, and the offline example.
 
-mod provision_common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use provision_common::*;
+use crate::support::provision::*;
 
 fn steps_spec(dir: &Path, steps: &str) -> std::path::PathBuf {
     upstream(&dir.join("up"));

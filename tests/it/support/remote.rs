@@ -8,8 +8,7 @@ use std::process::Output;
 
 use bitbucket_emulator::{Config, Emulator, Token};
 
-#[path = "../provision_common/mod.rs"]
-pub mod common;
+pub use crate::support::provision as common;
 pub use common::{code, stderr, stdout};
 
 pub const EMAIL: &str = "bot@acme.example";

@@ -1,15 +1,12 @@
-//! Runs tests/interop/mcp_smoke.py (the official MCP Python SDK against `agentenv serve`).
+//! Runs tests/it/serve/mcp_smoke.py (the official MCP Python SDK against `agentenv serve`).
 //! Skipped with a notice when `python3 -c "import mcp"` fails — except under CI=true, where
 //! a missing SDK is a failure (CI runs `pip install mcp`).
 
-#[path = "serve_fixture/mod.rs"]
-mod fixture;
-
 use std::process::Command;
 
-use fixture::{BIN, git, small_app};
+use crate::support::workspace::{BIN, git, small_app};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mcp_smoke.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/serve/mcp_smoke.py");
 
 fn python_has_mcp() -> bool {
     Command::new("python3")

@@ -1,8 +1,6 @@
 //! `agentenv branches ENV REPO`: authenticated ls-remote, default marked, scope applied.
 
-mod clone_support;
-
-use clone_support::*;
+use crate::support::remote::*;
 
 fn branches(f: &Fixture, spec: &std::path::Path, token: &str, repo: &str) -> std::process::Output {
     let out = f.run(token, &["branches", spec.to_str().unwrap(), repo, "--json"]);

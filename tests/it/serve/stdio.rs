@@ -1,12 +1,9 @@
 //! `agentenv serve` over stdio, driven by rmcp's client spawning the real binary:
 //! handshake, server identity, tool list with schemas, calls, typed errors, tool selection.
 
-#[path = "serve_fixture/mod.rs"]
-mod fixture;
-
 use std::process::Stdio;
 
-use fixture::{BIN, Fixture, small_app};
+use crate::support::workspace::{BIN, Fixture, small_app};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
@@ -165,7 +162,7 @@ async fn tool_errors_are_error_results_carrying_the_typed_error() {
 async fn every_served_tool_answers_a_call() {
     // The interop smoke test does the same with the Python SDK; this one needs no Python.
     let fx = small_app();
-    let head = fixture::git(&fx.workdir.join("app"), &["rev-parse", "HEAD"]);
+    let head = crate::support::workspace::git(&fx.workdir.join("app"), &["rev-parse", "HEAD"]);
     let client = connect(&fx, &[]).await;
     for name in tool_names(&client).await {
         let args = match name.as_str() {

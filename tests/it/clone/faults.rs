@@ -1,9 +1,7 @@
 //! Transient failures are retried (bounded, with backoff), answers are not; a clone cut
 //! mid-pack leaves no half checkout. Counted at the emulator.
 
-mod clone_support;
-
-use clone_support::*;
+use crate::support::remote::*;
 
 fn dc(f: &Fixture, repos: &str) -> std::process::Output {
     let spec = f.dc_spec(repos, "");
