@@ -2,9 +2,12 @@
 //! (Cloud and Data Center) in the same output shape (`Seen::ok` checks every output against the
 //! tool's schema), with the same scope rules.
 
-use crate::support::api::{Fixture, Seen, names};
 use agentenv::tools::ToolErrorKind;
 use serde_json::json;
+
+use crate::support::api::{Fixture, Seen};
+use crate::support::git::git;
+use crate::support::names;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
@@ -119,8 +122,8 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
     let f = Fixture::standard();
     let ctx = f.ctx();
     let mut seen = Seen::default();
-    let secret_head = crate::support::api::git(&f.repo, &["rev-parse", "secret"]);
-    let feature_head = crate::support::api::git(&f.repo, &["rev-parse", "feature"]);
+    let secret_head = git(&f.repo, &["rev-parse", "secret"]);
+    let feature_head = git(&f.repo, &["rev-parse", "feature"]);
     for repo in ["payments-ledger", "payments-core"] {
         let first = seen
             .ok(&ctx, "list_commits", json!({"repo": repo, "limit": 2}))
@@ -176,7 +179,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
         assert_eq!(by_branch["files"][0]["status"], "added");
         // An older commit reached by an in-scope branch is fine; the out-of-scope branch's
         // head is not, and is answered exactly like a commit that does not exist.
-        let initial = crate::support::api::git(&f.repo, &["rev-list", "--max-parents=0", "main"]);
+        let initial = git(&f.repo, &["rev-list", "--max-parents=0", "main"]);
         seen.ok(&ctx, "get_commit", json!({"repo": repo, "commit": initial}))
             .await;
         let hidden = seen

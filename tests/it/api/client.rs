@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::api::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
 use agentenv::bitbucket::{Client, Options};
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
 use agentenv::tools::{Context, ToolErrorKind};
 use bitbucket_emulator::{PullRequest, Token};
 use serde_json::json;
+
+use crate::support::api::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
 
 fn seed(f: &Fixture) {
     for id in 1..=3 {

@@ -1,10 +1,13 @@
 //! The API tools against the loopback Bitbucket emulator, Cloud and Data Center: what they
 //! show, pagination over several pages, scope filtering, and the redirect of step logs.
 
-use crate::support::api::{CANARY_CONTENT, Fixture, IN_SCOPE, Seen, names};
 use agentenv::tools::ToolErrorKind;
 use bitbucket_emulator::{BuildStatus, Pipeline, PipelineStep, PullRequest};
 use serde_json::{Value, json};
+
+use crate::support::api::{CANARY_CONTENT, CLOUD_TOKEN, Fixture, IN_SCOPE, Seen};
+use crate::support::git::git;
+use crate::support::names;
 
 /// Follow `next_cursor` to the end; returns every page.
 async fn all_pages(
@@ -529,7 +532,7 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
             "Authorization leaked to the log host: {r:?}"
         );
         for (_, v) in &r.headers {
-            assert!(!v.contains(crate::support::api::CLOUD_TOKEN));
+            assert!(!v.contains(CLOUD_TOKEN));
         }
     }
     assert!(
@@ -580,7 +583,7 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dc_list_pipelines_shows_build_statuses_of_recent_commits() {
     let f = Fixture::standard();
-    let commits: Vec<String> = crate::support::api::git(&f.repo, &["rev-list", "main"])
+    let commits: Vec<String> = git(&f.repo, &["rev-list", "main"])
         .lines()
         .map(str::to_string)
         .collect();

@@ -1,20 +1,13 @@
 //! `agentenv branches ENV REPO`: authenticated ls-remote, default marked, scope applied.
 
+use crate::support::git::git;
 use crate::support::remote::*;
+use crate::support::{code, names, stderr, stdout};
 
 fn branches(f: &Fixture, spec: &std::path::Path, token: &str, repo: &str) -> std::process::Output {
     let out = f.run(token, &["branches", spec.to_str().unwrap(), repo, "--json"]);
     assert_no_canary(&out);
     out
-}
-
-fn names(doc: &serde_json::Value) -> Vec<String> {
-    doc["branches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]
@@ -24,13 +17,13 @@ fn lists_every_branch_with_the_default_marked() {
     let out = branches(&f, &spec, API_TOKEN, "payments-api");
     assert_eq!(code(&out), 0);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(names(&doc), ["dev", "feature", "main"]);
+    assert_eq!(names(&doc, "branches", "name"), ["dev", "feature", "main"]);
     assert_eq!(doc["default_branch"], "main");
     let main = &doc["branches"][2];
     assert_eq!(main["default"], true);
     assert_eq!(
         main["commit"].as_str().unwrap(),
-        common::git(&f.upstream, &["rev-parse", "main"])
+        git(&f.upstream, &["rev-parse", "main"])
     );
     assert!(f.emu.count_token("cloud-api:acme-bot") > 0, "authenticated");
     let text = f.run(
@@ -47,7 +40,7 @@ fn scope_hides_branches_and_says_how_many() {
     let out = branches(&f, &spec, DC_TOKEN, "payments-api");
     assert_eq!(code(&out), 0);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(names(&doc), ["dev", "main"]);
+    assert_eq!(names(&doc, "branches", "name"), ["dev", "main"]);
     assert_eq!(doc["outside_scope"], 1);
 }
 

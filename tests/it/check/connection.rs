@@ -1,6 +1,8 @@
 //! `agentenv check`: every check OK or FAIL with the fix, against the emulator.
 
+use crate::support::provision::spec;
 use crate::support::remote::*;
+use crate::support::{code, stdout};
 
 fn check(
     f: &Fixture,
@@ -182,7 +184,7 @@ fn rate_limiting_is_reported_with_exit_code_5() {
 #[test]
 fn an_unreachable_api_says_so() {
     let f = Fixture::new();
-    let spec = common::spec(
+    let spec = spec(
         f.path(),
         &format!(
             "providers:\n  bb:\n    kind: cloud\n    workspace: acme\n    api_url: http://127.0.0.1:1/2.0\n    git_url: http://127.0.0.1:1\n    auth:\n{}\nsecrets:\n  from_env: [BB_TOKEN]\nrepos:\n{ONE_REPO}\n",

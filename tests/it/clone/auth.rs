@@ -1,7 +1,10 @@
 //! Authenticated clones against the emulator: every auth form, the credential never leaving
 //! the callback or header, refused credentials tried once with the fix in the error.
 
+use crate::support::git::{commit, git};
+use crate::support::provision::spec;
 use crate::support::remote::*;
+use crate::support::{code, stderr, stdout};
 
 fn assert_clean_checkout(f: &Fixture) {
     let checkout = f.workdir().join("payments-api");
@@ -228,12 +231,12 @@ fn an_update_fetches_with_the_same_credential() {
     let f = Fixture::new();
     let spec = f.dc_spec(ONE_DC_REPO, "");
     assert_eq!(code(&f.provision(&spec, DC_TOKEN)), 0);
-    let head = common::commit(&f.upstream, "new.txt", "new\n");
+    let head = commit(&f.upstream, "new.txt", "new\n");
     let out = f.provision(&spec, DC_TOKEN);
     assert_eq!(code(&out), 0);
     assert_no_canary(&out);
     assert_eq!(
-        common::git(&f.workdir().join("payments-api"), &["rev-parse", "HEAD"]),
+        git(&f.workdir().join("payments-api"), &["rev-parse", "HEAD"]),
         head
     );
     assert_clean_checkout(&f);
@@ -242,7 +245,7 @@ fn an_update_fetches_with_the_same_credential() {
 #[test]
 fn a_private_repository_without_auth_says_to_add_it() {
     let f = Fixture::new();
-    let spec = common::spec(
+    let spec = spec(
         f.path(),
         &format!(
             "providers:\n  bb:\n    kind: cloud\n    workspace: acme\n    git_url: {}\nrepos:\n{ONE_REPO}\n",

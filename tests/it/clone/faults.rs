@@ -1,7 +1,9 @@
 //! Transient failures are retried (bounded, with backoff), answers are not; a clone cut
 //! mid-pack leaves no half checkout. Counted at the emulator.
 
+use crate::support::git::commit;
 use crate::support::remote::*;
+use crate::support::{code, stderr};
 
 fn dc(f: &Fixture, repos: &str) -> std::process::Output {
     let spec = f.dc_spec(repos, "");
@@ -72,7 +74,7 @@ const FULL_DC_REPO: &str = "  - provider: dc\n    slug: payments-api\n    depth:
 fn a_connection_reset_mid_pack_is_retried_without_a_half_checkout() {
     let f = Fixture::new();
     let noise: String = (0..20_000).map(|i| format!("{i:x}")).collect();
-    common::commit(&f.upstream, "big.txt", &noise);
+    commit(&f.upstream, "big.txt", &noise);
     f.emu.reset_next("POST */git-upload-pack", 1, 300);
     let out = dc(&f, FULL_DC_REPO);
     assert_eq!(code(&out), 0);

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::remote::*;
+use crate::support::{agentenv_cmd, code, stderr, stdout};
 
 /// Read every process's argv until `stop`; returns the command lines that held a canary and
 /// every distinct command line seen.
@@ -111,15 +112,14 @@ fn datacenter_bearer_reaches_step_git_through_the_helper() {
 }
 
 fn helper(f: &Fixture, spec: &std::path::Path, token: &str, request: &str) -> String {
-    let mut child =
-        common::agentenv_cmd(&["git-credential", "--env", spec.to_str().unwrap(), "get"])
-            .env("BB_TOKEN", token)
-            .env("AGENTENV_PERSONAL_FILE", f.path().join("none.yaml"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    let mut child = agentenv_cmd(&["git-credential", "--env", spec.to_str().unwrap(), "get"])
+        .env("BB_TOKEN", token)
+        .env("AGENTENV_PERSONAL_FILE", f.path().join("none.yaml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child
         .stdin
         .take()

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::provision::*;
 use bitbucket_emulator::{Config, Emulator};
+
+use crate::support::git::{commit, git, upstream};
+use crate::support::provision::*;
+use crate::support::{agentenv, agentenv_cmd, code, stderr, stdout};
 
 /// An upstream repository in `dir/up`, served over http: (its path, the emulator, clone URL).
 fn served(dir: &Path) -> (PathBuf, Emulator, String) {

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::git::{commit, upstream};
 use crate::support::provision::*;
+use crate::support::{agentenv_cmd, code, stderr, stdout};
 
 fn steps_spec(dir: &Path, steps: &str) -> std::path::PathBuf {
     upstream(&dir.join("up"));

@@ -3,9 +3,11 @@
 //! not in stdout or stderr (human and `--json`), step logs, the state file, or any other file
 //! agentenv writes in the workdir.
 
-use crate::support::secrets::*;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::support::canary;
+use crate::support::secrets::*;
 
 /// Distinctive, with characters every encoding changes: `/`, `"`, `+`, space, `&`, `\`.
 const CANARY: &str = "cAnArY-9d1e/\"x+ z&\\w";
@@ -76,12 +78,7 @@ fn forms() -> Vec<String> {
 
 #[track_caller]
 fn assert_clean(what: &str, text: &str) {
-    for f in forms() {
-        assert!(
-            !text.contains(&f),
-            "{what} leaks the canary as {f:?}:\n{text}"
-        );
-    }
+    canary::assert_absent(what, text, &forms());
 }
 
 #[test]

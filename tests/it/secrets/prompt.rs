@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::support::BIN;
 use crate::support::secrets::*;
 
 const VALUE: &str = "typed-canary-58a1f0";
@@ -29,7 +30,7 @@ fn on_terminal(sb: &Sandbox, name: &str, answers: &[&str]) -> (String, i32) {
     assert_eq!(rc, 0, "openpty");
     // SAFETY: both descriptors were just opened and are owned here.
     let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agentenv"))
+    let mut child = Command::new(BIN)
         .args([
             "secret",
             "create",

@@ -3,8 +3,10 @@
 
 use std::process::{Output, Stdio};
 
-use crate::support::workspace::{Fixture, small_app};
 use serde_json::Value;
+
+use crate::support::stderr;
+use crate::support::workspace::{Fixture, small_app};
 
 fn tool(fx: &Fixture, name: &str, args: &[&str]) -> Output {
     let mut cmd = fx.command();
@@ -27,10 +29,6 @@ fn stdout_json(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

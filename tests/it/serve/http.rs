@@ -5,9 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-use crate::support::workspace::{Fixture, small_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::support::workspace::{Fixture, small_app};
 
 const CANARY: &str = "canary-token-5f1e9c2b7d";
 

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use crate::support::workspace::{BIN, git, small_app};
+use crate::support::BIN;
+use crate::support::git::git;
+use crate::support::workspace::small_app;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/serve/mcp_smoke.py");
 

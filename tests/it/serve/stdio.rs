@@ -3,12 +3,15 @@
 
 use std::process::Stdio;
 
-use crate::support::workspace::{BIN, Fixture, small_app};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
+
+use crate::support::BIN;
+use crate::support::git::git;
+use crate::support::workspace::{Fixture, small_app};
 
 async fn connect(fx: &Fixture, extra: &[&str]) -> RunningService<RoleClient, ()> {
     let cmd = tokio::process::Command::new(BIN).configure(|cmd| {
@@ -162,7 +165,7 @@ async fn tool_errors_are_error_results_carrying_the_typed_error() {
 async fn every_served_tool_answers_a_call() {
     // The interop smoke test does the same with the Python SDK; this one needs no Python.
     let fx = small_app();
-    let head = crate::support::workspace::git(&fx.workdir.join("app"), &["rev-parse", "HEAD"]);
+    let head = git(&fx.workdir.join("app"), &["rev-parse", "HEAD"]);
     let client = connect(&fx, &[]).await;
     for name in tool_names(&client).await {
         let args = match name.as_str() {

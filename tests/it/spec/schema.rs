@@ -3,7 +3,8 @@
 //! crate, not our own checker).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::support::agentenv;
 
 const MODELINE: &str = "# yaml-language-server: $schema=../schema/environment.schema.json";
 const REGENERATE: &str = "cargo run -- schema > schema/environment.schema.json";
@@ -62,10 +63,7 @@ fn committed_schema_is_the_generated_one() {
 
 #[test]
 fn schema_command_prints_the_committed_schema() {
-    let out = Command::new(env!("CARGO_BIN_EXE_agentenv"))
-        .arg("schema")
-        .output()
-        .unwrap();
+    let out = agentenv(&["schema"]);
     assert!(out.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, committed_schema());

@@ -2,7 +2,8 @@
 //! where (`file:line:column`), what, and how to fix it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::support::{Out, agentenv_cmd};
 
 /// A valid spec. Line numbers matter: the tests below point into it.
 const BASE: &str = "\
@@ -33,32 +34,18 @@ secrets:
   from_env: [BITBUCKET_API_TOKEN]
 ";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn validate(args: &[&Path], json: bool) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentenv"));
+fn validate(args: &[&Path], json: bool) -> Out {
+    let mut cmd = agentenv_cmd(&[]);
     // The spec's token comes from the environment (`secrets.from_env`); no real key files.
     let home = tempfile::tempdir().unwrap();
     cmd.env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("AGENTENV_AGE_KEY")
-        .env_remove("AGENTENV_AGE_KEY_FILE")
-        .env_remove("AGENTENV_PERSONAL_FILE")
         .env("BITBUCKET_API_TOKEN", "canary-token-7f3a");
     cmd.arg("validate");
     if json {
         cmd.arg("--json");
     }
-    let out = cmd.args(args).output().expect("agentenv runs");
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Out::from(cmd.args(args).output().expect("agentenv runs"))
 }
 
 /// `BASE` with one piece of text replaced (it must be there).
@@ -74,7 +61,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 }
 
 /// Validate `text` and expect it refused with every `(line:column: message)` and hint given.
-fn refused(text: &str, expected: &[&str]) -> Run {
+fn refused(text: &str, expected: &[&str]) -> Out {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "spec.yaml", text);
     let run = validate(&[&path], false);
@@ -595,13 +582,9 @@ fn an_unresolvable_secret_fails_validation() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "spec.yaml", BASE);
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agentenv"))
-        .args(["validate".as_ref(), path.as_os_str()])
+    let out = agentenv_cmd(&["validate", path.to_str().unwrap()])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("AGENTENV_AGE_KEY")
-        .env_remove("AGENTENV_AGE_KEY_FILE")
-        .env_remove("AGENTENV_PERSONAL_FILE")
         .env_remove("BITBUCKET_API_TOKEN")
         .output()
         .unwrap();

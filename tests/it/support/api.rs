@@ -2,11 +2,8 @@
 //! as several Cloud and Data Center repositories; a spec naming two of them; a Context on it.
 //! Branches: `main`, `feature` (in scope), `secret` (out of scope, holds a canary).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +12,9 @@ use agentenv::spec::LoadedEnv;
 use agentenv::tools::{Context, ToolError, ToolErrorKind};
 use bitbucket_emulator::{Config, Emulator, Token};
 use serde_json::Value;
+
+use super::git::{commit_all, git, write};
+use super::{assert_fits_output_schema, canary};
 
 pub const CLOUD_TOKEN: &str = "ATATT-CANARY-cloud-api-token-5c1e";
 pub const DC_TOKEN: &str = "BBDC-CANARY-dc-http-token-8d2f";
@@ -39,7 +39,8 @@ pub const IN_SCOPE: &[&str] = &[
 ];
 
 pub struct Fixture {
-    pub tmp: tempfile::TempDir,
+    /// Holds the repository, the workdir and the spec until the fixture is dropped.
+    _tmp: tempfile::TempDir,
     pub emu: Emulator,
     pub repo: PathBuf,
     pub workdir: PathBuf,
@@ -48,33 +49,9 @@ pub struct Fixture {
     pub main_head: String,
 }
 
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_AUTHOR_DATE", "2025-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_DATE", "2025-01-01T00:00:00Z")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn commit(dir: &Path, file: &str, content: &str, msg: &str) {
-    std::fs::write(dir.join(file), content).unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", msg]);
+    write(&dir.join(file), content);
+    commit_all(dir, msg);
 }
 
 fn make_repo(dir: &Path) -> String {
@@ -160,7 +137,7 @@ repos:
         let spec_path = tmp.path().join("env.yaml");
         std::fs::write(&spec_path, &spec_text).unwrap();
         Fixture {
-            tmp,
+            _tmp: tmp,
             emu,
             repo,
             workdir,
@@ -233,13 +210,7 @@ impl Seen {
             Ok(v) => v,
             Err(e) => panic!("{tool} {args} failed: {e}"),
         };
-        let info = agentenv::tools::catalog()
-            .into_iter()
-            .find(|t| t.name == tool)
-            .expect("tool in the catalog");
-        if let Err(e) = jsonschema::validate(&info.output_schema, &out) {
-            panic!("{tool} output does not match its schema: {e}\n{out}");
-        }
+        assert_fits_output_schema(tool, &out);
         out
     }
 
@@ -260,25 +231,9 @@ impl Seen {
     }
 
     /// No token value and no out-of-scope content in anything seen.
+    #[track_caller]
     pub fn assert_clean(&self) {
-        for canary in [CLOUD_TOKEN, DC_TOKEN, WRONG_TOKEN, CANARY_CONTENT] {
-            assert!(
-                !self.0.contains(canary),
-                "`{canary}` leaked into tool output"
-            );
-        }
+        let canaries = [CLOUD_TOKEN, DC_TOKEN, WRONG_TOKEN, CANARY_CONTENT];
+        canary::assert_absent("tool output", &self.0, &canaries);
     }
-}
-
-/// Names in a list output.
-pub fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
-    v[list]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `{list}` in {v}"))
-        .iter()
-        .map(|x| match &x[field] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect()
 }

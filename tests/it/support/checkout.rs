@@ -3,16 +3,15 @@
 //! line over 100 KB, nested directories, symlinks pointing inside and outside, a secret canary
 //! only on an out-of-scope branch; cloned into a workdir next to a spec that names it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
 use agentenv::tools::{Context, ToolErrorKind};
 use serde_json::Value;
+
+use super::git::{commit_all_as, git, symlink, write};
 
 /// Only on the out-of-scope branch `secret`, and in the out-of-scope repository.
 pub const CANARY: &str = "CANARY-7f3a9c-out-of-scope-content";
@@ -21,7 +20,6 @@ pub const OUTSIDE_CANARY: &str = "CANARY-outside-the-repository-91b2";
 
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
-    pub spec: PathBuf,
     /// The scoped spec for `agentenv tool` (no out-of-scope repository in it).
     pub cli_spec: PathBuf,
     pub workdir: PathBuf,
@@ -32,53 +30,12 @@ pub struct Fixture {
     pub secret_head: String,
 }
 
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    git_as(
-        dir,
-        args,
-        ("Test", "test@example.com", "2024-01-01T00:00:00Z"),
-    )
+fn put(root: &Path, rel: &str, content: &[u8]) {
+    write(&root.join(rel), content);
 }
 
-fn git_as(dir: &Path, args: &[&str], who: (&str, &str, &str)) -> String {
-    let out = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "core.symlinks=true"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_AUTHOR_DATE", who.2)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .env("GIT_COMMITTER_DATE", who.2)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(root: &Path, rel: &str, content: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
-
-fn symlink(root: &Path, rel: &str, target: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(target, p).unwrap();
-}
-
-fn commit(dir: &Path, msg: &str, who: (&str, &str, &str)) -> String {
-    git_as(dir, &["add", "-A"], who);
-    git_as(dir, &["commit", "-q", "-m", msg], who);
-    git(dir, &["rev-parse", "HEAD"])
+fn link(root: &Path, rel: &str, target: &str) {
+    symlink(&root.join(rel), target);
 }
 
 const ALICE: (&str, &str) = ("Alice Anders", "alice@acme.example");
@@ -98,18 +55,18 @@ pub fn build() -> Fixture {
     git(&origin, &["init", "-q"]);
 
     // Outside every repository: what an escaping symlink would reach.
-    write(&base, "outside.txt", OUTSIDE_CANARY.as_bytes());
+    put(&base, "outside.txt", OUTSIDE_CANARY.as_bytes());
 
     let mut main_commits = Vec::new();
-    write(&origin, "README.md", b"# payments-api\n\nHello.\n");
-    write(
+    put(&origin, "README.md", b"# payments-api\n\nHello.\n");
+    put(
         &origin,
         "src/main.rs",
         b"fn main() {\n    println!(\"hi\");\n}\n",
     );
-    write(&origin, "a/b/c/deep.txt", b"deep\n");
-    write(&origin, "docs/old.md", b"old docs\n");
-    main_commits.push(commit(
+    put(&origin, "a/b/c/deep.txt", b"deep\n");
+    put(&origin, "docs/old.md", b"old docs\n");
+    main_commits.push(commit_all_as(
         &origin,
         "Initial import\n\nWith a body line.",
         (ALICE.0, ALICE.1, "2024-01-10T09:00:00+02:00"),
@@ -118,13 +75,13 @@ pub fn build() -> Fixture {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(&[0u8; 64]);
     png.extend_from_slice(&[1, 2, 3, 0, 255]);
-    write(&origin, "assets/logo.png", &png);
+    put(&origin, "assets/logo.png", &png);
     let big: String = (1..=3000).map(big_line).collect();
-    write(&origin, "big.txt", big.as_bytes());
+    put(&origin, "big.txt", big.as_bytes());
     let mut long = "x".repeat(120 * 1024);
     long.push_str("\nsecond line\n");
-    write(&origin, "oneline.min.js", long.as_bytes());
-    main_commits.push(commit(
+    put(&origin, "oneline.min.js", long.as_bytes());
+    main_commits.push(commit_all_as(
         &origin,
         "Add assets and big files",
         (BOB.0, BOB.1, "2024-02-15T12:00:00Z"),
@@ -133,47 +90,47 @@ pub fn build() -> Fixture {
     // release/1.0 forks here.
     git(&origin, &["branch", "release/1.0"]);
 
-    symlink(&origin, "link-inside", "src/main.rs");
-    symlink(&origin, "link-outside", "../../outside.txt");
-    symlink(&origin, "link-abs", "/etc/passwd");
-    symlink(&origin, "srclink", "src");
-    write(&origin, "script.sh", b"#!/bin/sh\necho hi\n");
+    link(&origin, "link-inside", "src/main.rs");
+    link(&origin, "link-outside", "../../outside.txt");
+    link(&origin, "link-abs", "/etc/passwd");
+    link(&origin, "srclink", "src");
+    put(&origin, "script.sh", b"#!/bin/sh\necho hi\n");
     std::fs::set_permissions(
         origin.join("script.sh"),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    main_commits.push(commit(
+    main_commits.push(commit_all_as(
         &origin,
         "Add symlinks and a script",
         (ALICE.0, ALICE.1, "2024-03-20T08:30:00Z"),
     ));
 
-    write(
+    put(
         &origin,
         "src/main.rs",
         b"fn main() {\n    println!(\"hello\");\n    println!(\"world\");\n}\n",
     );
     std::fs::remove_file(origin.join("docs/old.md")).unwrap();
     git(&origin, &["mv", "README.md", "README.markdown"]);
-    main_commits.push(commit(
+    main_commits.push(commit_all_as(
         &origin,
         "Greet the world; drop old docs",
         (CAROL.0, CAROL.1, "2024-04-05T17:45:00Z"),
     ));
 
     git(&origin, &["checkout", "-q", "release/1.0"]);
-    write(&origin, "RELEASE", b"1.0\n");
-    let release_head = commit(
+    put(&origin, "RELEASE", b"1.0\n");
+    let release_head = commit_all_as(
         &origin,
         "Release 1.0",
         (BOB.0, BOB.1, "2024-02-20T10:00:00Z"),
     );
 
     git(&origin, &["checkout", "-q", "-b", "secret", "main"]);
-    write(&origin, "secret.txt", format!("{CANARY}\n").as_bytes());
-    write(&origin, "src/main.rs", format!("// {CANARY}\n").as_bytes());
-    let secret_head = commit(
+    put(&origin, "secret.txt", format!("{CANARY}\n").as_bytes());
+    put(&origin, "src/main.rs", format!("// {CANARY}\n").as_bytes());
+    let secret_head = commit_all_as(
         &origin,
         "Secret work",
         (CAROL.0, CAROL.1, "2024-05-01T00:00:00Z"),
@@ -186,8 +143,8 @@ pub fn build() -> Fixture {
     let other = base.join("origin/internal-secrets");
     std::fs::create_dir_all(&other).unwrap();
     git(&other, &["init", "-q"]);
-    write(&other, "keys.txt", format!("{CANARY}\n").as_bytes());
-    commit(&other, "keys", (ALICE.0, ALICE.1, "2024-01-01T00:00:00Z"));
+    put(&other, "keys.txt", format!("{CANARY}\n").as_bytes());
+    commit_all_as(&other, "keys", (ALICE.0, ALICE.1, "2024-01-01T00:00:00Z"));
 
     // A bare copy to clone shallowly (file:// so that --depth is honoured).
     git(
@@ -237,7 +194,7 @@ pub fn build() -> Fixture {
         ],
     );
     // A symlink in the workdir pointing out of it, for working-copy confinement checks.
-    symlink(
+    link(
         &workdir.join("payments-api"),
         "wc-escape",
         "../../outside.txt",
@@ -291,7 +248,6 @@ repos:
     let ctx = Arc::new(Context::open(env, &workdir, ResolvedSecrets::empty()).expect("context"));
     Fixture {
         tmp,
-        spec,
         cli_spec,
         workdir,
         ctx,

@@ -1,15 +1,16 @@
-//! Shared by the clone, check and branches tests: an emulator serving one upstream repository
-//! as Cloud `acme/payments-api` and Data Center `PAY/payments-api`, tokens of every kind with
-//! canary values, and specs whose secrets come from the environment (`secrets.from_env`).
-#![allow(dead_code)]
+//! A Bitbucket for the command line, shared by the clone, check and branches tests: an
+//! emulator serving one upstream repository as Cloud `acme/payments-api` and Data Center
+//! `PAY/payments-api`, tokens of every kind with canary values, specs whose secrets come from
+//! the environment (`secrets.from_env`), and `agentenv` run with one of those tokens.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use bitbucket_emulator::{Config, Emulator, Token};
 
-pub use crate::support::provision as common;
-pub use common::{code, stderr, stdout};
+use super::git::upstream;
+use super::provision::spec;
+use super::{agentenv_cmd, canary, stderr, stdout};
 
 pub const EMAIL: &str = "bot@acme.example";
 pub const USERNAME: &str = "acme-bot";
@@ -37,7 +38,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let upstream = common::upstream(&dir.path().join("upstream"));
+        let upstream = upstream(&dir.path().join("upstream"));
         let config = Config::default()
             .token(Token::cloud_api(
                 EMAIL,
@@ -78,7 +79,7 @@ impl Fixture {
     /// A Cloud provider `bb` with `auth` (YAML lines under `auth:`), one repo, `extra` appended.
     pub fn cloud_spec(&self, auth: &str, repos: &str, extra: &str) -> PathBuf {
         let auth = indent(auth, 6);
-        common::spec(
+        spec(
             self.path(),
             &format!(
                 "providers:\n  bb:\n    kind: cloud\n    workspace: acme\n    api_url: {}\n    git_url: {}\n    auth:\n{auth}\nsecrets:\n  from_env: [BB_TOKEN]\nrepos:\n{repos}\n{extra}",
@@ -90,7 +91,7 @@ impl Fixture {
 
     /// A Data Center provider `dc` (project PAY) with an http-access-token.
     pub fn dc_spec(&self, repos: &str, extra: &str) -> PathBuf {
-        common::spec(
+        spec(
             self.path(),
             &format!(
                 "providers:\n  dc:\n    kind: datacenter\n    base_url: {}\n    project: PAY\n    auth:\n      type: http-access-token\n      token: BB_TOKEN\nsecrets:\n  from_env: [BB_TOKEN]\nrepos:\n{repos}\n{extra}",
@@ -101,14 +102,12 @@ impl Fixture {
 
     /// Run agentenv with `BB_TOKEN=token` in its environment.
     pub fn run(&self, token: &str, args: &[&str]) -> Output {
-        common::agentenv_cmd(args)
+        agentenv_cmd(args)
             .env("BB_TOKEN", token)
             .env(
                 "AGENTENV_PERSONAL_FILE",
                 self.path().join("no-personal.yaml"),
             )
-            .env_remove("AGENTENV_AGE_KEY")
-            .env_remove("AGENTENV_AGE_KEY_FILE")
             .output()
             .expect("agentenv runs")
     }
@@ -141,32 +140,12 @@ pub fn indent(text: &str, n: usize) -> String {
 
 /// Every file under `dir` (recursively) that holds any canary, with the canary found.
 pub fn files_with_canary(dir: &Path) -> Vec<(PathBuf, &'static str)> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                for c in CANARIES {
-                    if bytes.windows(c.len()).any(|w| w == c.as_bytes()) {
-                        found.push((p.clone(), *c));
-                    }
-                }
-            }
-        }
-    }
-    found
+    canary::files_holding(dir, CANARIES)
 }
 
 /// Assert no canary appears in a process's output.
+#[track_caller]
 pub fn assert_no_canary(out: &Output) {
     let all = format!("{}{}", stdout(out), stderr(out));
-    for c in CANARIES {
-        assert!(!all.contains(c), "canary {c} leaked in output:\n{all}");
-    }
+    canary::assert_absent("the output", &all, CANARIES);
 }

@@ -1,6 +1,5 @@
-//! Shared by the tests/secrets_*.rs files: a sandbox with its own HOME and XDG_CONFIG_HOME,
-//! the agentenv binary run with a clean environment, keys, and byte snapshots of files.
-#![allow(dead_code)]
+//! A sandbox for the secrets tests: its own HOME and XDG_CONFIG_HOME, the agentenv binary run
+//! with a clean environment, age keys, and byte snapshots of files.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,59 +8,13 @@ use std::process::{Command, Stdio};
 
 use age::secrecy::ExposeSecret;
 
+use super::{BIN, Out};
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub config: PathBuf,
     pub spec: PathBuf,
-}
-
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-    #[track_caller]
-    pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success:\n{}", self.all());
-        self
-    }
-    #[track_caller]
-    pub fn failed(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            code,
-            "expected exit code {code}:\n{}",
-            self.all()
-        );
-        self
-    }
-    #[track_caller]
-    pub fn says(&self, what: &str) -> &Self {
-        assert!(
-            self.all().contains(what),
-            "expected output to contain {what:?}:\n{}",
-            self.all()
-        );
-        self
-    }
-    /// No value appears anywhere in the output.
-    #[track_caller]
-    pub fn hides(&self, values: &[&str]) -> &Self {
-        for v in values {
-            assert!(
-                !self.all().contains(v),
-                "output leaks {v:?}:\n{}",
-                self.all()
-            );
-        }
-        self
-    }
 }
 
 /// An age key pair written to a file.
@@ -137,7 +90,7 @@ impl Sandbox {
     /// Run `agentenv ARGS` with `stdin` (a pipe, never a terminal) and only the given variables
     /// besides PATH, HOME and XDG_CONFIG_HOME.
     pub fn run(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Out {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentenv"));
+        let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.dir.path())
             .env_clear()
@@ -155,12 +108,7 @@ impl Sandbox {
         // A command that fails before reading stdin closes it: that is not a test failure.
         let _ = input.write_all(stdin.as_bytes());
         drop(input);
-        let out = child.wait_with_output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(child.wait_with_output().unwrap())
     }
 
     /// `agentenv secret ARGS…` with the spec as ENV inserted after the subcommand.

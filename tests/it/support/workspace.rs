@@ -1,8 +1,8 @@
-//! Shared fixture for the serve and search tests: real git repositories made with the git CLI
-//! in a tempdir, cloned into a workdir at their checkout paths, and a spec written next to them.
-#![allow(dead_code)]
+//! A workdir of small repositories, for the serve and search tests: real git repositories made
+//! with the git CLI in a tempdir, cloned into a workdir at their checkout paths, and a spec
+//! written next to them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -10,35 +10,8 @@ use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
 use agentenv::tools::Context;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_agentenv");
-
-/// Run git in `dir` with a fixed identity and no user or system config; panics on failure.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.com")
-        .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z")
-        .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-pub fn write(path: &Path, content: impl AsRef<[u8]>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-}
+use super::agentenv_cmd;
+use super::git::{commit_all, git, write};
 
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
@@ -68,8 +41,7 @@ impl Fixture {
         for (path, content) in files {
             write(&dir.join(path), content);
         }
-        git(&dir, &["add", "-A"]);
-        git(&dir, &["commit", "-q", "-m", "initial"]);
+        commit_all(&dir, "initial");
         dir
     }
 
@@ -80,9 +52,7 @@ impl Fixture {
         for (path, content) in files {
             write(&dir.join(path), content);
         }
-        git(&dir, &["add", "-A"]);
-        git(&dir, &["commit", "-q", "-m", &format!("work on {branch}")]);
-        let id = git(&dir, &["rev-parse", "HEAD"]);
+        let id = commit_all(&dir, &format!("work on {branch}"));
         git(&dir, &["checkout", "-q", "main"]);
         id
     }
@@ -131,12 +101,9 @@ impl Fixture {
         Arc::new(Context::open(env, &self.workdir, ResolvedSecrets::empty()).unwrap())
     }
 
-    /// `agentenv <args>` with the spec and workdir filled in after the subcommand and tool.
+    /// `agentenv`, for a test to add the command, the spec and the workdir to.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_remove("AGENTENV_WORKDIR")
-            .env_remove("AGENTENV_HTTP_TOKEN_SECRET");
-        cmd
+        agentenv_cmd(&[])
     }
 }
 

@@ -1,18 +1,11 @@
 //! The checkout tools against a real repository made with the git CLI and cloned into a
 //! workdir: list_branches, browse, read_file, list_commits, get_commit.
 
-use crate::support::checkout::{CANARY, OUTSIDE_CANARY, big_line, build};
 use agentenv::tools::{ToolErrorKind, catalog};
 use serde_json::{Value, json};
 
-fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
-    v[list]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `{list}` in {v}"))
-        .iter()
-        .map(|e| e[field].as_str().unwrap().to_string())
-        .collect()
-}
+use crate::support::checkout::{CANARY, OUTSIDE_CANARY, big_line, build};
+use crate::support::names;
 
 #[tokio::test]
 async fn list_branches_shows_in_scope_branches_with_heads_and_pages() {
@@ -731,7 +724,7 @@ fn every_checkout_tool_has_documented_schemas() {
 /// commit that changes nothing.
 #[tokio::test]
 async fn get_commit_lists_the_same_changes_as_git() {
-    use crate::support::checkout::git;
+    use crate::support::git::git;
     use agentenv::secrets::ResolvedSecrets;
     use agentenv::spec::LoadedEnv;
     use agentenv::tools::Context;

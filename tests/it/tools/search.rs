@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::support::workspace::{Fixture, git, small_app, write};
 use agentenv::tools::{Context, ToolError, ToolErrorKind};
 use serde_json::{Value, json};
+
+use crate::support::assert_fits_output_schema;
+use crate::support::git::{git, write};
+use crate::support::workspace::{Fixture, small_app};
 
 fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, ToolError> {
     tokio::runtime::Builder::new_current_thread()
@@ -18,11 +21,7 @@ fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, ToolError> {
 /// the Python SDK reject structured content that does not match it).
 fn ok(ctx: &Arc<Context>, args: Value) -> Value {
     let v = call(ctx, args.clone()).unwrap_or_else(|e| panic!("search {args} failed: {e}"));
-    let catalog = agentenv::tools::catalog();
-    let info = catalog.iter().find(|t| t.name == "search_code").unwrap();
-    if let Err(e) = jsonschema::validate(&info.output_schema, &v) {
-        panic!("answer to {args} does not match the output schema: {e}\n{v}");
-    }
+    assert_fits_output_schema("search_code", &v);
     v
 }
 

@@ -7,18 +7,19 @@
 //! appear in any answer or error.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::support::checkout::{CANARY, OUTSIDE_CANARY, build, git};
 use agentenv::tools::{ToolErrorKind, scope};
 use serde_json::{Value, json};
 
+use crate::support::checkout::{CANARY, OUTSIDE_CANARY, build};
+use crate::support::git::git;
+use crate::support::{agentenv_cmd, canary};
+
 use ToolErrorKind::{InvalidArgument as Invalid, NotFound, OutOfScope};
 
+#[track_caller]
 fn assert_no_leak(what: &str, text: &str) {
-    for canary in [CANARY, OUTSIDE_CANARY, "root:x:0:0"] {
-        assert!(!text.contains(canary), "{what} leaked {canary}: {text}");
-    }
+    canary::assert_absent(what, text, &[CANARY, OUTSIDE_CANARY, "root:x:0:0"]);
 }
 
 #[tokio::test]
@@ -375,8 +376,7 @@ fn clean_path_normalises_what_it_accepts() {
 fn the_cli_tool_command_refuses_the_same_way() {
     let f = build();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_agentenv"))
-            .arg("tool")
+        agentenv_cmd(&["tool"])
             .arg(&f.cli_spec)
             .args(args)
             .arg("--workdir")
