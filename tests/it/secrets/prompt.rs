@@ -28,6 +28,15 @@ fn on_terminal(sb: &Sandbox, name: &str, answers: &[&str]) -> (String, i32) {
         )
     };
     assert_eq!(rc, 0, "openpty");
+    // openpty leaves close-on-exec off: every test shares this process, and a child another
+    // test starts meanwhile would inherit the terminal and hold it open.
+    for fd in [master, slave] {
+        // SAFETY: `fd` is one of the two descriptors openpty just returned.
+        assert_eq!(
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+            0
+        );
+    }
     // SAFETY: both descriptors were just opened and are owned here.
     let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
     let mut child = Command::new(BIN)
