@@ -3,6 +3,7 @@
 //! tool's schema), with the same scope rules.
 
 use agentenv::tools::ToolErrorKind;
+use agentenv::tools::ToolErrorKind::{InvalidArgument, NotFound, OutOfScope};
 use serde_json::json;
 
 use crate::support::api::{Fixture, Seen};
@@ -60,48 +61,30 @@ async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
         assert_eq!(file["truncated"], false);
 
         // The same scope rules as on a checkout.
-        seen.err(
-            &ctx,
-            "browse",
-            json!({"repo": repo, "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
-        )
-        .await;
-        seen.err(
-            &ctx,
-            "read_file",
-            json!({"repo": repo, "path": "secret.txt", "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
-        )
-        .await;
-        seen.err(
-            &ctx,
-            "read_file",
-            json!({"repo": repo, "path": "../etc/passwd"}),
-            ToolErrorKind::InvalidArgument,
-        )
-        .await;
-        seen.err(
-            &ctx,
-            "read_file",
-            json!({"repo": repo, "path": "src.txt", "ref": &f.main_head}),
-            ToolErrorKind::InvalidArgument,
-        )
-        .await;
-        seen.err(
-            &ctx,
-            "read_file",
-            json!({"repo": repo, "path": "nope.txt"}),
-            ToolErrorKind::NotFound,
-        )
-        .await;
-        seen.err(
-            &ctx,
-            "browse",
-            json!({"repo": repo, "ref": "release/9"}),
-            ToolErrorKind::NotFound,
-        )
-        .await;
+        let refused = [
+            ("browse", json!({"ref": "secret"}), OutOfScope),
+            (
+                "read_file",
+                json!({"path": "secret.txt", "ref": "secret"}),
+                OutOfScope,
+            ),
+            (
+                "read_file",
+                json!({"path": "../etc/passwd"}),
+                InvalidArgument,
+            ),
+            (
+                "read_file",
+                json!({"path": "src.txt", "ref": &f.main_head}),
+                InvalidArgument,
+            ),
+            ("read_file", json!({"path": "nope.txt"}), NotFound),
+            ("browse", json!({"ref": "release/9"}), NotFound),
+        ];
+        for (tool, mut args, kind) in refused {
+            args["repo"] = json!(repo);
+            seen.err(&ctx, tool, args, kind).await;
+        }
     }
     // A cloned repository is still answered locally: no API request.
     f.emu.reset_counters();

@@ -258,34 +258,20 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
         )
         .await;
     }
-    seen.err(
-        &ctx,
-        "list_pull_requests",
-        json!({"repo": "payments-core", "state": "SUPERSEDED"}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "list_pull_requests",
-        json!({"repo": "secret-repo"}),
-        ToolErrorKind::OutOfScope,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "list_pull_requests",
-        json!({"repo": "nope"}),
-        ToolErrorKind::OutOfScope,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "list_pull_requests",
-        json!({"repo": "payments-ledger-x"}),
-        ToolErrorKind::NotFound,
-    )
-    .await;
+    for (args, kind) in [
+        (
+            json!({"repo": "payments-core", "state": "SUPERSEDED"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (json!({"repo": "secret-repo"}), ToolErrorKind::OutOfScope),
+        (json!({"repo": "nope"}), ToolErrorKind::OutOfScope),
+        (
+            json!({"repo": "payments-ledger-x"}),
+            ToolErrorKind::NotFound,
+        ),
+    ] {
+        seen.err(&ctx, "list_pull_requests", args, kind).await;
+    }
     seen.assert_clean();
 }
 
@@ -542,41 +528,30 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
             .all(|r| r.header("authorization").is_some())
     );
 
-    seen.err(
-        &ctx,
-        "get_pipeline_log",
-        json!({"repo": "payments-api", "pipeline": "{11111111-2222-4333-8444-000000000003}"}),
-        ToolErrorKind::OutOfScope,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "get_pipeline_log",
-        json!({"repo": "payments-api", "pipeline": uuid, "step": "Deploy"}),
-        ToolErrorKind::NotFound,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "get_pipeline_log",
-        json!({"repo": "payments-api", "pipeline": "../../x"}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "get_pipeline_log",
-        json!({"repo": "payments-api", "pipeline": uuid, "grep": "("}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
-    seen.err(
-        &ctx,
-        "get_pipeline_log",
-        json!({"repo": "payments-core", "pipeline": uuid}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
+    for (args, kind) in [
+        (
+            json!({"repo": "payments-api", "pipeline": "{11111111-2222-4333-8444-000000000003}"}),
+            ToolErrorKind::OutOfScope,
+        ),
+        (
+            json!({"repo": "payments-api", "pipeline": uuid, "step": "Deploy"}),
+            ToolErrorKind::NotFound,
+        ),
+        (
+            json!({"repo": "payments-api", "pipeline": "../../x"}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-api", "pipeline": uuid, "grep": "("}),
+            ToolErrorKind::InvalidArgument,
+        ),
+        (
+            json!({"repo": "payments-core", "pipeline": uuid}),
+            ToolErrorKind::InvalidArgument,
+        ),
+    ] {
+        seen.err(&ctx, "get_pipeline_log", args, kind).await;
+    }
     seen.assert_clean();
 }
 

@@ -163,43 +163,21 @@ fn a_value_moved_to_another_name_is_tampering() {
 #[test]
 fn unknown_recipient_formats_are_refused_without_echoing_keys() {
     let sb = Sandbox::new();
-    sb.write_spec(&["pgp:0xDEADBEEF"], &[]);
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        VALUE,
-        &[],
-        2,
-        "unknown recipient format",
-    );
+    for (recipients, what) in [
+        (&["pgp:0xDEADBEEF"][..], "unknown recipient format"),
+        (
+            &["ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY="],
+            "secrets.recipients[0]",
+        ),
+        (&["age1notreallyarecipient"], "invalid age recipient"),
+        (&[], "secrets.recipients is empty"),
+    ] {
+        sb.write_spec(recipients, &[]);
+        refused(&sb, "create", &["--team", "BB_TOKEN"], VALUE, &[], 2, what);
+    }
     assert!(!sb.team_file().exists());
+    sb.write_spec(&["pgp:0xDEADBEEF"], &[]);
     resolve_fails(&sb, &[], agentenv::Kind::Input, &["secrets.recipients[0]"]);
-
-    sb.write_spec(
-        &["ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY="],
-        &[],
-    );
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        VALUE,
-        &[],
-        2,
-        "secrets.recipients[0]",
-    );
-
-    sb.write_spec(&["age1notreallyarecipient"], &[]);
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        VALUE,
-        &[],
-        2,
-        "invalid age recipient",
-    );
 
     // A private key pasted as a recipient is called out and never printed back.
     let k = sb.key("keys/k.txt");
@@ -208,17 +186,6 @@ fn unknown_recipient_formats_are_refused_without_echoing_keys() {
     out.failed(2)
         .says("PRIVATE key")
         .hides(&[&k.secret, &k.secret[15..]]);
-
-    sb.write_spec(&[], &[]);
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        VALUE,
-        &[],
-        2,
-        "secrets.recipients is empty",
-    );
 }
 
 #[test]
@@ -312,43 +279,15 @@ fn empty_and_short_values_are_refused_at_creation() {
     let sb = Sandbox::new();
     let alice = sb.key("keys/alice.txt");
     sb.write_spec(&[&alice.public], &[]);
-    refused(&sb, "create", &["--team", "BB_TOKEN"], "", &[], 2, "empty");
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        "\n",
-        &[],
-        2,
-        "empty",
-    );
-    refused(
-        &sb,
-        "create",
-        &["--personal", "BB_TOKEN"],
-        "",
-        &[],
-        2,
-        "empty",
-    );
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        "abc",
-        &[],
-        2,
-        "shorter than 4",
-    );
-    refused(
-        &sb,
-        "create",
-        &["--team", "BB_TOKEN"],
-        "nul\0value",
-        &[],
-        2,
-        "NUL",
-    );
+    for (file, value, what) in [
+        ("--team", "", "empty"),
+        ("--team", "\n", "empty"),
+        ("--personal", "", "empty"),
+        ("--team", "abc", "shorter than 4"),
+        ("--team", "nul\0value", "NUL"),
+    ] {
+        refused(&sb, "create", &[file, "BB_TOKEN"], value, &[], 2, what);
+    }
     assert!(!sb.team_file().exists());
     // No key was generated for a refused personal value.
     assert!(!sb.default_key_file().exists());

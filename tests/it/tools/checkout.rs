@@ -430,42 +430,27 @@ async fn list_commits_filters_pages_and_reports_shallow_history() {
             .extend(args.as_object().unwrap().clone());
         names(&fr.ok("list_commits", a).await, "commits", "hash")
     };
+    let c: Vec<&str> = f.main_commits.iter().map(String::as_str).collect();
+    let release = f.release_head.as_str();
+    for (filter, want) in [
+        (json!({"author": "ALICE"}), vec![c[2], c[0]]),
+        (json!({"author": "builders.example"}), vec![c[1]]),
+        (json!({"author": "nobody"}), vec![]),
+        (json!({"path": "src/main.rs"}), vec![c[3], c[0]]),
+        (json!({"path": "assets"}), vec![c[1]]),
+        (json!({"path": "docs/old.md"}), vec![c[3], c[0]]),
+        (
+            json!({"since": "2024-02-15", "until": "2024-03-20"}),
+            vec![c[2], c[1]],
+        ),
+        (json!({"since": "2024-03-20T08:30:01Z"}), vec![c[3]]),
+        (json!({"until": "2024-01-10T07:00:00Z"}), vec![c[0]]),
+        (json!({"ref": "release/1.0"}), vec![release, c[1], c[0]]),
+        (json!({"ref": c[1]}), vec![c[1], c[0]]),
+    ] {
+        assert_eq!(by(filter.clone()).await, want, "{filter}");
+    }
     let c = &f.main_commits;
-    assert_eq!(
-        by(json!({"author": "ALICE"})).await,
-        [c[2].clone(), c[0].clone()]
-    );
-    assert_eq!(
-        by(json!({"author": "builders.example"})).await,
-        [c[1].clone()]
-    );
-    assert_eq!(by(json!({"author": "nobody"})).await, Vec::<String>::new());
-    assert_eq!(
-        by(json!({"path": "src/main.rs"})).await,
-        [c[3].clone(), c[0].clone()]
-    );
-    assert_eq!(by(json!({"path": "assets"})).await, [c[1].clone()]);
-    assert_eq!(
-        by(json!({"path": "docs/old.md"})).await,
-        [c[3].clone(), c[0].clone()]
-    );
-    assert_eq!(
-        by(json!({"since": "2024-02-15", "until": "2024-03-20"})).await,
-        [c[2].clone(), c[1].clone()]
-    );
-    assert_eq!(
-        by(json!({"since": "2024-03-20T08:30:01Z"})).await,
-        [c[3].clone()]
-    );
-    assert_eq!(
-        by(json!({"until": "2024-01-10T07:00:00Z"})).await,
-        [c[0].clone()]
-    );
-    assert_eq!(
-        by(json!({"ref": "release/1.0"})).await,
-        [f.release_head.clone(), c[1].clone(), c[0].clone()]
-    );
-    assert_eq!(by(json!({"ref": c[1]})).await, [c[1].clone(), c[0].clone()]);
 
     // Pagination through all four, two at a time; the cursor is bound to its arguments.
     let p1 = f
