@@ -1,15 +1,17 @@
 //! Interoperability with the reference age CLI (Debian package `age`): what agentenv encrypts,
 //! `age -d` decrypts, and what `age -e -a` encrypts in agentenv's plaintext format, agentenv
-//! accepts. Skips with a notice when `age` is missing, except under CI, where that fails.
+//! accepts. Skipped with a notice when `age` is missing, except under CI, where that fails.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::support::secrets::*;
+use crate::support::skip_or_fail_in_ci;
 
 const VALUE: &str = "interop-canary-3e9f60\nsecond line";
 
-/// Is the age CLI installed? Under CI its absence is a failure.
+/// Is the age CLI installed? If not, the test is skipped with a notice (a failure under CI).
+#[track_caller]
 fn have_age() -> bool {
     let found = Command::new("age")
         .arg("--version")
@@ -18,15 +20,7 @@ fn have_age() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the `age` CLI is required under CI (apt-get install age)"
-        );
-        // Written to the real stderr: the test harness hides eprintln! output of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTICE: the `age` CLI is not installed; skipping the interoperability test (apt-get install age)"
-        );
+        skip_or_fail_in_ci("the `age` CLI is not installed: `apt-get install age`");
     }
     found
 }

@@ -1,6 +1,7 @@
 //! `agentenv secret create|update|remove|list|rekey` and resolution, against real files.
 
 use crate::support::secrets::*;
+use crate::support::skip_or_fail_in_ci;
 
 const TEAM_VALUE: &str = "team-canary-7f3a9c";
 const OTHER_VALUE: &str = "other-canary-2b8e1d";
@@ -296,12 +297,7 @@ fn ssh_keys_work_as_recipients_and_identities() {
         .arg(&keyfile)
         .status();
     let Ok(status) = status else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTICE: ssh-keygen is not installed; skipping the SSH key test"
-        );
-        return;
+        return skip_or_fail_in_ci("ssh-keygen is not installed: `apt-get install openssh-client`");
     };
     assert!(status.success());
     let public = std::fs::read_to_string(ssh_dir.join("id_ed25519.pub")).unwrap();

@@ -10,12 +10,27 @@ pub mod remote;
 pub mod secrets;
 pub mod workspace;
 
+use std::io::Write;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 /// The binary under test, built by cargo for this test target.
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentenv");
+
+/// Skips the calling test, which cannot run on this machine for `reason` (a missing tool or
+/// package, and how to install it). The notice goes straight to the process's stderr: the
+/// harness shows `eprintln!` only for failing tests, so a skipped test would look like a pass.
+/// Under `CI=true` (or `1`) the skip is a failure instead: CI installs everything the tests
+/// need (`.ci/run`), and a test that silently stopped running would hide what it guards.
+#[track_caller]
+pub fn skip_or_fail_in_ci(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(!ci, "{test} cannot run under CI: {reason}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
 
 /// `agentenv ARGS` without the test process's own `AGENTENV_*` variables (a developer's
 /// workdir or key must not change what a test sees); tests add what they need.
