@@ -335,7 +335,7 @@ impl Transport {
         if let Some(c) = &cached
             && c.at.elapsed() < self.opts.cache_ttl
         {
-            let mut r = c.response.clone();
+            let mut r = capped(c.response.clone(), max_bytes);
             r.from_cache = true;
             return Ok(r);
         }
@@ -350,7 +350,7 @@ impl Transport {
                     Some(c) => {
                         let mut fresh = c.clone();
                         fresh.at = Instant::now();
-                        let r = fresh.response.clone();
+                        let r = capped(fresh.response.clone(), max_bytes);
                         self.store(&key, fresh);
                         return Ok(r);
                     }
@@ -637,6 +637,16 @@ impl std::ops::Deref for RawResponse {
     fn deref(&self) -> &Response {
         &self.response
     }
+}
+
+/// A cached answer cut to what this caller reads: the entry may have been stored by a caller
+/// that read more (cached bodies are always whole).
+fn capped(mut r: Response, max_bytes: usize) -> Response {
+    if r.body.len() > max_bytes {
+        r.body.truncate(max_bytes);
+        r.truncated = true;
+    }
+    r
 }
 
 /// `reqwest` errors carry the URL, which holds no credential; the message is kept short.

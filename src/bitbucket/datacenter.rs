@@ -283,12 +283,28 @@ pub(crate) async fn file(
         &format!("{}/raw/{}", repo_path(r), segs(path)),
         &[("at", commit.to_string())],
     );
-    let resp = t.get(&url, "*/*", max_bytes).await?;
-    Ok(FileRead::Content(FileContent {
-        bytes: resp.body,
-        content_type: resp.content_type,
-        truncated: resp.truncated,
-    }))
+    match t.get(&url, "*/*", max_bytes).await {
+        Ok(resp) => Ok(FileRead::Content(FileContent {
+            bytes: resp.body,
+            content_type: resp.content_type,
+            truncated: resp.truncated,
+        })),
+        // `raw` answers 404 for a directory too: ask what the path is (one more request, on
+        // this path only).
+        Err(e) if e.kind == ApiErrorKind::NotFound => {
+            let probe = with_query(
+                &format!("{}/browse/{}", repo_path(r), segs(path)),
+                &[("at", commit.to_string()), ("type", "true".to_string())],
+            );
+            match t.get_json(&probe).await {
+                Ok(v) if text(&v, "/type").as_deref() == Some("DIRECTORY") => {
+                    Ok(FileRead::NotAFile)
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) async fn pull_requests(
