@@ -39,7 +39,8 @@ fn rev_param(rev: &Rev) -> String {
 }
 
 /// One page of `endpoint`: the first with `params` and `limit` items, or the one `cursor`
-/// names, which must still address `endpoint` (or lie below it, with `under`).
+/// names, which must still address `endpoint` (or, with `under`, lie below that path: where a
+/// redirect leads).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn page<T>(
     t: &Transport,
@@ -47,13 +48,13 @@ pub(crate) async fn page<T>(
     params: &[(&str, String)],
     limit: usize,
     cursor: Option<&Cursor>,
-    under: &str,
+    under: Option<&str>,
     decode: impl Fn(&Value) -> Result<T, ApiError>,
 ) -> Result<Page<T>, ApiError> {
-    let path = match cursor {
-        Some(c) if under.is_empty() => t.cloud_cursor_path(c, endpoint, false)?,
-        Some(c) => t.cloud_cursor_path(c, under, true)?,
-        None => {
+    let path = match (cursor, under) {
+        (Some(c), None) => t.cloud_cursor_path(c, endpoint, false)?,
+        (Some(c), Some(below)) => t.cloud_cursor_path(c, below, true)?,
+        (None, _) => {
             let mut p = params.to_vec();
             p.push(("pagelen", limit.to_string()));
             with_query(endpoint, &p)
@@ -76,7 +77,16 @@ pub(crate) async fn repositories(
     cursor: Option<&Cursor>,
 ) -> Result<Page<Repository>, ApiError> {
     let endpoint = format!("/repositories/{}", seg(workspace));
-    page(t, &endpoint, &[], limit, cursor, "", Repository::from_cloud).await
+    page(
+        t,
+        &endpoint,
+        &[],
+        limit,
+        cursor,
+        None,
+        Repository::from_cloud,
+    )
+    .await
 }
 
 pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, ApiError> {
@@ -102,7 +112,16 @@ pub(crate) async fn branches(
             ),
         ));
     }
-    page(t, &endpoint, &params, limit, cursor, "", Branch::from_cloud).await
+    page(
+        t,
+        &endpoint,
+        &params,
+        limit,
+        cursor,
+        None,
+        Branch::from_cloud,
+    )
+    .await
 }
 
 pub(crate) async fn branch(
@@ -145,7 +164,16 @@ pub(crate) async fn commits(
     if let Some(p) = &q.path {
         params.push(("path", p.clone()));
     }
-    page(t, &endpoint, &params, limit, cursor, "", Commit::from_cloud).await
+    page(
+        t,
+        &endpoint,
+        &params,
+        limit,
+        cursor,
+        None,
+        Commit::from_cloud,
+    )
+    .await
 }
 
 pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> Result<Commit, ApiError> {
@@ -191,7 +219,7 @@ pub(crate) async fn commit_changes(
         &[],
         limit,
         cursor,
-        &under,
+        Some(&under),
         ChangedFile::from_cloud,
     )
     .await
@@ -323,7 +351,7 @@ pub(crate) async fn pull_requests(
         &params,
         limit,
         cursor,
-        "",
+        None,
         PullRequest::from_cloud,
     )
     .await
@@ -355,7 +383,7 @@ pub(crate) async fn pull_request_changes(
         &[],
         limit,
         cursor,
-        &under,
+        Some(&under),
         ChangedFile::from_cloud,
     )
     .await
@@ -448,7 +476,7 @@ pub(crate) async fn pipelines(
         &params,
         limit,
         cursor,
-        "",
+        None,
         Pipeline::from_cloud,
     )
     .await
@@ -528,7 +556,7 @@ pub(crate) async fn pipeline_steps(
         &[],
         limit,
         cursor,
-        "",
+        None,
         PipelineStep::from_cloud,
     )
     .await

@@ -136,10 +136,18 @@ pub(crate) async fn branch(
 }
 
 pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> Result<Option<String>, ApiError> {
-    let v = t
+    match t
         .get_json(&format!("{}/default-branch", repo_path(r)))
-        .await?;
-    Ok(set(&v, "/displayId"))
+        .await
+    {
+        Ok(v) => Ok(set(&v, "/displayId")),
+        // An empty repository has none and answers 404, as a missing one does: ask which.
+        Err(e) if e.kind == ApiErrorKind::NotFound => {
+            repository(t, r).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) async fn commits(

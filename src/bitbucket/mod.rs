@@ -469,7 +469,7 @@ impl Client {
                     params,
                     limit,
                     cursor.as_ref(),
-                    "",
+                    None,
                     Value::from_cloud,
                 )
                 .await?

@@ -649,7 +649,7 @@ fn make_repo(dir: &Path) {
 }
 
 struct Fx {
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     emu: Emulator,
     repo: PathBuf,
 }
@@ -678,7 +678,7 @@ impl Fx {
         }
         Fx {
             emu: Emulator::start(config),
-            _tmp: tmp,
+            tmp,
             repo,
         }
     }
@@ -814,7 +814,18 @@ async fn repositories_page_through_the_workspace_and_project() {
             (ApiErrorKind::NotFound, Some(404))
         );
         assert!(missing.server_message.is_some());
+        let e = c.default_branch(&c.repo("nope")).await.unwrap_err();
+        assert_eq!(e.kind, ApiErrorKind::NotFound);
     }
+    // An empty repository has no default branch: Data Center answers 404 there, read as none.
+    let empty = fx.tmp.path().join("empty");
+    git(
+        fx.tmp.path(),
+        &["init", "-q", "--bare", empty.to_str().unwrap()],
+    );
+    fx.emu.add_dc_repo("PROJ", "empty", &empty);
+    let dc = fx.dc();
+    assert_eq!(dc.default_branch(&dc.repo("empty")).await.unwrap(), None);
 }
 
 #[tokio::test]
