@@ -109,7 +109,7 @@ async fn provider_checks(
     out: &mut Vec<Outcome>,
 ) -> Option<Client> {
     let p = Some(name);
-    let client = match Client::new(
+    let client = match Client::from_provider(
         name,
         provider,
         secrets,

@@ -119,7 +119,8 @@ async fn an_expired_entry_is_revalidated_with_its_etag() {
         cache_ttl: Duration::ZERO,
         ..Options::default()
     };
-    let client = Client::new("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
+    let client =
+        Client::from_provider("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
     let path = "/repositories/acme/payments-api/src/main/README.md";
     let first = client.get(path, "*/*", 1 << 20).await.unwrap();
     let second = client.get(path, "*/*", 1 << 20).await.unwrap();

@@ -60,8 +60,9 @@ impl Context {
                 ),
             )
         })?;
-        let mut client = Client::new(name, provider, &self.secrets, self.api.options.clone())
-            .map_err(|e| tool_error(e, None))?;
+        let mut client =
+            Client::from_provider(name, provider, &self.secrets, self.api.options.clone())
+                .map_err(|e| tool_error(e, None))?;
         if let Some((n, window)) = self.api.budget_override {
             client = client.with_budget(Budget::new(n, window));
         }

@@ -1,0 +1,2 @@
+#[path = "it/bitbucket_client.rs"]
+mod bitbucket_client;
