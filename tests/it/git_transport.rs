@@ -605,6 +605,10 @@ const ADVERTISEMENT_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/x
 /// Cloud provider whose git host is `server`: each exits 5 in bounded time, says it timed out and
 /// where, and leaves nothing behind.
 fn assert_every_command_gives_up(f: &Fixture, server: &Server) {
+    assert_every_command_gives_up_with(f, server, FAST);
+}
+
+fn assert_every_command_gives_up_with(f: &Fixture, server: &Server, env: &[(&str, &str)]) {
     let spec = f.cloud_spec(&server.url());
     for (cmd, extra) in [
         ("provision", &[][..]),
@@ -614,7 +618,7 @@ fn assert_every_command_gives_up(f: &Fixture, server: &Server) {
         ("branches", &["payments-api"][..]),
     ] {
         let started = Instant::now();
-        let out = f.run(cmd, &spec, extra, API_TOKEN, FAST);
+        let out = f.run(cmd, &spec, extra, API_TOKEN, env);
         let said = text(&out);
         assert_eq!(code(&out), 5, "{cmd} {extra:?}:\n{said}");
         assert!(
@@ -652,26 +656,31 @@ fn a_server_that_never_reads_times_out() {
 #[test]
 fn a_server_that_drips_bytes_is_too_slow() {
     let f = Fixture::new();
-    // A byte every 250 ms never lets a read wait a whole second: only the low-speed limit
-    // (1 KiB/s averaged over 1 s here) catches it, as it catches a byte every 5 s at 30 s.
+    // A byte every 100 ms never lets a read wait the 2 s allowed: only the low-speed limit
+    // (1 KiB/s averaged over 2 s here) catches it, as it catches a byte every 5 s at 30 s.
+    let slow: &[(&str, &str)] = &[
+        ("AGENTENV_GIT_CONNECT_TIMEOUT", "1"),
+        ("AGENTENV_GIT_LOW_SPEED_TIME", "2"),
+        ("AGENTENV_GIT_LOW_SPEED_LIMIT", "1024"),
+    ];
     let server = Server::start(
         "127.0.0.1",
         Some(Arc::new(|_, _| Reply::Drip {
             head: format!("{ADVERTISEMENT_HEAD}001e# service=git-upload-pack\n0000fff0"),
-            every: Duration::from_millis(250),
+            every: Duration::from_millis(100),
         })),
     );
-    assert_every_command_gives_up(&f, &server);
+    assert_every_command_gives_up_with(&f, &server, slow);
     let out = f.run(
         "provision",
         &f.cloud_spec(&server.url()),
         &[],
         API_TOKEN,
-        FAST,
+        slow,
     );
     assert!(
-        text(&out).contains("AGENTENV_GIT_LOW_SPEED_LIMIT"),
-        "{}",
+        text(&out).contains("AGENTENV_GIT_LOW_SPEED_LIMIT") && text(&out).contains("bytes in"),
+        "the low-speed limit caught it:\n{}",
         text(&out)
     );
 }
