@@ -1,0 +1,2 @@
+#[path = "it/git_transport.rs"]
+mod git_transport;
