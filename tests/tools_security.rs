@@ -11,11 +11,11 @@ mod tools_support;
 use std::path::Path;
 use std::process::Command;
 
-use agentenv::tools::{ToolErrorKind, scope};
+use agentenv::tools::{Kind, scope};
 use serde_json::{Value, json};
 use tools_support::{CANARY, OUTSIDE_CANARY, build, git};
 
-use ToolErrorKind::{InvalidArgument as Invalid, NotFound, OutOfScope};
+use Kind::{Input as Invalid, NotFound, OutOfScope};
 
 fn assert_no_leak(what: &str, text: &str) {
     for canary in [CANARY, OUTSIDE_CANARY, "root:x:0:0"] {
@@ -41,7 +41,7 @@ async fn traversal_and_scope_bypass_attempts_are_refused() {
     let read_at = |r: &str| json!({"repo": "payments-api", "path": "src/main.rs", "ref": r});
     let repo = |name: &str| json!({"repo": name});
 
-    let attempts: Vec<(&str, Value, ToolErrorKind)> = vec![
+    let attempts: Vec<(&str, Value, Kind)> = vec![
         // Path traversal, plain and encoded.
         ("read_file", read("../outside.txt"), Invalid),
         ("read_file", read("../../outside.txt"), Invalid),

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::spec::LoadedEnv;
 use crate::tools::{self, Context, ToolInfo};
 
-pub use cli::{error_kind, tool};
+pub use cli::tool;
 pub use handler::McpServer;
 
 #[derive(Debug, clap::Args)]

@@ -4,14 +4,13 @@
 //! CONTRACT used by serve (keep these signatures):
 //! - `catalog() -> Vec<ToolInfo>`: every tool's name, description, input and output schema.
 //! - `Context::open(env, workdir, secrets)`: what a server needs to answer calls.
-//! - `Context::call(name, args).await -> Result<Value, ToolError>`: one call; the result is
+//! - `Context::call(name, args).await -> Result<Value, Error>`: one call; the result is
 //!   the `structuredContent`, already passed through the redactor.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
 use crate::secrets::ResolvedSecrets;
 use crate::spec::LoadedEnv;
 
@@ -26,87 +25,20 @@ pub struct ToolInfo {
     pub default: bool,
 }
 
-/// Typed errors an agent can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolErrorKind {
-    InvalidArgument,
-    OutOfScope,
-    NotFound,
-    NotCloned,
-    UnknownTool,
-    RateLimited,
-    AuthFailed,
-    Forbidden,
-    Unavailable,
-    Internal,
-}
+pub use crate::error::{Error, Kind, Result};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolError {
-    pub kind: ToolErrorKind,
-    /// What went wrong and what to do next.
-    pub message: String,
-    /// What to do about it, when the message alone does not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_secs: Option<u64>,
-}
-
-impl ToolError {
-    pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
-        ToolError {
-            kind,
-            message: message.into(),
-            hint: None,
-            retry_after_secs: None,
-        }
+/// What an agent sees of a failed call: `{"kind", "message", "hint"?, "retry_after_secs"?}`.
+/// The one conversion from an [`Error`] to the tool error JSON (`serve` and `agentenv tool`
+/// both send this).
+pub fn error_json(e: &Error) -> serde_json::Value {
+    let mut v = serde_json::json!({"kind": e.kind.tool_name(), "message": e.message});
+    if let Some(hint) = &e.hint {
+        v["hint"] = serde_json::json!(hint);
     }
-}
-
-impl From<crate::Kind> for ToolErrorKind {
-    fn from(kind: crate::Kind) -> Self {
-        use crate::Kind;
-        match kind {
-            Kind::Failure | Kind::Busy => ToolErrorKind::Internal,
-            Kind::Input => ToolErrorKind::InvalidArgument,
-            Kind::UnknownTool => ToolErrorKind::UnknownTool,
-            Kind::Auth => ToolErrorKind::AuthFailed,
-            Kind::Forbidden => ToolErrorKind::Forbidden,
-            Kind::NotFound => ToolErrorKind::NotFound,
-            Kind::OutOfScope => ToolErrorKind::OutOfScope,
-            Kind::NotCloned => ToolErrorKind::NotCloned,
-            Kind::Unavailable => ToolErrorKind::Unavailable,
-            Kind::RateLimited => ToolErrorKind::RateLimited,
-        }
+    if let Some(wait) = e.retry_after {
+        v["retry_after_secs"] = serde_json::json!(wait.as_secs().max(1));
     }
-}
-
-/// The one conversion from an error to what an agent sees of it.
-impl From<crate::Error> for ToolError {
-    fn from(e: crate::Error) -> Self {
-        ToolError {
-            kind: e.kind.into(),
-            message: e.message,
-            hint: e.hint,
-            retry_after_secs: e.retry_after.map(|d| d.as_secs().max(1)),
-        }
-    }
-}
-
-impl std::fmt::Display for ToolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {}",
-            serde_json::to_value(self.kind)
-                .unwrap()
-                .as_str()
-                .unwrap_or("error"),
-            self.message
-        )
-    }
+    v
 }
 
 pub mod api;
@@ -119,7 +51,7 @@ pub mod search;
 #[derive(Clone)]
 pub struct Tool {
     pub info: ToolInfo,
-    pub run: fn(&Context, serde_json::Value) -> std::result::Result<serde_json::Value, ToolError>,
+    pub run: fn(&Context, serde_json::Value) -> std::result::Result<serde_json::Value, Error>,
 }
 
 /// Every tool, in a stable order. Each family module contributes its own.
@@ -138,18 +70,14 @@ pub fn catalog() -> Vec<ToolInfo> {
 /// Parse a call's arguments into the tool's typed argument struct, or say what is wrong.
 pub fn parse_args<T: serde::de::DeserializeOwned>(
     args: serde_json::Value,
-) -> std::result::Result<T, ToolError> {
+) -> std::result::Result<T, Error> {
     let args = if args.is_null() {
         serde_json::json!({})
     } else {
         args
     };
-    serde_json::from_value(args).map_err(|e| {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
-            format!("invalid arguments: {e}"),
-        )
-    })
+    serde_json::from_value(args)
+        .map_err(|e| Error::new(Kind::Input, format!("invalid arguments: {e}")))
 }
 
 /// The JSON Schema of a type, as a tool's input or output schema.
@@ -196,7 +124,7 @@ impl Context {
         self: &std::sync::Arc<Self>,
         name: &str,
         args: serde_json::Value,
-    ) -> std::result::Result<serde_json::Value, ToolError> {
+    ) -> std::result::Result<serde_json::Value, Error> {
         // Building the catalog renders every tool's JSON schemas: once per process, not per call.
         static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
         let tool = TOOLS
@@ -204,29 +132,24 @@ impl Context {
             .iter()
             .find(|t| t.info.name == name)
             .cloned()
-            .ok_or_else(|| {
-                ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
-            })?;
+            .ok_or_else(|| Error::new(Kind::UnknownTool, format!("unknown tool `{name}`")))?;
         let ctx = self.clone();
         let out = tokio::task::spawn_blocking(move || match (tool.run)(&ctx, args.clone()) {
             // A repository in scope that is not cloned: the API answers where it can.
-            Err(e) if e.kind == ToolErrorKind::NotCloned => {
+            Err(e) if e.kind == Kind::NotCloned => {
                 api::checkout_fallback(&ctx, tool.info.name, args).unwrap_or(Err(e))
             }
             other => other,
         })
         .await
-        .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
+        .map_err(|e| Error::new(Kind::Failure, format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
         match out {
             Ok(value) => {
                 let text = serde_json::to_string(&value).expect("json");
                 Ok(serde_json::from_str(&redactor.redact(&text)).unwrap_or(value))
             }
-            Err(mut e) => {
-                e.message = redactor.redact(&e.message);
-                Err(e)
-            }
+            Err(e) => Err(e.map_text(|t| redactor.redact(t))),
         }
     }
 }

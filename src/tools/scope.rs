@@ -22,7 +22,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{Context, ToolError, ToolErrorKind};
+use super::{Context, Error, Kind};
 use crate::spec::Repo;
 
 /// A repository a call may use, and where its checkout is.
@@ -33,12 +33,12 @@ pub struct RepoRef<'a> {
 }
 
 /// The spec's repository called `name`, if the scope allows it and it is cloned.
-pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> {
+pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, Error> {
     let spec = ctx.env.repo(name);
     let full = spec.and_then(|r| full_name(ctx, r));
     if !ctx.env.scope.repo(name, full.as_deref()) {
-        return Err(ToolError::new(
-            ToolErrorKind::OutOfScope,
+        return Err(Error::new(
+            Kind::OutOfScope,
             format!(
                 "repository `{name}` is outside the environment's scope; {}",
                 known_repos_hint(ctx)
@@ -46,8 +46,8 @@ pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> 
         ));
     }
     let spec = spec.ok_or_else(|| {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "no repository `{name}` in this environment; {}",
                 known_repos_hint(ctx)
@@ -55,15 +55,15 @@ pub fn repo<'a>(ctx: &'a Context, name: &str) -> Result<RepoRef<'a>, ToolError> 
         )
     })?;
     let rel = clean_path(&spec.checkout_path()).map_err(|_| {
-        ToolError::new(
-            ToolErrorKind::Internal,
+        Error::new(
+            Kind::Failure,
             format!("repository `{name}` has a checkout path outside the workdir; fix `path:` in the spec"),
         )
     })?;
     let dir = ctx.workdir.join(rel);
     if !dir.join(".git").exists() {
-        return Err(ToolError::new(
-            ToolErrorKind::NotCloned,
+        return Err(Error::new(
+            Kind::NotCloned,
             format!(
                 "repository `{name}` is not cloned in the workdir; run `agentenv provision` first"
             ),
@@ -192,7 +192,7 @@ pub fn resolve_ref(
     repo: &RepoRef<'_>,
     git: &git2::Repository,
     reference: Option<&str>,
-) -> Result<git2::Oid, ToolError> {
+) -> Result<git2::Oid, Error> {
     resolve(ctx, repo, git, reference).map(|r| r.commit)
 }
 
@@ -202,7 +202,7 @@ pub fn resolve(
     repo: &RepoRef<'_>,
     git: &git2::Repository,
     reference: Option<&str>,
-) -> Result<ResolvedRef, ToolError> {
+) -> Result<ResolvedRef, Error> {
     let reference = match reference {
         None | Some("HEAD") => return resolve_head(ctx, repo, git),
         Some(r) => r,
@@ -225,8 +225,8 @@ pub fn resolve(
     if looks_like_commit_id(reference) {
         return resolve_commit_id(git, &heads, reference, &repo.name);
     }
-    Err(ToolError::new(
-        ToolErrorKind::NotFound,
+    Err(Error::new(
+        Kind::NotFound,
         format!(
             "no branch `{reference}` in the checkout of `{}`; call list_branches to see the branches in scope",
             repo.name
@@ -236,7 +236,7 @@ pub fn resolve(
 
 /// The branch a ref string names, after stripping an explicit `refs/heads/` or
 /// `refs/remotes/<remote>/`; any other `refs/…` is refused.
-fn branch_name_of(reference: &str) -> Result<&str, ToolError> {
+fn branch_name_of(reference: &str) -> Result<&str, Error> {
     if let Some(b) = reference.strip_prefix("refs/heads/") {
         return Ok(b);
     }
@@ -253,24 +253,24 @@ fn branch_name_of(reference: &str) -> Result<&str, ToolError> {
     Ok(reference)
 }
 
-fn refs_refused(reference: &str) -> ToolError {
-    ToolError::new(
-        ToolErrorKind::OutOfScope,
+fn refs_refused(reference: &str) -> Error {
+    Error::new(
+        Kind::OutOfScope,
         format!(
             "`{reference}` is not a branch: only branches (`main` or `refs/heads/main`) and commit ids are accepted; call list_branches to see the branches in scope"
         ),
     )
 }
 
-pub(crate) fn out_of_scope_branch(ctx: &Context, name: &str) -> ToolError {
+pub(crate) fn out_of_scope_branch(ctx: &Context, name: &str) -> Error {
     let rule = ctx
         .env
         .scope
         .branches_rule()
         .map(|r| format!(" (scope.branches is `{r}`)"))
         .unwrap_or_default();
-    ToolError::new(
-        ToolErrorKind::OutOfScope,
+    Error::new(
+        Kind::OutOfScope,
         format!(
             "branch `{name}` is outside the environment's scope{rule}; call list_branches to see the branches in scope"
         ),
@@ -283,10 +283,10 @@ fn looks_like_commit_id(s: &str) -> bool {
 }
 
 /// Refuse revision syntax and anything git itself would not accept as a branch name.
-pub fn check_ref_syntax(reference: &str) -> Result<(), ToolError> {
+pub fn check_ref_syntax(reference: &str) -> Result<(), Error> {
     let bad = |why: &str| {
-        Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Err(Error::new(
+            Kind::Input,
             format!(
                 "ref `{}` is not accepted: {why}. Pass a branch name from list_branches or a commit id from list_commits",
                 reference.escape_debug()
@@ -338,10 +338,10 @@ fn resolve_commit_id(
     heads: &[BranchHead],
     id: &str,
     repo_name: &str,
-) -> Result<ResolvedRef, ToolError> {
+) -> Result<ResolvedRef, Error> {
     let not_found = || {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "no commit `{id}` is reachable from a branch in scope of `{repo_name}` (the clone may be shallow, or the id ambiguous: give more digits); call list_commits to see commits"
             ),
@@ -373,17 +373,17 @@ fn resolve_head(
     ctx: &Context,
     repo: &RepoRef<'_>,
     git: &git2::Repository,
-) -> Result<ResolvedRef, ToolError> {
+) -> Result<ResolvedRef, Error> {
     let head = git.head().map_err(|_| {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "the checkout of `{}` has no commit checked out; pass `ref` (call list_branches)",
                 repo.name
             ),
         )
     })?;
-    let commit = head.peel_to_commit().map_err(|e| internal(&e))?.id();
+    let commit = head.peel_to_commit().map_err(internal)?.id();
     let branch = head
         .name()
         .ok()
@@ -403,8 +403,8 @@ fn resolve_head(
             branch: None,
         });
     }
-    Err(ToolError::new(
-        ToolErrorKind::OutOfScope,
+    Err(Error::new(
+        Kind::OutOfScope,
         format!(
             "the checked-out commit of `{}` is not on a branch in scope; pass `ref` (call list_branches to see the branches in scope)",
             repo.name
@@ -412,11 +412,8 @@ fn resolve_head(
     ))
 }
 
-pub(crate) fn internal(e: &git2::Error) -> ToolError {
-    ToolError::new(
-        ToolErrorKind::Internal,
-        format!("git error: {}", e.message()),
-    )
+pub(crate) fn internal(e: git2::Error) -> Error {
+    Error::failure(format!("git error: {}", e.message())).with_source(e)
 }
 
 /// Characters that render like `.`, `/` or `\` but are not: refused so that a path that looks
@@ -448,10 +445,10 @@ const LOOKALIKES: &[char] = &[
 /// case (and NTFS spellings of it such as `.git.` or `GIT~1`), look-alike dots and slashes,
 /// and any of those hidden behind one level of percent-encoding (`%2e%2e%2f`). A literal
 /// `%` that does not decode to anything dangerous is kept as it is.
-pub fn clean_path(path: &str) -> Result<PathBuf, ToolError> {
+pub fn clean_path(path: &str) -> Result<PathBuf, Error> {
     let refuse = |why: &str| {
-        Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Err(Error::new(
+            Kind::Input,
             format!(
                 "path `{}` is refused: {why}. Paths are relative to the repository root, like `src/main.rs` (call browse to list a directory)",
                 path.escape_debug()
@@ -517,16 +514,16 @@ pub fn tree_path(path: &Path) -> String {
 
 /// For tools that read the working copy: the canonical on-disk path of a cleaned relative
 /// path, refused when a symlink anywhere along it resolves outside the checkout.
-pub fn working_copy_path(repo: &RepoRef<'_>, path: &Path) -> Result<PathBuf, ToolError> {
+pub fn working_copy_path(repo: &RepoRef<'_>, path: &Path) -> Result<PathBuf, Error> {
     let root = repo.dir.canonicalize().map_err(|e| {
-        ToolError::new(
-            ToolErrorKind::NotCloned,
+        Error::new(
+            Kind::NotCloned,
             format!("the checkout of `{}` is unreadable: {e}", repo.name),
         )
     })?;
     let full = root.join(path).canonicalize().map_err(|_| {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "`{}` does not exist in the working copy of `{}`",
                 tree_path(path),
@@ -540,8 +537,8 @@ pub fn working_copy_path(repo: &RepoRef<'_>, path: &Path) -> Result<PathBuf, Too
             .any(|c| is_git_dir_name(&c.as_os_str().to_string_lossy()))
     });
     if escapes {
-        return Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        return Err(Error::new(
+            Kind::Input,
             format!(
                 "`{}` resolves outside the repository (through a symlink) and is not readable",
                 tree_path(path)

@@ -17,9 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, RepoRef};
-use super::{
-    Context, Tool, ToolError, ToolErrorKind, ToolInfo, output_schema_of, parse_args, schema_of,
-};
+use super::{Context, Error, Kind, Tool, ToolInfo, output_schema_of, parse_args, schema_of};
 
 /// Matches returned when the caller gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -168,11 +166,11 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-fn invalid(message: impl Into<String>) -> ToolError {
-    ToolError::new(ToolErrorKind::InvalidArgument, message)
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(Kind::Input, message)
 }
 
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: SearchArgs = parse_args(args)?;
     let result = search(ctx, &args)?;
     Ok(serde_json::to_value(result).expect("search result serializes"))
@@ -186,7 +184,7 @@ struct Plan {
     limit: usize,
 }
 
-fn plan(args: &SearchArgs) -> Result<Plan, ToolError> {
+fn plan(args: &SearchArgs) -> Result<Plan, Error> {
     if args.query.is_empty() {
         return Err(invalid(
             "`query` is empty; give the text or regex to search for",
@@ -238,7 +236,7 @@ fn plan(args: &SearchArgs) -> Result<Plan, ToolError> {
     })
 }
 
-fn overrides(root: &Path, args: &SearchArgs) -> Result<Override, ToolError> {
+fn overrides(root: &Path, args: &SearchArgs) -> Result<Override, Error> {
     let mut builder = OverrideBuilder::new(root);
     let globs = args
         .include
@@ -259,7 +257,7 @@ fn overrides(root: &Path, args: &SearchArgs) -> Result<Override, ToolError> {
 }
 
 /// Run `search_code` (also used directly by tests and benchmarks).
-pub fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult, ToolError> {
+pub fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult, Error> {
     let plan = plan(args)?;
     let mut repos = Vec::new();
     let mut skipped = Vec::new();
@@ -271,7 +269,7 @@ pub fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult, ToolErro
                 match scope::repo(ctx, &name) {
                     Ok(r) => repos.push(r),
                     // Out-of-scope repositories are not shown to the agent at all.
-                    Err(e) if e.kind == ToolErrorKind::OutOfScope => {}
+                    Err(e) if e.kind == Kind::OutOfScope => {}
                     Err(e) => skipped.push(Skipped {
                         repo: name,
                         reason: e.message,
@@ -377,12 +375,13 @@ fn search_commit(
     reference: &str,
     ov: &Override,
     collector: &Mutex<Collector>,
-) -> Result<String, ToolError> {
+) -> Result<String, Error> {
     let internal = |e: git2::Error| {
-        ToolError::new(
-            ToolErrorKind::Internal,
+        Error::new(
+            Kind::Failure,
             format!("reading repository `{}`: {}", repo.name, e.message()),
         )
+        .with_source(e)
     };
     let git = ctx.repos.take(&repo.dir).map_err(internal)?;
     let oid = scope::resolve_ref(ctx, repo, &git, Some(reference))?;
@@ -390,8 +389,8 @@ fn search_commit(
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())
         .map_err(|_| {
-            ToolError::new(
-                ToolErrorKind::NotFound,
+            Error::new(
+                Kind::NotFound,
                 format!(
                     "`{reference}` in `{}` does not name a commit whose files are available locally",
                     repo.name

@@ -8,17 +8,17 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiRepo, Context, ToolError, ToolErrorKind, api_repo, block_on, check_branch, s};
+use super::{ApiRepo, Context, Error, Kind, api_repo, block_on, check_branch, s};
 use crate::bitbucket::{ApiErrorKind, MAX_BODY_BYTES, seg};
 use crate::tools::checkout::{check_range, cursor, cut_chars, is_binary, page_limit, window};
 use crate::tools::{parse_args, scope};
 
 /// The API answer for checkout tool `name`, or `None` when it has no API back end.
-pub(crate) fn fallback(ctx: &Context, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
+pub(crate) fn fallback(ctx: &Context, name: &str, args: Value) -> Option<Result<Value, Error>> {
     // Only repositories with a provider have an API; others keep their `not_cloned` answer.
     let repo = args.get("repo").and_then(Value::as_str)?;
     ctx.env.repo(repo)?.provider.as_ref()?;
-    let run: fn(&Context, Value) -> Result<Value, ToolError> = match name {
+    let run: fn(&Context, Value) -> Result<Value, Error> = match name {
         "list_branches" => list_branches,
         "browse" => browse,
         "read_file" => read_file,
@@ -46,7 +46,7 @@ pub(crate) fn resolve(
     ctx: &Context,
     repo: &ApiRepo<'_>,
     reference: Option<&str>,
-) -> Result<(String, String), ToolError> {
+) -> Result<(String, String), Error> {
     let name = match reference {
         None | Some("HEAD") => match &repo.spec.branch {
             Some(b) => b.clone(),
@@ -55,8 +55,8 @@ pub(crate) fn resolve(
         Some(r) => r.strip_prefix("refs/heads/").unwrap_or(r).to_string(),
     };
     let commit_id_refused = || {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Error::new(
+            Kind::Input,
             format!(
                 "`{}` is not cloned, and without a clone only branch names are accepted as `ref` (a commit id cannot be checked against the scope); pass a branch from list_branches",
                 repo.name
@@ -76,7 +76,7 @@ pub(crate) fn resolve(
         ))) {
             Ok(v) => s(&v, "/target/hash"),
             Err(e) if e.kind == ApiErrorKind::NotFound => None,
-            Err(e) => return Err(super::tool_error(e, Some(&what))),
+            Err(e) => return Err(super::api_error(e, &what)),
         }
     } else {
         let v = block_on(repo.client.get_json(&format!(
@@ -84,7 +84,7 @@ pub(crate) fn resolve(
             repo.base,
             crate::bitbucket::query(&[("filterText", name.clone()), ("limit", "100".into())])
         )))
-        .map_err(|e| super::tool_error(e, Some(&what)))?;
+        .map_err(|e| super::api_error(e, &what))?;
         v.get("values")
             .and_then(Value::as_array)
             .and_then(|l| {
@@ -96,24 +96,24 @@ pub(crate) fn resolve(
     match commit {
         Some(c) => Ok((name, c)),
         None if looks_like_commit_id(&name) => Err(commit_id_refused()),
-        None => Err(ToolError::new(
-            ToolErrorKind::NotFound,
+        None => Err(Error::new(
+            Kind::NotFound,
             format!("no {what}; call list_branches to see the branches in scope"),
         )),
     }
 }
 
-fn default_branch(repo: &ApiRepo<'_>) -> Result<String, ToolError> {
+fn default_branch(repo: &ApiRepo<'_>) -> Result<String, Error> {
     let what = format!("repository `{}`", repo.name);
     let (path, pointer) = if repo.is_cloud() {
         (repo.base.clone(), "/mainbranch/name")
     } else {
         (format!("{}/default-branch", repo.base), "/displayId")
     };
-    let v = block_on(repo.client.get_json(&path)).map_err(|e| super::tool_error(e, Some(&what)))?;
+    let v = block_on(repo.client.get_json(&path)).map_err(|e| super::api_error(e, &what))?;
     s(&v, pointer).ok_or_else(|| {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!("{what} has no default branch; pass `ref`"),
         )
     })
@@ -124,7 +124,7 @@ const MAX_PAGES: usize = 10;
 
 /// Every branch on the server as the API gives it (up to `MAX_PAGES` pages), and whether that
 /// was all of them.
-fn all_branches(repo: &ApiRepo<'_>) -> Result<(Vec<Value>, bool), ToolError> {
+fn all_branches(repo: &ApiRepo<'_>) -> Result<(Vec<Value>, bool), Error> {
     let what = format!("repository `{}`", repo.name);
     let endpoint = if repo.is_cloud() {
         format!("{}/refs/branches", repo.base)
@@ -135,7 +135,7 @@ fn all_branches(repo: &ApiRepo<'_>) -> Result<(Vec<Value>, bool), ToolError> {
     let mut next = None;
     for _ in 0..MAX_PAGES {
         let page = block_on(repo.client.page(&endpoint, &[], 100, next.as_deref()))
-            .map_err(|e| super::tool_error(e, Some(&what)))?;
+            .map_err(|e| super::api_error(e, &what))?;
         all.extend(page.values);
         next = page.next;
         if next.is_none() {
@@ -149,7 +149,7 @@ fn all_branches(repo: &ApiRepo<'_>) -> Result<(Vec<Value>, bool), ToolError> {
 pub(crate) fn branch_heads(
     ctx: &Context,
     repo: &ApiRepo<'_>,
-) -> Result<(Vec<(String, String)>, bool), ToolError> {
+) -> Result<(Vec<(String, String)>, bool), Error> {
     let (all, complete) = all_branches(repo)?;
     let (name, head) = if repo.is_cloud() {
         ("/name", "/target/hash")
@@ -174,7 +174,7 @@ struct BranchesArgs {
     limit: Option<usize>,
 }
 
-fn list_branches(ctx: &Context, args: Value) -> Result<Value, ToolError> {
+fn list_branches(ctx: &Context, args: Value) -> Result<Value, Error> {
     let args: BranchesArgs = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     // The same cursor as the checkout's list_branches: the last name shown.
@@ -273,15 +273,15 @@ struct BrowseArgs {
 /// Directory entries listed at most.
 const MAX_ENTRIES: usize = 1000;
 
-fn browse(ctx: &Context, args: Value) -> Result<Value, ToolError> {
+fn browse(ctx: &Context, args: Value) -> Result<Value, Error> {
     let args: BrowseArgs = parse_args(args)?;
     let path = scope::tree_path(&scope::clean_path(args.path.as_deref().unwrap_or(""))?);
     let repo = api_repo(ctx, &args.repo)?;
     let (branch, commit) = resolve(ctx, &repo, args.reference.as_deref())?;
     let what = format!("`{path}` in `{}` at `{branch}`", repo.name);
     let not_dir = || {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Error::new(
+            Kind::Input,
             format!("`{path}` is a file; call read_file to read it"),
         )
     };
@@ -300,7 +300,7 @@ fn browse(ctx: &Context, args: Value) -> Result<Value, ToolError> {
                 block_on(repo.client.page(&endpoint, &[], 100, next.as_deref())).map_err(|e| {
                     match e.kind {
                         ApiErrorKind::BadResponse => not_dir(),
-                        _ => super::tool_error(e, Some(&what)),
+                        _ => super::api_error(e, &what),
                     }
                 })?;
             for v in &page.values {
@@ -351,7 +351,7 @@ fn browse(ctx: &Context, args: Value) -> Result<Value, ToolError> {
                 repo.client
                     .get_json(&format!("{}/browse/{encoded}?{q}", repo.base)),
             )
-            .map_err(|e| super::tool_error(e, Some(&what)))?;
+            .map_err(|e| super::api_error(e, &what))?;
             if v.get("lines").is_some() {
                 return Err(not_dir());
             }
@@ -432,10 +432,10 @@ struct ReadArgs {
     end_line: Option<usize>,
 }
 
-fn read_file(ctx: &Context, args: Value) -> Result<Value, ToolError> {
+fn read_file(ctx: &Context, args: Value) -> Result<Value, Error> {
     let args: ReadArgs = parse_args(args)?;
     let path = scope::tree_path(&scope::clean_path(&args.path)?);
-    let invalid = |m: String| ToolError::new(ToolErrorKind::InvalidArgument, m);
+    let invalid = |m: String| Error::new(Kind::Input, m);
     if path.is_empty() {
         return Err(invalid(
             "`path` names the repository root; call browse to list it".into(),
@@ -456,7 +456,7 @@ fn read_file(ctx: &Context, args: Value) -> Result<Value, ToolError> {
         )
     };
     let resp = block_on(repo.client.get(&url, "*/*", MAX_BODY_BYTES))
-        .map_err(|e| super::tool_error(e, Some(&what)))?;
+        .map_err(|e| super::api_error(e, &what))?;
     let bytes = &resp.body;
     let is_listing = resp
         .content_type

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::fallback::{NOTE, branch_heads, branch_path, looks_like_commit_id, resolve};
 use super::{
-    ApiRepo, Context, ToolError, ToolErrorKind, api_repo, block_on, decode_cursor, encode_cursor,
-    millis_rfc3339, s, tool_error,
+    ApiRepo, Context, Error, Kind, api_error, api_repo, block_on, decode_cursor, encode_cursor,
+    millis_rfc3339, s,
 };
 use crate::bitbucket::{ApiErrorKind, query, seg};
 use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit, parse_time};
@@ -40,7 +40,7 @@ struct ListArgs {
 
 const LIST_KIND: &str = "commits.api.v1";
 
-pub(crate) fn list_commits(ctx: &Context, args: Value) -> Result<Value, ToolError> {
+pub(crate) fn list_commits(ctx: &Context, args: Value) -> Result<Value, Error> {
     let args: ListArgs = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     let path = args
@@ -87,7 +87,7 @@ pub(crate) fn list_commits(ctx: &Context, args: Value) -> Result<Value, ToolErro
         repo.client
             .page(&endpoint, &params, limit, after.as_deref()),
     )
-    .map_err(|e| tool_error(e, Some(&format!("branch `{branch}` of `{}`", repo.name))))?;
+    .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", repo.name)))?;
     let who = args.author.as_deref().map(str::to_lowercase);
     let mut commits = Vec::new();
     let mut older_than_since = false;
@@ -200,7 +200,7 @@ struct GetArgs {
 const MAX_FILES: usize = 1000;
 const MAX_DC_BRANCHES: usize = 20;
 
-pub(crate) fn get_commit(ctx: &Context, args: Value) -> Result<Value, ToolError> {
+pub(crate) fn get_commit(ctx: &Context, args: Value) -> Result<Value, Error> {
     let args: GetArgs = parse_args(args)?;
     let repo = api_repo(ctx, &args.repo)?;
     let id = commit_in_scope(ctx, &repo, &args.commit)?;
@@ -211,15 +211,14 @@ pub(crate) fn get_commit(ctx: &Context, args: Value) -> Result<Value, ToolError>
     } else {
         format!("{}/commits/{}", repo.base, seg(&id))
     };
-    let v = block_on(repo.client.get_json(&path)).map_err(|e| tool_error(e, Some(&what)))?;
+    let v = block_on(repo.client.get_json(&path)).map_err(|e| api_error(e, &what))?;
     let c = commit_of(&repo, &v);
     let stat_path = if cloud {
         format!("{}/diffstat/{}?pagelen=500", repo.base, seg(&c.hash))
     } else {
         format!("{}/commits/{}/changes?limit=1000", repo.base, seg(&c.hash))
     };
-    let stat =
-        block_on(repo.client.get_json(&stat_path)).map_err(|e| tool_error(e, Some(&what)))?;
+    let stat = block_on(repo.client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
     let entries = stat
         .get("values")
         .and_then(Value::as_array)
@@ -280,7 +279,7 @@ pub(crate) fn get_commit(ctx: &Context, args: Value) -> Result<Value, ToolError>
             Err(e) if e.kind == ApiErrorKind::NotFound => {
                 notes.push("the server offers no patch for this commit".into());
             }
-            Err(e) => return Err(tool_error(e, Some(&what))),
+            Err(e) => return Err(api_error(e, &what)),
         }
     }
     out["note"] = json!(notes.join("; "));
@@ -327,21 +326,21 @@ fn change(cloud: bool, e: &Value) -> Value {
 }
 
 /// The full id of `given` (a branch in scope, or a commit id an in-scope branch reaches).
-fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<String, ToolError> {
+fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<String, Error> {
     scope::check_ref_syntax(given)?;
     if ctx.env.scope.branch(given) {
         match resolve(ctx, repo, Some(given)) {
             Ok((_, head)) => return Ok(head),
-            Err(e) if e.kind == ToolErrorKind::NotFound && looks_like_commit_id(given) => {}
-            Err(e) if e.kind == ToolErrorKind::InvalidArgument && looks_like_commit_id(given) => {}
+            Err(e) if e.kind == Kind::NotFound && looks_like_commit_id(given) => {}
+            Err(e) if e.kind == Kind::Input && looks_like_commit_id(given) => {}
             Err(e) => return Err(e),
         }
     } else if !looks_like_commit_id(given) {
         return Err(scope::out_of_scope_branch(ctx, given));
     }
     let not_found = || {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "no commit `{given}` is reachable from a branch in scope of `{}`; call list_commits to see commits",
                 repo.name
@@ -365,7 +364,7 @@ fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<Str
     let full = match block_on(repo.client.get_json(&path)) {
         Ok(v) => s(&v, if repo.is_cloud() { "/hash" } else { "/id" }).ok_or_else(not_found)?,
         Err(e) if e.kind == ApiErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(tool_error(e, None)),
+        Err(e) => return Err(Error::from(e)),
     };
     let reachable = if repo.is_cloud() {
         let mut p: Vec<(&str, String)> = vec![("include", full.clone()), ("pagelen", "1".into())];
@@ -376,7 +375,7 @@ fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<Str
             repo.client
                 .get_json(&format!("{}/commits?{}", repo.base, query(&p))),
         )
-        .map_err(|e| tool_error(e, None))?;
+        .map_err(|e| Error::from(e))?;
         v.get("values")
             .and_then(Value::as_array)
             .is_some_and(Vec::is_empty)
@@ -389,7 +388,7 @@ fn commit_in_scope(ctx: &Context, repo: &ApiRepo<'_>, given: &str) -> Result<Str
                 ("limit", "1".into()),
             ]);
             let v = block_on(repo.client.get_json(&format!("{}/commits?{q}", repo.base)))
-                .map_err(|e| tool_error(e, None))?;
+                .map_err(|e| Error::from(e))?;
             if v.get("values")
                 .and_then(Value::as_array)
                 .is_some_and(Vec::is_empty)

@@ -20,7 +20,7 @@ pub(crate) use fallback::fallback as checkout_fallback;
 
 use super::checkout::cursor;
 use super::scope;
-use super::{Context, Tool, ToolError, ToolErrorKind};
+use super::{Context, Error, Kind, Tool};
 use crate::bitbucket::{ApiError, ApiErrorKind, Budget, Client, Flavor, Options, seg};
 use crate::spec::Repo;
 
@@ -46,14 +46,14 @@ pub struct Clients {
 
 impl Context {
     /// The REST client of provider `name`, built once per server.
-    pub fn api_client(&self, name: &str) -> Result<Arc<Client>, ToolError> {
+    pub fn api_client(&self, name: &str) -> Result<Arc<Client>, Error> {
         let mut built = self.api.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = built.get(name) {
             return Ok(c.clone());
         }
         let provider = self.env.spec.providers.get(name).ok_or_else(|| {
-            ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            Error::new(
+                Kind::Input,
                 format!(
                     "no provider `{name}` in this environment; providers: {}",
                     self.provider_names()
@@ -61,7 +61,7 @@ impl Context {
             )
         })?;
         let mut client = Client::new(name, provider, &self.secrets, self.api.options.clone())
-            .map_err(|e| tool_error(e, None))?;
+            .map_err(|e| Error::from(e))?;
         if let Some((n, window)) = self.api.budget_override {
             client = client.with_budget(Budget::new(n, window));
         }
@@ -94,28 +94,16 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-/// An API error as a tool error; `what` names the thing looked up for a 404.
-pub(crate) fn tool_error(e: ApiError, what: Option<&str>) -> ToolError {
-    let kind = match e.kind {
-        ApiErrorKind::AuthFailed => ToolErrorKind::AuthFailed,
-        ApiErrorKind::Forbidden => ToolErrorKind::Forbidden,
-        ApiErrorKind::NotFound | ApiErrorKind::PipelinesDisabled => ToolErrorKind::NotFound,
-        ApiErrorKind::RateLimited => ToolErrorKind::RateLimited,
-        ApiErrorKind::Unavailable | ApiErrorKind::BadResponse => ToolErrorKind::Unavailable,
-        ApiErrorKind::Invalid => ToolErrorKind::InvalidArgument,
-    };
-    let message = match (e.kind, what) {
-        (ApiErrorKind::NotFound, Some(w)) => format!(
-            "{w} does not exist or is not visible to the environment's credential: {}",
-            e.message
-        ),
-        _ => e.message,
-    };
-    ToolError {
-        kind,
-        message,
-        hint: None,
-        retry_after_secs: e.retry_after.map(|d| d.as_secs().max(1)),
+/// An API failure looking up `what`: a 404 may also mean the credential cannot see it.
+pub(crate) fn api_error(e: ApiError, what: &str) -> Error {
+    let not_found = e.kind == ApiErrorKind::NotFound;
+    let err = Error::from(e);
+    if not_found {
+        err.context(format_args!(
+            "{what} does not exist or is not visible to the environment's credential"
+        ))
+    } else {
+        err
     }
 }
 
@@ -136,17 +124,17 @@ impl ApiRepo<'_> {
 }
 
 /// The spec's repository `name` if the scope allows it (cloned or not) and it has a provider.
-pub(crate) fn api_repo<'a>(ctx: &'a Context, name: &str) -> Result<ApiRepo<'a>, ToolError> {
+pub(crate) fn api_repo<'a>(ctx: &'a Context, name: &str) -> Result<ApiRepo<'a>, Error> {
     // `scope::repo` decides scope and existence first and only then whether it is cloned, so
     // `not_cloned` means "in scope and in the spec": exactly what an API tool needs.
     let spec = match scope::repo(ctx, name) {
         Ok(r) => r.spec,
-        Err(e) if e.kind == ToolErrorKind::NotCloned => ctx.env.repo(name).ok_or(e)?,
+        Err(e) if e.kind == Kind::NotCloned => ctx.env.repo(name).ok_or(e)?,
         Err(e) => return Err(e),
     };
     let provider = spec.provider.as_deref().ok_or_else(|| {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Error::new(
+            Kind::Input,
             format!(
                 "repository `{name}` has no `provider:` in the spec, so it has no Bitbucket API; the checkout tools still work on it"
             ),
@@ -169,7 +157,7 @@ pub(crate) fn api_repo<'a>(ctx: &'a Context, name: &str) -> Result<ApiRepo<'a>, 
 }
 
 /// A branch a call names, refused when out of scope (before any request, like the checkout tools).
-pub(crate) fn check_branch(ctx: &Context, branch: &str) -> Result<(), ToolError> {
+pub(crate) fn check_branch(ctx: &Context, branch: &str) -> Result<(), Error> {
     scope::check_ref_syntax(branch)?;
     if ctx.env.scope.branch(branch) {
         Ok(())
@@ -201,13 +189,13 @@ pub(crate) fn decode_cursor(
     kind: &str,
     binding: &str,
     given: Option<&str>,
-) -> Result<Option<String>, ToolError> {
+) -> Result<Option<String>, Error> {
     let Some(c) = given else { return Ok(None) };
     let payload = cursor::decode(kind, c)?;
     match payload.split_once('\n') {
         Some((b, rest)) if b == binding => Ok(Some(rest.to_string())),
-        _ => Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        _ => Err(Error::new(
+            Kind::Input,
             "invalid cursor: it belongs to a call with other arguments; pass the `next_cursor` of the previous page with the same other arguments, or omit it to start over",
         )),
     }

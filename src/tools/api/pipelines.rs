@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ApiRepo, Context, Tool, ToolError, ToolErrorKind, api_repo, block_on, check_branch,
-    decode_cursor, encode_cursor, millis_rfc3339, s, tool_error,
+    ApiRepo, Context, Error, Kind, Tool, api_error, api_repo, block_on, check_branch,
+    decode_cursor, encode_cursor, millis_rfc3339, s,
 };
 use crate::bitbucket::{ApiError, ApiErrorKind, MAX_BODY_BYTES, query, seg};
 use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit, parse_time};
@@ -127,7 +127,7 @@ pub fn list_tool() -> Tool {
 const LIST_KIND: &str = "pipelines.v1";
 const DC_MAX_COMMITS: usize = 20;
 
-fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: ListArgs = parse_args(args)?;
     let repo = api_repo(ctx, &args.repo)?;
     if let Some(b) = &args.branch {
@@ -146,7 +146,7 @@ fn list_cloud(
     repo: &ApiRepo<'_>,
     args: &ListArgs,
     since: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<serde_json::Value, ToolError> {
+) -> Result<serde_json::Value, Error> {
     let limit = page_limit(args.limit)?;
     let state = args.state.as_deref().map(cloud_status).transpose()?;
     let binding = format!(
@@ -212,7 +212,7 @@ type StateFilter = fn(&Pipeline) -> bool;
 
 /// The Cloud `status` filter value for a state an agent names, and the same test done locally
 /// (servers differ in what they accept).
-fn cloud_status(state: &str) -> Result<(&'static str, StateFilter), ToolError> {
+fn cloud_status(state: &str) -> Result<(&'static str, StateFilter), Error> {
     Ok(match state.to_uppercase().as_str() {
         "PENDING" => ("PENDING", |p| p.state == "PENDING"),
         "IN_PROGRESS" | "BUILDING" | "RUNNING" => ("BUILDING", |p| p.state == "IN_PROGRESS"),
@@ -221,8 +221,8 @@ fn cloud_status(state: &str) -> Result<(&'static str, StateFilter), ToolError> {
         "ERROR" => ("ERROR", |p| p.result.as_deref() == Some("ERROR")),
         "STOPPED" => ("STOPPED", |p| p.result.as_deref() == Some("STOPPED")),
         other => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!(
                     "state `{other}` is not known; use PENDING, IN_PROGRESS, SUCCESSFUL, FAILED, ERROR or STOPPED"
                 ),
@@ -255,13 +255,13 @@ fn list_dc(
     repo: &ApiRepo<'_>,
     args: &ListArgs,
     since: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<serde_json::Value, ToolError> {
+) -> Result<serde_json::Value, Error> {
     let limit = match args.limit {
         None => 10,
         Some(n) if (1..=DC_MAX_COMMITS).contains(&n) => n,
         Some(n) => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!(
                     "limit {n} is out of range on Data Center; use 1 to {DC_MAX_COMMITS} (each commit costs one request) and follow next_cursor for more"
                 ),
@@ -269,8 +269,8 @@ fn list_dc(
         }
     };
     if args.state.is_some() {
-        return Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        return Err(Error::new(
+            Kind::Input,
             "`state` filters Cloud Pipelines runs; on Data Center the build statuses of every commit are shown",
         ));
     }
@@ -279,10 +279,10 @@ fn list_dc(
         Some(b) => b,
         None => {
             let v = block_on(client.get_json(&format!("{}/default-branch", repo.base)))
-                .map_err(|e| tool_error(e, Some(&format!("repository `{}`", repo.name))))?;
+                .map_err(|e| api_error(e, &format!("repository `{}`", repo.name)))?;
             s(&v, "/displayId").ok_or_else(|| {
-                ToolError::new(
-                    ToolErrorKind::NotFound,
+                Error::new(
+                    Kind::NotFound,
                     format!(
                         "repository `{}` has no default branch; pass `branch`",
                         repo.name
@@ -304,7 +304,7 @@ fn list_dc(
         limit,
         after.as_deref(),
     ))
-    .map_err(|e| tool_error(e, Some(&format!("branch `{branch}` of `{}`", repo.name))))?;
+    .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", repo.name)))?;
     let mut commits = Vec::new();
     let mut reached_since = false;
     for c in &page.values {
@@ -322,7 +322,7 @@ fn list_dc(
             100,
             None,
         ))
-        .map_err(|e| tool_error(e, Some(&format!("commit {id}"))))?;
+        .map_err(|e| api_error(e, &format!("commit {id}")))?;
         let builds = statuses
             .values
             .iter()
@@ -362,24 +362,20 @@ fn server_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|d| d.with_timezone(&chrono::Utc))
 }
 
-fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ToolError> {
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
     let secs = parse_time(s, "since", false)?;
-    chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
-            format!("`since` is `{s}`: out of range"),
-        )
-    })
+    chrono::DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| Error::new(Kind::Input, format!("`since` is `{s}`: out of range")))
 }
 
 /// A pipelines error made specific: a 404 on a repository that exists means Pipelines is not
 /// enabled (or the run does not exist); a 403 names the scope pipelines need.
-fn pipelines_error(repo: &ApiRepo<'_>, e: ApiError, run: Option<&str>) -> ToolError {
+fn pipelines_error(repo: &ApiRepo<'_>, e: ApiError, run: Option<&str>) -> Error {
     match e.kind {
         ApiErrorKind::NotFound => {
             let repo_exists = block_on(repo.client.get_json(&repo.base)).is_ok();
             if !repo_exists {
-                return tool_error(e, Some(&format!("repository `{}`", repo.name)));
+                return api_error(e, &format!("repository `{}`", repo.name));
             }
             let message = match run {
                 Some(id) => format!(
@@ -391,19 +387,16 @@ fn pipelines_error(repo: &ApiRepo<'_>, e: ApiError, run: Option<&str>) -> ToolEr
                     repo.name
                 ),
             };
-            tool_error(
-                ApiError::new(ApiErrorKind::PipelinesDisabled, message),
-                None,
-            )
+            Error::not_found(message).with_source(e)
         }
         ApiErrorKind::Forbidden => {
-            let mut t = tool_error(e, None);
+            let mut t = Error::from(e);
             t.message.push_str(
                 " — reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token",
             );
             t
         }
-        _ => tool_error(e, None),
+        _ => Error::from(e),
     }
 }
 
@@ -471,14 +464,14 @@ pub fn log_tool() -> Tool {
 
 const MAX_TAIL: usize = 5000;
 
-fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: LogArgs = parse_args(args)?;
     let tail = match args.tail {
         None => 200,
         Some(n) if (1..=MAX_TAIL).contains(&n) => n,
         Some(n) => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!("tail {n} is out of range; use 1 to {MAX_TAIL}, with `grep` to narrow"),
             ));
         }
@@ -491,17 +484,14 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| {
-                    ToolError::new(
-                        ToolErrorKind::InvalidArgument,
-                        format!("grep `{g}` is not a valid regex: {e}"),
-                    )
+                    Error::new(Kind::Input, format!("grep `{g}` is not a valid regex: {e}"))
                 })
         })
         .transpose()?;
     let repo = api_repo(ctx, &args.repo)?;
     if !repo.is_cloud() {
-        return Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        return Err(Error::new(
+            Kind::Input,
             "Data Center has no pipelines of its own: build logs live in the CI server; call list_pipelines for the build statuses and their URLs",
         ));
     }
@@ -520,8 +510,8 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     };
     let p = cloud_pipeline(&run);
     if !p.branch.as_deref().is_some_and(|b| ctx.env.scope.branch(b)) {
-        return Err(ToolError::new(
-            ToolErrorKind::OutOfScope,
+        return Err(Error::new(
+            Kind::OutOfScope,
             format!(
                 "pipeline `{}` ran on a branch outside the environment's scope; call list_pipelines to see runs in scope",
                 args.pipeline
@@ -568,8 +558,8 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     };
     let Some(chosen) = chosen else {
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        return Err(ToolError::new(
-            ToolErrorKind::NotFound,
+        return Err(Error::new(
+            Kind::NotFound,
             match &args.step {
                 Some(w) => format!(
                     "pipeline `{}` has no step `{w}`; its steps: {}",
@@ -591,8 +581,8 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     // credential for that hop.
     let resp = block_on(client.get(&log_path, "*/*", MAX_BODY_BYTES)).map_err(|e| {
         if e.kind == ApiErrorKind::NotFound {
-            ToolError::new(
-                ToolErrorKind::NotFound,
+            Error::new(
+                Kind::NotFound,
                 format!(
                     "step `{}` of pipeline `{}` has no log (it has not started, or its log expired)",
                     step.name, args.pipeline
@@ -663,7 +653,7 @@ fn run_log(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
 const NUMBER_SEARCH_PAGES: usize = 3;
 
 /// The run with build number `number` among the newest runs, if any.
-fn find_by_number(repo: &ApiRepo<'_>, number: &str) -> Result<Option<Value>, ToolError> {
+fn find_by_number(repo: &ApiRepo<'_>, number: &str) -> Result<Option<Value>, Error> {
     let endpoint = format!("{}/pipelines", repo.base);
     let params = [("sort", "-created_on".to_string())];
     let mut cursor = None;
@@ -686,7 +676,7 @@ fn find_by_number(repo: &ApiRepo<'_>, number: &str) -> Result<Option<Value>, Too
 }
 
 /// A run id as the API takes it: a build number as is, a UUID in braces.
-fn pipeline_id(given: &str) -> Result<String, ToolError> {
+fn pipeline_id(given: &str) -> Result<String, Error> {
     let g = given.trim();
     if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(g.to_string());
@@ -695,8 +685,8 @@ fn pipeline_id(given: &str) -> Result<String, ToolError> {
     if bare.len() == 36 && bare.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         return Ok(format!("{{{bare}}}"));
     }
-    Err(ToolError::new(
-        ToolErrorKind::InvalidArgument,
+    Err(Error::new(
+        Kind::Input,
         format!(
             "pipeline `{}` is neither a UUID nor a build number; take `uuid` from list_pipelines",
             given.escape_debug()

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ApiRepo, Context, Tool, ToolError, ToolErrorKind, api_repo, block_on, decode_cursor,
-    encode_cursor, millis_rfc3339, s, tool_error,
+    ApiRepo, Context, Error, Kind, Tool, api_error, api_repo, block_on, decode_cursor,
+    encode_cursor, millis_rfc3339, s,
 };
 use crate::bitbucket::ApiErrorKind;
 use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
@@ -112,12 +112,12 @@ pub fn list_tool() -> Tool {
 const LIST_KIND: &str = "pulls.v1";
 const MAX_PR_LIMIT: usize = 50;
 
-fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: ListArgs = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     if limit > MAX_PR_LIMIT {
-        return Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        return Err(Error::new(
+            Kind::Input,
             format!(
                 "limit {limit} is out of range; use 1 to {MAX_PR_LIMIT} and follow next_cursor for more"
             ),
@@ -149,8 +149,8 @@ fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value,
         format!("{}/pullrequests", repo.base)
     } else {
         if args.state == State::Superseded {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 "state SUPERSEDED exists on Bitbucket Cloud only; Data Center has OPEN, MERGED, DECLINED and ALL",
             ));
         }
@@ -161,7 +161,7 @@ fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value,
         repo.client
             .page(&endpoint, &params, limit, after.as_deref()),
     )
-    .map_err(|e| tool_error(e, Some(&format!("repository `{}`", repo.name))))?;
+    .map_err(|e| api_error(e, &format!("repository `{}`", repo.name)))?;
     let mut out_of_scope = 0;
     let mut pull_requests = Vec::new();
     for v in &page.values {
@@ -350,7 +350,7 @@ pub fn get_tool() -> Tool {
 /// Changed files listed at most.
 const MAX_FILES: usize = 500;
 
-fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: GetArgs = parse_args(args)?;
     let repo = api_repo(ctx, &args.repo)?;
     let what = format!("pull request {} of `{}`", args.id, repo.name);
@@ -361,16 +361,16 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     } else {
         format!("{}/pull-requests/{}", repo.base, args.id)
     };
-    let v = block_on(client.get_json(&pr_path)).map_err(|e| tool_error(e, Some(&what)))?;
+    let v = block_on(client.get_json(&pr_path)).map_err(|e| api_error(e, &what))?;
     let pr = parse(&repo, &v).ok_or_else(|| {
-        ToolError::new(
-            ToolErrorKind::Unavailable,
+        Error::new(
+            Kind::Unavailable,
             format!("the server's answer for {what} is not shaped like a pull request"),
         )
     })?;
     if !branches_in_scope(ctx, &pr) {
-        return Err(ToolError::new(
-            ToolErrorKind::OutOfScope,
+        return Err(Error::new(
+            Kind::OutOfScope,
             format!(
                 "{what} is between branches outside the environment's scope; call list_pull_requests to see the pull requests in scope"
             ),
@@ -384,7 +384,7 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
     } else {
         format!("{pr_path}/changes?limit={MAX_FILES}")
     };
-    let stat = block_on(client.get_json(&stat_path)).map_err(|e| tool_error(e, Some(&what)))?;
+    let stat = block_on(client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
     let entries = stat
         .get("values")
         .and_then(Value::as_array)
@@ -425,7 +425,7 @@ fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, 
                 None,
                 Some("the server offers no diff for this pull request; see `files` and read the files on the source branch".to_string()),
             ),
-            Err(e) => return Err(tool_error(e, Some(&what))),
+            Err(e) => return Err(api_error(e, &what)),
         }
     } else {
         (None, None)

@@ -5,9 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    Context, Tool, ToolError, ToolErrorKind, block_on, decode_cursor, encode_cursor, s, tool_error,
-};
+use super::{Context, Error, Kind, Tool, api_error, block_on, decode_cursor, encode_cursor, s};
 use crate::bitbucket::{Flavor, seg};
 use crate::tools::checkout::page_limit;
 use crate::tools::{ToolInfo, parse_args, schema_of, scope};
@@ -79,7 +77,7 @@ pub fn tool() -> Tool {
 
 const KIND: &str = "repos.v1";
 
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: Args = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     let provider = match args.provider {
@@ -89,8 +87,8 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
             match names.as_slice() {
                 [one] => (*one).clone(),
                 _ => {
-                    return Err(ToolError::new(
-                        ToolErrorKind::InvalidArgument,
+                    return Err(Error::new(
+                        Kind::Input,
                         format!(
                             "pass `provider`: this environment has {} providers ({})",
                             names.len(),
@@ -113,9 +111,9 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
         Flavor::DataCenter { project } => format!("/api/1.0/projects/{}/repos", seg(project)),
     };
     let page = block_on(client.page(&endpoint, &[], limit, after.as_deref())).map_err(|e| {
-        tool_error(
+        api_error(
             e,
-            Some(&format!("the workspace/project of provider `{provider}`")),
+            &format!("the workspace/project of provider `{provider}`"),
         )
     })?;
     let mut out_of_scope = 0;

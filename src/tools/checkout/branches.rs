@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Tool, ToolError, cursor, open, page_limit};
+use super::{Context, Error, Tool, cursor, open, page_limit};
 use crate::tools::scope::{self, BranchHead};
 use crate::tools::{ToolInfo, parse_args, schema_of};
 
@@ -76,7 +76,7 @@ pub fn tool() -> Tool {
 
 const KIND: &str = "branches.v1";
 
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: Args = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     let after = args

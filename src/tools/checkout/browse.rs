@@ -3,9 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{AtPath, Context, MODE_EXECUTABLE, MODE_SYMLINK, Tool, ToolError, at_path, open};
+use super::{AtPath, Context, Error, MODE_EXECUTABLE, MODE_SYMLINK, Tool, at_path, open};
 use crate::tools::scope;
-use crate::tools::{ToolErrorKind, ToolInfo, parse_args, schema_of};
+use crate::tools::{Kind, ToolInfo, parse_args, schema_of};
 
 /// Arguments of `browse`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -95,7 +95,7 @@ pub fn tool() -> Tool {
 /// Past this many entries a listing is cut; a directory that large is better searched.
 const MAX_ENTRIES: usize = 1000;
 
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: Args = parse_args(args)?;
     let path = scope::clean_path(args.path.as_deref().unwrap_or(""))?;
     let (repo, git) = open(ctx, &args.repo)?;
@@ -105,22 +105,22 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
     let tree = match at_path(&git, &repo, at.commit, &label, &path)? {
         AtPath::Tree(t) => t,
         AtPath::Blob { mode, .. } if mode == MODE_SYMLINK => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!(
                     "`{shown}` is a symlink, not a directory; links are not followed (call browse on its parent to see its target)"
                 ),
             ));
         }
         AtPath::Blob { .. } => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!("`{shown}` is a file, not a directory; call read_file to read it"),
             ));
         }
         AtPath::Submodule(id) => {
-            return Err(ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            return Err(Error::new(
+                Kind::Input,
                 format!(
                     "`{shown}` is a submodule pinned at {id}; its content is not part of this repository"
                 ),

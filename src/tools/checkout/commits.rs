@@ -4,11 +4,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Context, MAX_OUTPUT_BYTES, Person, SHALLOW_NOTE, Tool, ToolError, cursor, git_error, open,
+    Context, Error, MAX_OUTPUT_BYTES, Person, SHALLOW_NOTE, Tool, cursor, git_error, open,
     page_limit,
 };
 use crate::tools::scope;
-use crate::tools::{ToolErrorKind, ToolInfo, parse_args, schema_of};
+use crate::tools::{Kind, ToolInfo, parse_args, schema_of};
 
 /// Arguments of `list_commits`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -94,7 +94,7 @@ const KIND: &str = "commits.v1";
 /// histories; the note says when it stopped early.
 const MAX_SCAN: usize = 200_000;
 
-fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: ListArgs = parse_args(args)?;
     let limit = page_limit(args.limit)?;
     let path = args.path.as_deref().map(scope::clean_path).transpose()?;
@@ -120,8 +120,8 @@ fn run_list(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value,
         Some(c) => {
             let payload = cursor::decode(KIND, c)?;
             let bad = || {
-                ToolError::new(
-                    ToolErrorKind::InvalidArgument,
+                Error::new(
+                    Kind::Input,
                     "invalid cursor: it belongs to a list_commits call with other arguments (or the branch moved); omit it to start over",
                 )
             };
@@ -251,7 +251,7 @@ fn touches(git: &git2::Repository, commit: &git2::Commit<'_>, path: &str) -> boo
 }
 
 /// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
-pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, ToolError> {
+pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, Error> {
     let s = s.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
@@ -266,8 +266,8 @@ pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, 
             return Ok(t.and_utc().timestamp());
         }
     }
-    Err(ToolError::new(
-        ToolErrorKind::InvalidArgument,
+    Err(Error::new(
+        Kind::Input,
         format!(
             "`{field}` is `{s}`: use RFC 3339 like `2024-05-01T12:00:00Z` or a date like `2024-05-01`"
         ),
@@ -357,7 +357,7 @@ pub fn get_tool() -> Tool {
 const MAX_FILES: usize = 1000;
 const MAX_MESSAGE: usize = 64 * 1024;
 
-fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run_get(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: GetArgs = parse_args(args)?;
     let (repo, git) = open(ctx, &args.repo)?;
     let at = scope::resolve(ctx, &repo, &git, Some(&args.commit))?;
@@ -480,7 +480,7 @@ fn diff_against_parent<'r>(
     git: &'r git2::Repository,
     parent: Option<&git2::Tree<'_>>,
     tree: &git2::Tree<'_>,
-) -> Result<Option<git2::Diff<'r>>, ToolError> {
+) -> Result<Option<git2::Diff<'r>>, Error> {
     let mut opts = git2::DiffOptions::new();
     if let Some(parent) = parent {
         let mut changed = Vec::new();

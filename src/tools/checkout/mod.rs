@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, RepoRef};
-use super::{Context, Tool, ToolError, ToolErrorKind};
+use super::{Context, Error, Kind, Tool};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -102,31 +102,32 @@ impl RepoPool {
 pub(crate) fn open<'a>(
     ctx: &'a Context,
     name: &str,
-) -> Result<(RepoRef<'a>, PooledRepo<'a>), ToolError> {
+) -> Result<(RepoRef<'a>, PooledRepo<'a>), Error> {
     let repo = scope::repo(ctx, name)?;
     let git = ctx.repos.take(&repo.dir).map_err(|e| {
-        ToolError::new(
-            ToolErrorKind::NotCloned,
+        Error::new(
+            Kind::NotCloned,
             format!(
                 "the checkout of `{name}` is not a readable git repository ({}); run `agentenv provision` again",
                 e.message()
             ),
         )
+        .with_source(e)
     })?;
     Ok((repo, git))
 }
 
-pub(crate) fn git_error(e: git2::Error) -> ToolError {
-    scope::internal(&e)
+pub(crate) fn git_error(e: git2::Error) -> Error {
+    scope::internal(e)
 }
 
 /// `limit` with its default and bounds.
-pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ToolError> {
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, Error> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        Some(n) => Err(Error::new(
+            Kind::Input,
             format!(
                 "limit {n} is out of range; use 1 to {MAX_LIMIT} and follow next_cursor for more"
             ),
@@ -140,16 +141,16 @@ pub(crate) mod cursor {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-    use super::{ToolError, ToolErrorKind};
+    use super::{Error, Kind};
 
     pub fn encode(kind: &str, payload: &str) -> String {
         URL_SAFE_NO_PAD.encode(format!("{kind}|{payload}"))
     }
 
-    pub fn decode(kind: &str, cursor: &str) -> Result<String, ToolError> {
+    pub fn decode(kind: &str, cursor: &str) -> Result<String, Error> {
         let bad = || {
-            ToolError::new(
-                ToolErrorKind::InvalidArgument,
+            Error::new(
+                Kind::Input,
                 "invalid cursor: pass the `next_cursor` of the previous page unchanged, with the same other arguments, or omit it to start over",
             )
         };
@@ -249,7 +250,7 @@ pub(crate) fn at_path<'r>(
     commit: git2::Oid,
     label: &str,
     path: &std::path::Path,
-) -> Result<AtPath<'r>, ToolError> {
+) -> Result<AtPath<'r>, Error> {
     let tree = git
         .find_commit(commit)
         .and_then(|c| c.tree())
@@ -258,8 +259,8 @@ pub(crate) fn at_path<'r>(
         return Ok(AtPath::Tree(tree));
     }
     let entry = tree.get_path(path).map_err(|_| {
-        ToolError::new(
-            ToolErrorKind::NotFound,
+        Error::new(
+            Kind::NotFound,
             format!(
                 "`{}` does not exist in `{}` at `{label}`; call browse on its parent directory to see what is there",
                 scope::tree_path(path),

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{AtPath, Context, MAX_OUTPUT_BYTES, MODE_SYMLINK, Tool, ToolError, at_path, open};
+use super::{AtPath, Context, Error, MAX_OUTPUT_BYTES, MODE_SYMLINK, Tool, at_path, open};
 use crate::tools::scope;
-use crate::tools::{ToolErrorKind, ToolInfo, parse_args, schema_of};
+use crate::tools::{Kind, ToolInfo, parse_args, schema_of};
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -89,13 +89,13 @@ pub fn tool() -> Tool {
 /// git's own heuristic: a NUL in the first 8000 bytes means binary.
 const BINARY_PROBE: usize = 8000;
 
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: Args = parse_args(args)?;
     let path = scope::clean_path(&args.path)?;
     let shown = scope::tree_path(&path);
     if shown.is_empty() {
-        return Err(ToolError::new(
-            ToolErrorKind::InvalidArgument,
+        return Err(Error::new(
+            Kind::Input,
             "`path` names the repository root; call browse to list it, then read_file a file in it",
         ));
     }
@@ -163,7 +163,7 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Tool
 pub(crate) fn check_range(
     start_line: Option<usize>,
     end_line: Option<usize>,
-) -> Result<usize, ToolError> {
+) -> Result<usize, Error> {
     let start = start_line.unwrap_or(1);
     if start == 0 {
         return Err(invalid("start_line is 1-based; use 1 for the first line"));
@@ -206,7 +206,7 @@ pub(crate) fn window(
     shown: &str,
     start: usize,
     end_line: Option<usize>,
-) -> Result<Window, ToolError> {
+) -> Result<Window, Error> {
     let mut notes = Vec::new();
     let text = String::from_utf8_lossy(bytes);
     if matches!(text, std::borrow::Cow::Owned(_)) {
@@ -258,8 +258,8 @@ pub(crate) fn window(
     })
 }
 
-fn invalid(msg: &str) -> ToolError {
-    ToolError::new(ToolErrorKind::InvalidArgument, msg.to_string())
+fn invalid(msg: &str) -> Error {
+    Error::new(Kind::Input, msg.to_string())
 }
 
 /// A MIME type from magic numbers first, then the extension.
