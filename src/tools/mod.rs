@@ -43,8 +43,11 @@ pub fn error_json(e: &Error) -> serde_json::Value {
 
 pub mod api;
 pub mod checkout;
+pub mod paging;
+pub mod paths;
 pub mod scope;
 pub mod search;
+pub mod text;
 
 /// A tool: what the agent sees, and the function that answers it. Handlers are synchronous
 /// (checkout work is blocking I/O); `Context::call` runs them off the async runtime.

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::{ApiRepo, Context, Error, Kind, api_repo, block_on, check_branch, s};
 use crate::bitbucket::{ApiErrorKind, MAX_BODY_BYTES, seg};
-use crate::tools::checkout::{check_range, cursor, cut_chars, is_binary, page_limit, window};
+use crate::tools::checkout::{cursor, cut_chars, page_limit};
+use crate::tools::text::{check_range, is_binary, window};
 use crate::tools::{parse_args, scope};
 
 /// The API answer for checkout tool `name`, or `None` when it has no API back end.

@@ -15,7 +15,8 @@ use super::{
     millis_rfc3339, s,
 };
 use crate::bitbucket::{ApiErrorKind, query, seg};
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit, parse_time};
+use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
+use crate::tools::text::parse_time;
 use crate::tools::{parse_args, scope};
 
 #[derive(Deserialize)]

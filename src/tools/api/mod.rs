@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) use fallback::fallback as checkout_fallback;
 
-use super::checkout::cursor;
+pub(crate) use super::paging::{decode_bound as decode_cursor, encode_bound as encode_cursor};
 use super::scope;
+pub(crate) use super::text::millis_rfc3339;
 use super::{Context, Error, Kind, Tool};
 use crate::bitbucket::{ApiError, ApiErrorKind, Budget, Client, Flavor, Options, seg};
 use crate::spec::Repo;
@@ -166,37 +167,9 @@ pub(crate) fn check_branch(ctx: &Context, branch: &str) -> Result<(), Error> {
     }
 }
 
-/// Milliseconds since the epoch (Data Center) as RFC 3339.
-pub(crate) fn millis_rfc3339(ms: Option<i64>) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms?).map(|d| d.to_rfc3339())
-}
-
 /// A string at a JSON pointer.
 pub(crate) fn s(v: &serde_json::Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)
         .and_then(serde_json::Value::as_str)
         .map(str::to_string)
-}
-
-/// An API page position as an agent's cursor, bound to what the call asked for (`binding`:
-/// provider, repository, filters) so that a cursor replayed with other arguments is refused.
-pub(crate) fn encode_cursor(kind: &str, binding: &str, next: Option<String>) -> Option<String> {
-    next.map(|n| cursor::encode(kind, &format!("{binding}\n{n}")))
-}
-
-/// The page position inside a cursor made by [`encode_cursor`] with the same binding.
-pub(crate) fn decode_cursor(
-    kind: &str,
-    binding: &str,
-    given: Option<&str>,
-) -> Result<Option<String>, Error> {
-    let Some(c) = given else { return Ok(None) };
-    let payload = cursor::decode(kind, c)?;
-    match payload.split_once('\n') {
-        Some((b, rest)) if b == binding => Ok(Some(rest.to_string())),
-        _ => Err(Error::new(
-            Kind::Input,
-            "invalid cursor: it belongs to a call with other arguments; pass the `next_cursor` of the previous page with the same other arguments, or omit it to start over",
-        )),
-    }
 }

@@ -11,7 +11,8 @@ use super::{
     decode_cursor, encode_cursor, millis_rfc3339, s,
 };
 use crate::bitbucket::{ApiError, ApiErrorKind, MAX_BODY_BYTES, query, seg};
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit, parse_time};
+use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
+use crate::tools::text::parse_time;
 use crate::tools::{ToolInfo, parse_args, schema_of};
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@ use super::{
     page_limit,
 };
 use crate::tools::scope;
+use crate::tools::text::parse_time;
 use crate::tools::{Kind, ToolInfo, parse_args, schema_of};
 
 /// Arguments of `list_commits`.
@@ -248,30 +249,6 @@ fn touches(git: &git2::Repository, commit: &git2::Commit<'_>, path: &str) -> boo
         return mine.is_some();
     }
     parents.iter().all(|p| id_at(p) != mine)
-}
-
-/// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
-pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, Error> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = if end_of_day {
-            d.and_hms_opt(23, 59, 59)
-        } else {
-            d.and_hms_opt(0, 0, 0)
-        };
-        if let Some(t) = t {
-            return Ok(t.and_utc().timestamp());
-        }
-    }
-    Err(Error::new(
-        Kind::Input,
-        format!(
-            "`{field}` is `{s}`: use RFC 3339 like `2024-05-01T12:00:00Z` or a date like `2024-05-01`"
-        ),
-    ))
 }
 
 /// Arguments of `get_commit`.

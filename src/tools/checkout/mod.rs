@@ -12,12 +12,7 @@
 mod branches;
 mod browse;
 mod commits;
-pub(crate) use commits::parse_time;
 mod read_file;
-pub(crate) use read_file::{check_range, is_binary, window};
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::scope::{self, RepoRef};
 use super::{Context, Error, Kind, Tool};
@@ -32,10 +27,8 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// Outputs larger than this many bytes are cut, with a note saying how to get the rest.
-pub(crate) const MAX_OUTPUT_BYTES: usize = 100 * 1024;
-const DEFAULT_LIMIT: usize = 30;
-const MAX_LIMIT: usize = 100;
+pub(crate) use super::paging::page_limit;
+pub(crate) use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars, rfc3339};
 
 /// Repositories opened by earlier calls, kept for the next ones: opening a repository (reading
 /// its config, listing its packs) and dropping it (unmapping the pack windows, clearing the
@@ -121,97 +114,13 @@ pub(crate) fn git_error(e: git2::Error) -> Error {
     scope::internal(e)
 }
 
-/// `limit` with its default and bounds.
-pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, Error> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(Error::new(
-            Kind::Input,
-            format!(
-                "limit {n} is out of range; use 1 to {MAX_LIMIT} and follow next_cursor for more"
-            ),
-        )),
-    }
-}
-
-/// Opaque cursors: base64url of `kind|payload`. The kind stops a cursor from one tool being
-/// replayed into another; the payload is validated again by the tool that reads it.
 pub(crate) mod cursor {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    use super::{Error, Kind};
-
-    pub fn encode(kind: &str, payload: &str) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{kind}|{payload}"))
-    }
-
-    pub fn decode(kind: &str, cursor: &str) -> Result<String, Error> {
-        let bad = || {
-            Error::new(
-                Kind::Input,
-                "invalid cursor: pass the `next_cursor` of the previous page unchanged, with the same other arguments, or omit it to start over",
-            )
-        };
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor.trim_end_matches('='))
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let payload = text
-            .strip_prefix(kind)
-            .and_then(|t| t.strip_prefix('|'))
-            .ok_or_else(bad)?;
-        Ok(payload.to_string())
-    }
-}
-
-/// A person and a time, as a commit records them.
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
-pub struct Person {
-    /// Name as recorded in the commit.
-    pub name: String,
-    /// Email as recorded in the commit.
-    pub email: String,
-    /// When, RFC 3339 with the recorded UTC offset.
-    pub date: String,
-}
-
-impl Person {
-    pub(crate) fn of(sig: &git2::Signature<'_>) -> Person {
-        Person {
-            name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
-            email: String::from_utf8_lossy(sig.email_bytes()).into_owned(),
-            date: rfc3339(sig.when()),
-        }
-    }
-}
-
-pub(crate) fn rfc3339(t: git2::Time) -> String {
-    let offset = chrono::FixedOffset::east_opt(t.offset_minutes() * 60)
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
-    chrono::DateTime::from_timestamp(t.seconds(), 0)
-        .map(|d| d.with_timezone(&offset).to_rfc3339())
-        .unwrap_or_else(|| t.seconds().to_string())
+    pub(crate) use crate::tools::paging::{decode, encode};
 }
 
 /// The first line of a commit message, capped.
 pub(crate) fn summary(commit: &git2::Commit<'_>) -> String {
-    let msg = String::from_utf8_lossy(commit.message_bytes());
-    let first = msg.lines().next().unwrap_or("").trim();
-    cut_chars(first, 200)
-}
-
-/// At most `max` bytes of `s`, cut at a char boundary, with `…` when cut.
-pub(crate) fn cut_chars(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    super::text::summary(&String::from_utf8_lossy(commit.message_bytes()))
 }
 
 /// The commit ids at the shallow boundary (their parents were not fetched).

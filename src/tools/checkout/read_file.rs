@@ -1,12 +1,11 @@
 //! `read_file`: a file's lines at a ref, numbered, capped, with binary detection.
 
-use std::fmt::Write as _;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{AtPath, Context, Error, MAX_OUTPUT_BYTES, MODE_SYMLINK, Tool, at_path, open};
+use super::{AtPath, Context, Error, MODE_SYMLINK, Tool, at_path, open};
 use crate::tools::scope;
+use crate::tools::text::{check_range, is_binary, window};
 use crate::tools::{Kind, ToolInfo, parse_args, schema_of};
 
 /// Arguments of `read_file`.
@@ -86,9 +85,6 @@ pub fn tool() -> Tool {
     }
 }
 
-/// git's own heuristic: a NUL in the first 8000 bytes means binary.
-const BINARY_PROBE: usize = 8000;
-
 fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Error> {
     let args: Args = parse_args(args)?;
     let path = scope::clean_path(&args.path)?;
@@ -157,105 +153,6 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Erro
     out.next_start_line = w.next_start_line;
     out.note = (!w.notes.is_empty()).then(|| w.notes.join("; "));
     Ok(serde_json::to_value(out).expect("json"))
-}
-
-/// The first line a call asks for, once `start_line`/`end_line` are checked (1-based, in order).
-pub(crate) fn check_range(
-    start_line: Option<usize>,
-    end_line: Option<usize>,
-) -> Result<usize, Error> {
-    let start = start_line.unwrap_or(1);
-    if start == 0 {
-        return Err(invalid("start_line is 1-based; use 1 for the first line"));
-    }
-    if let Some(end) = end_line
-        && end < start
-    {
-        return Err(invalid(&format!(
-            "end_line {end} is before start_line {start}"
-        )));
-    }
-    Ok(start)
-}
-
-/// git's own heuristic: a NUL in the first 8000 bytes means binary.
-pub(crate) fn is_binary(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(BINARY_PROBE)].contains(&0)
-}
-
-/// What `read_file` shows of a text file, wherever its bytes came from (checkout or API).
-pub(crate) struct Window {
-    pub total_lines: usize,
-    /// First and last line in `content`; `None` for an empty file.
-    pub start_line: Option<usize>,
-    pub end_line: Option<usize>,
-    /// The lines, each as `<number>\t<text>`, newline-terminated.
-    pub content: String,
-    /// True when the requested range was cut at the 100 KB cap.
-    pub truncated: bool,
-    pub next_start_line: Option<usize>,
-    /// What the agent should know: invalid UTF-8, a cut line, the cap and how to continue.
-    pub notes: Vec<String>,
-}
-
-/// Lines `start..=end_line` (default: to the end) of a text file `shown`, numbered, capped at
-/// [`MAX_OUTPUT_BYTES`] at a line boundary. A first line longer than the cap alone is cut
-/// rather than returned as nothing, so `next_start_line` always moves forward.
-pub(crate) fn window(
-    bytes: &[u8],
-    shown: &str,
-    start: usize,
-    end_line: Option<usize>,
-) -> Result<Window, Error> {
-    let mut notes = Vec::new();
-    let text = String::from_utf8_lossy(bytes);
-    if matches!(text, std::borrow::Cow::Owned(_)) {
-        notes.push("the file is not valid UTF-8; invalid bytes are shown as U+FFFD".to_string());
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let total = lines.len();
-    if start > total.max(1) {
-        return Err(invalid(&format!(
-            "start_line {start} is past the end of `{shown}`, which has {total} lines"
-        )));
-    }
-    let end = end_line.unwrap_or(total).min(total);
-    let mut content = String::new();
-    let mut last = start.saturating_sub(1);
-    let mut truncated = false;
-    for (n, line) in lines.iter().enumerate().take(end).skip(start - 1) {
-        let n = n + 1;
-        let before = content.len();
-        let _ = writeln!(content, "{n}\t{line}");
-        if content.len() > MAX_OUTPUT_BYTES {
-            content.truncate(before);
-            if n == start {
-                // A single line longer than the cap: show its head, continue after it.
-                let room = MAX_OUTPUT_BYTES.saturating_sub(before + 16);
-                let _ = writeln!(content, "{n}\t{}", super::cut_chars(line, room));
-                last = n;
-                notes.push(format!("line {n} alone is longer than 100 KB and was cut"));
-            }
-            truncated = last < end;
-            break;
-        }
-        last = n;
-    }
-    if truncated {
-        notes.push(format!(
-            "output capped at 100 KB: lines {start}-{last} of {total} shown; call read_file with start_line {} to continue",
-            last + 1
-        ));
-    }
-    Ok(Window {
-        total_lines: total,
-        start_line: (total > 0).then_some(start),
-        end_line: (total > 0).then_some(last),
-        content,
-        truncated,
-        next_start_line: truncated.then_some(last + 1),
-        notes,
-    })
 }
 
 fn invalid(msg: &str) -> Error {
