@@ -11,7 +11,7 @@ mod tools_support;
 use std::path::Path;
 use std::process::Command;
 
-use agentenv::tools::{Kind, paths, scope};
+use agentenv::tools::{Kind, paths};
 use serde_json::{Value, json};
 use tools_support::{CANARY, OUTSIDE_CANARY, build, git};
 
@@ -337,7 +337,7 @@ async fn symlinks_are_answered_as_links_and_listings_stay_in_scope() {
 #[test]
 fn working_copy_paths_are_confined_after_resolving_symlinks() {
     let f = build();
-    let repo = scope::repo(&f.ctx, "payments-api").unwrap();
+    let repo = f.ctx.cloned("payments-api").unwrap();
     let inside = paths::working_copy_path(&repo.dir, &repo.name, Path::new("src/main.rs")).unwrap();
     assert!(inside.ends_with("payments-api/src/main.rs"));
     let through_link =

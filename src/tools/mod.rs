@@ -23,6 +23,8 @@ pub struct ToolInfo {
     pub output_schema: serde_json::Value,
     /// In the `default` tool set.
     pub default: bool,
+    /// Answered from a provider's API only (pull requests, pipelines, repository listing).
+    pub api_only: bool,
 }
 
 pub use crate::error::{Error, Kind, Result};
@@ -42,45 +44,96 @@ pub fn error_json(e: &Error) -> serde_json::Value {
 }
 
 pub mod api;
-pub mod checkout;
+pub mod browse;
+pub mod get_commit;
+pub mod list_branches;
+pub mod list_commits;
 pub mod paging;
 pub mod paths;
-pub mod scope;
+pub mod read_file;
 pub mod search;
+pub mod source;
 pub mod text;
 
-/// A tool: what the agent sees, and the function that answers it. Handlers are synchronous
-/// (checkout work is blocking I/O); `Context::call` runs them off the async runtime.
-#[derive(Clone)]
-pub struct Tool {
-    pub info: ToolInfo,
-    pub run: fn(&Context, serde_json::Value) -> std::result::Result<serde_json::Value, Error>,
+/// A tool as its module defines it: what the agent sees (name, description, the schemas of
+/// `Args` and `Output`) and `run`, which answers a call. Tools are synchronous (checkout work
+/// is blocking I/O); `Context::call` runs them off the async runtime.
+pub trait Tool {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// Answered from a provider's API only: left out of `default` when the spec has no provider.
+    const API_ONLY: bool = false;
+    type Args: serde::de::DeserializeOwned + schemars::JsonSchema;
+    type Output: Serialize + schemars::JsonSchema;
+
+    fn run(ctx: &Context, args: Self::Args) -> Result<Self::Output>;
+
+    /// The output schema agents see.
+    fn output_schema() -> serde_json::Value {
+        schema_of::<Self::Output>()
+    }
 }
 
-/// Every tool, in a stable order. Each family module contributes its own.
-pub fn tools() -> Vec<Tool> {
-    let mut all = checkout::tools();
-    all.extend(search::tools());
-    all.extend(api::tools());
-    all
+/// A tool in the registry: its catalog entry, and the call that does the JSON conversion.
+#[derive(Clone)]
+pub struct Registered {
+    pub info: ToolInfo,
+    pub call: fn(&Context, serde_json::Value) -> Result<serde_json::Value>,
+}
+
+/// The catalog entry of tool `T`, and its call: parse the arguments, run, serialize the answer.
+fn register<T: Tool>() -> Registered {
+    Registered {
+        info: ToolInfo {
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            input_schema: schema_of::<T::Args>(),
+            output_schema: T::output_schema(),
+            default: true,
+            api_only: T::API_ONLY,
+        },
+        call: call::<T>,
+    }
+}
+
+fn call<T: Tool>(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value> {
+    let out = T::run(ctx, parse_args(args)?)?;
+    serde_json::to_value(out).map_err(|e| {
+        Error::failure(format!("the answer of `{}` is not JSON: {e}", T::NAME)).with_source(e)
+    })
+}
+
+/// Every tool, in a stable order (the catalog's and `tools/list`'s).
+fn registry() -> &'static [Registered] {
+    // Registering renders every tool's JSON schemas: once per process, not per call.
+    static TOOLS: std::sync::OnceLock<Vec<Registered>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let mut all = vec![
+            register::<list_branches::ListBranches>(),
+            register::<browse::Browse>(),
+            register::<read_file::ReadFile>(),
+            register::<list_commits::ListCommits>(),
+            register::<get_commit::GetCommit>(),
+        ];
+        all.extend(search::tools());
+        all.extend(api::tools());
+        all
+    })
 }
 
 /// What agents see of every tool, in a stable order.
 pub fn catalog() -> Vec<ToolInfo> {
-    tools().into_iter().map(|t| t.info).collect()
+    registry().iter().map(|t| t.info.clone()).collect()
 }
 
 /// Parse a call's arguments into the tool's typed argument struct, or say what is wrong.
-pub fn parse_args<T: serde::de::DeserializeOwned>(
-    args: serde_json::Value,
-) -> std::result::Result<T, Error> {
+pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T> {
     let args = if args.is_null() {
         serde_json::json!({})
     } else {
         args
     };
-    serde_json::from_value(args)
-        .map_err(|e| Error::new(Kind::Input, format!("invalid arguments: {e}")))
+    serde_json::from_value(args).map_err(|e| Error::input(format!("invalid arguments: {e}")))
 }
 
 /// The JSON Schema of a type, as a tool's input or output schema.
@@ -106,9 +159,9 @@ pub struct Context {
     pub secrets: ResolvedSecrets,
     /// REST clients per provider, built on first use; each holds its provider's request budget
     /// and cache, so every tool of one server shares them.
-    pub api: api::Clients,
+    pub api: source::remote::Clients,
     /// Repositories kept open between the checkout tools' calls.
-    pub repos: checkout::RepoPool,
+    pub repos: source::checkout::RepoPool,
 }
 
 impl Context {
@@ -117,8 +170,8 @@ impl Context {
             env,
             workdir: workdir.to_path_buf(),
             secrets,
-            api: api::Clients::default(),
-            repos: checkout::RepoPool::default(),
+            api: source::remote::Clients::default(),
+            repos: source::checkout::RepoPool::default(),
         })
     }
 
@@ -127,32 +180,25 @@ impl Context {
         self: &std::sync::Arc<Self>,
         name: &str,
         args: serde_json::Value,
-    ) -> std::result::Result<serde_json::Value, Error> {
-        // Building the catalog renders every tool's JSON schemas: once per process, not per call.
-        static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
-        let tool = TOOLS
-            .get_or_init(tools)
+    ) -> Result<serde_json::Value> {
+        let tool = registry()
             .iter()
             .find(|t| t.info.name == name)
-            .cloned()
             .ok_or_else(|| Error::new(Kind::UnknownTool, format!("unknown tool `{name}`")))?;
-        let ctx = self.clone();
-        let out = tokio::task::spawn_blocking(move || match (tool.run)(&ctx, args.clone()) {
-            // A repository in scope that is not cloned: the API answers where it can.
-            Err(e) if e.kind == Kind::NotCloned => {
-                api::checkout_fallback(&ctx, tool.info.name, args).unwrap_or(Err(e))
-            }
-            other => other,
-        })
-        .await
-        .map_err(|e| Error::new(Kind::Failure, format!("tool panicked: {e}")))?;
+        let (call, ctx) = (tool.call, self.clone());
+        let out = tokio::task::spawn_blocking(move || call(&ctx, args))
+            .await
+            .map_err(|e| Error::failure(format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
+        let redact = |text: &str| redactor.redact(text);
         match out {
             Ok(value) => {
-                let text = serde_json::to_string(&value).expect("json");
-                Ok(serde_json::from_str(&redactor.redact(&text)).unwrap_or(value))
+                let text = serde_json::to_string(&value).map_err(|e| {
+                    Error::failure(format!("the answer of `{name}` is not JSON: {e}"))
+                })?;
+                Ok(serde_json::from_str(&redact(&text)).unwrap_or(value))
             }
-            Err(e) => Err(e.map_text(|t| redactor.redact(t))),
+            Err(e) => Err(e.map_text(redact)),
         }
     }
 }

@@ -16,8 +16,8 @@ use ignore::{WalkBuilder, WalkState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::scope::{self, RepoRef};
-use super::{Context, Error, Kind, Tool, ToolInfo, output_schema_of, parse_args, schema_of};
+use super::source::{Checkout, RepoRef};
+use super::{Context, Error, Kind, Registered, ToolInfo, output_schema_of, parse_args, schema_of};
 
 /// Matches returned when the caller gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -133,8 +133,8 @@ pub struct Skipped {
     pub reason: String,
 }
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool {
+pub fn tools() -> Vec<Registered> {
+    vec![Registered {
         info: ToolInfo {
             name: "search_code",
             description: "Search file contents in the cloned repositories (ripgrep semantics). \
@@ -147,8 +147,9 @@ pub fn tools() -> Vec<Tool> {
             input_schema: schema_of::<SearchArgs>(),
             output_schema: output_schema_of::<SearchResult>(),
             default: true,
+            api_only: false,
         },
-        run,
+        call: run,
     }]
 }
 
@@ -262,11 +263,11 @@ pub fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult, Error> {
     let mut repos = Vec::new();
     let mut skipped = Vec::new();
     match &args.repo {
-        Some(name) => repos.push(scope::repo(ctx, name)?),
+        Some(name) => repos.push(ctx.cloned(name)?),
         None => {
             for spec in &ctx.env.spec.repos {
                 let name = spec.name();
-                match scope::repo(ctx, &name) {
+                match ctx.cloned(&name) {
                     Ok(r) => repos.push(r),
                     // Out-of-scope repositories are not shown to the agent at all.
                     Err(e) if e.kind == Kind::OutOfScope => {}
@@ -384,7 +385,9 @@ fn search_commit(
         .with_source(e)
     };
     let git = ctx.repos.take(&repo.dir).map_err(internal)?;
-    let oid = scope::resolve_ref(ctx, repo, &git, Some(reference))?;
+    let checkout = Checkout::new(ctx, repo.clone(), git);
+    let oid = checkout.resolve(Some(reference))?.commit;
+    let git = &*checkout.git;
     let tree = git
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ApiRepo, Context, Error, Kind, Tool, api_error, api_repo, block_on, check_branch,
-    decode_cursor, encode_cursor, millis_rfc3339, s,
+    ApiRepo, Context, Error, Kind, api_error, api_repo, block_on, check_branch, decode_cursor,
+    encode_cursor, millis_rfc3339, s,
 };
 use crate::bitbucket::{ApiError, ApiErrorKind, MAX_BODY_BYTES, query, seg};
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
+use crate::tools::paging::page_limit;
 use crate::tools::text::parse_time;
-use crate::tools::{ToolInfo, parse_args, schema_of};
+use crate::tools::text::{MAX_OUTPUT_BYTES, cut_chars};
+use crate::tools::{Registered, ToolInfo, parse_args, schema_of};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,16 +113,17 @@ pub struct ListOutput {
     pub next_cursor: Option<String>,
 }
 
-pub fn list_tool() -> Tool {
-    Tool {
+pub fn list_tool() -> Registered {
+    Registered {
         info: ToolInfo {
             name: "list_pipelines",
             description: "List CI runs of a repository. Bitbucket Cloud: Pipelines runs, newest first, with state, result, branch, commit, trigger, duration and creation time; filter by branch, state and since. Data Center: the build statuses CI servers posted on a branch's recent commits. Runs on branches outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.",
             input_schema: schema_of::<ListArgs>(),
             output_schema: schema_of::<ListOutput>(),
             default: true,
+            api_only: true,
         },
-        run: run_list,
+        call: run_list,
     }
 }
 
@@ -450,16 +452,17 @@ pub struct LogOutput {
     pub note: Option<String>,
 }
 
-pub fn log_tool() -> Tool {
-    Tool {
+pub fn log_tool() -> Registered {
+    Registered {
         info: ToolInfo {
             name: "get_pipeline_log",
             description: "Read a Bitbucket Cloud Pipelines step log: the last `tail` lines (default 200), optionally only lines matching a `grep` regex, with line numbers; capped at 100 KB. Without `step`, the first failed step (else the last). Refused when the run's branch is outside the environment's scope. From the Bitbucket API.",
             input_schema: schema_of::<LogArgs>(),
             output_schema: schema_of::<LogOutput>(),
             default: true,
+            api_only: true,
         },
-        run: run_log,
+        call: run_log,
     }
 }
 

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ApiRepo, Context, Error, Kind, Tool, api_error, api_repo, block_on, decode_cursor,
-    encode_cursor, millis_rfc3339, s,
+    ApiRepo, Context, Error, Kind, api_error, api_repo, block_on, decode_cursor, encode_cursor,
+    millis_rfc3339, s,
 };
 use crate::bitbucket::ApiErrorKind;
-use crate::tools::checkout::{MAX_OUTPUT_BYTES, cut_chars, page_limit};
-use crate::tools::{ToolInfo, parse_args, schema_of};
+use crate::tools::paging::page_limit;
+use crate::tools::text::{MAX_OUTPUT_BYTES, cut_chars};
+use crate::tools::{Registered, ToolInfo, parse_args, schema_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "UPPERCASE")]
@@ -96,16 +97,17 @@ pub struct ListOutput {
     pub next_cursor: Option<String>,
 }
 
-pub fn list_tool() -> Tool {
-    Tool {
+pub fn list_tool() -> Registered {
+    Registered {
         info: ToolInfo {
             name: "list_pull_requests",
             description: "List a repository's pull requests by state (OPEN, MERGED, DECLINED, SUPERSEDED, ALL) and optionally author: title, author, source and destination branch, reviewers, comment count, dates. Pull requests touching a branch outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.",
             input_schema: schema_of::<ListArgs>(),
             output_schema: schema_of::<ListOutput>(),
             default: true,
+            api_only: true,
         },
-        run: run_list,
+        call: run_list,
     }
 }
 
@@ -334,16 +336,17 @@ pub struct GetOutput {
     pub diff_note: Option<String>,
 }
 
-pub fn get_tool() -> Tool {
-    Tool {
+pub fn get_tool() -> Registered {
+    Registered {
         info: ToolInfo {
             name: "get_pull_request",
             description: "Show one pull request: details, reviewers, the files it changes with line counts (diffstat), and optionally its unified diff (capped at 100 KB). Refused when its source or destination branch is outside the environment's scope. From the Bitbucket API.",
             input_schema: schema_of::<GetArgs>(),
             output_schema: schema_of::<GetOutput>(),
             default: true,
+            api_only: true,
         },
-        run: run_get,
+        call: run_get,
     }
 }
 

@@ -5,10 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Context, Error, Kind, Tool, api_error, block_on, decode_cursor, encode_cursor, s};
+use super::{Context, Error, Kind, api_error, block_on, decode_cursor, encode_cursor, s};
 use crate::bitbucket::{Flavor, seg};
-use crate::tools::checkout::page_limit;
-use crate::tools::{ToolInfo, parse_args, schema_of, scope};
+use crate::tools::paging::page_limit;
+use crate::tools::{Registered, ToolInfo, parse_args, paths, schema_of};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,16 +62,17 @@ pub struct Output {
     pub next_cursor: Option<String>,
 }
 
-pub fn tool() -> Tool {
-    Tool {
+pub fn tool() -> Registered {
+    Registered {
         info: ToolInfo {
             name: "list_repositories",
             description: "List the repositories of a provider's Cloud workspace or Data Center project that the environment's scope allows: name, full name, language, visibility, default branch, web URL, and whether the environment names it and has it cloned. From the Bitbucket API (counts against the provider's request budget). Paginated: pass `next_cursor` back as `cursor`.",
             input_schema: schema_of::<Args>(),
             output_schema: schema_of::<Output>(),
             default: true,
+            api_only: true,
         },
-        run,
+        call: run,
     }
 }
 
@@ -135,7 +136,7 @@ fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, Erro
         });
         repo.in_environment = spec.is_some();
         repo.cloned = spec.is_some_and(|r| {
-            scope::clean_path(&r.checkout_path())
+            paths::clean_path(&r.checkout_path())
                 .is_ok_and(|p| ctx.workdir.join(p).join(".git").exists())
         });
         repositories.push(repo);
