@@ -9,7 +9,7 @@ use super::source::checkout::{SHALLOW_NOTE, git_error};
 use super::source::remote::{NOTE, api_error, block_on, str_at, values_and_more};
 use super::source::{Checkout, Remote, Source};
 use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars};
-use super::{Context, Error, Result, Tool};
+use super::{Context, Result, Tool};
 use crate::bitbucket::{ApiErrorKind, seg};
 
 /// Arguments of `get_commit`.
@@ -220,7 +220,7 @@ fn diff_against_parent<'r>(
     git: &'r git2::Repository,
     parent: Option<&git2::Tree<'_>>,
     tree: &git2::Tree<'_>,
-) -> Result<Option<git2::Diff<'r>>, Error> {
+) -> Result<Option<git2::Diff<'r>>> {
     let mut opts = git2::DiffOptions::new();
     if let Some(parent) = parent {
         let mut changed = Vec::new();

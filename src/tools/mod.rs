@@ -43,15 +43,19 @@ pub fn error_json(e: &Error) -> serde_json::Value {
     v
 }
 
-pub mod api;
 pub mod browse;
 pub mod get_commit;
+pub mod get_pipeline_log;
+pub mod get_pull_request;
 pub mod list_branches;
 pub mod list_commits;
+pub mod list_pipelines;
+pub mod list_pull_requests;
+pub mod list_repositories;
 pub mod paging;
 pub mod paths;
 pub mod read_file;
-pub mod search;
+pub mod search_code;
 pub mod source;
 pub mod text;
 
@@ -108,16 +112,19 @@ fn registry() -> &'static [Registered] {
     // Registering renders every tool's JSON schemas: once per process, not per call.
     static TOOLS: std::sync::OnceLock<Vec<Registered>> = std::sync::OnceLock::new();
     TOOLS.get_or_init(|| {
-        let mut all = vec![
+        vec![
             register::<list_branches::ListBranches>(),
             register::<browse::Browse>(),
             register::<read_file::ReadFile>(),
             register::<list_commits::ListCommits>(),
             register::<get_commit::GetCommit>(),
-        ];
-        all.extend(search::tools());
-        all.extend(api::tools());
-        all
+            register::<search_code::SearchCode>(),
+            register::<list_repositories::ListRepositories>(),
+            register::<list_pull_requests::ListPullRequests>(),
+            register::<get_pull_request::GetPullRequest>(),
+            register::<list_pipelines::ListPipelines>(),
+            register::<get_pipeline_log::GetPipelineLog>(),
+        ]
     })
 }
 
@@ -127,7 +134,7 @@ pub fn catalog() -> Vec<ToolInfo> {
 }
 
 /// Parse a call's arguments into the tool's typed argument struct, or say what is wrong.
-pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T> {
+fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T> {
     let args = if args.is_null() {
         serde_json::json!({})
     } else {
