@@ -1,47 +1,20 @@
-//! The read-only tools served to agents: one module per tool family, a scope check on
-//! every repository and ref a call names, local (checkout) back ends, and later API back ends.
+//! The read-only tools served to agents.
 //!
-//! CONTRACT used by serve (keep these signatures):
-//! - `catalog() -> Vec<ToolInfo>`: every tool's name, description, input and output schema.
-//! - `Context::open(env, workdir, secrets)`: what a server needs to answer calls.
-//! - `Context::call(name, args).await -> Result<Value, Error>`: one call; the result is
-//!   the `structuredContent`, already passed through the redactor.
-
-use std::path::{Path, PathBuf};
-
-use serde::Serialize;
-
-use crate::secrets::ResolvedSecrets;
-use crate::spec::LoadedEnv;
-
-/// What an agent sees of a tool.
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolInfo {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub input_schema: serde_json::Value,
-    pub output_schema: serde_json::Value,
-    /// In the `default` tool set.
-    pub default: bool,
-    /// Answered from a provider's API only (pull requests, pipelines, repository listing).
-    pub api_only: bool,
-}
-
-pub use crate::error::{Error, Kind, Result};
-
-/// What an agent sees of a failed call: `{"kind", "message", "hint"?, "retry_after_secs"?}`.
-/// The one conversion from an [`Error`] to the tool error JSON (`serve` and `agentenv tool`
-/// both send this).
-pub fn error_json(e: &Error) -> serde_json::Value {
-    let mut v = serde_json::json!({"kind": e.kind.tool_name(), "message": e.message});
-    if let Some(hint) = &e.hint {
-        v["hint"] = serde_json::json!(hint);
-    }
-    if let Some(wait) = e.retry_after {
-        v["retry_after_secs"] = serde_json::json!(wait.as_secs().max(1));
-    }
-    v
-}
+//! Where things live:
+//! - One file per tool (`read_file.rs`, `list_branches.rs`, …; `search_code/` is a folder):
+//!   its `Args`, its `Output`, what agents are told about it, and its [`Tool`] impl, whose
+//!   `run` checks the arguments, resolves the repository once to a [`source::Source`] and
+//!   calls that source's back end. Both back ends of a tool are in its file.
+//! - This module: the [`Tool`] trait and the registry that turns each tool into its catalog
+//!   entry ([`catalog`]) and does the JSON conversion once (parse the arguments, run, serialize
+//!   the answer); [`Context`] and [`Context::call`], which runs a tool off the async runtime and
+//!   redacts what it returns; [`error_json`], the one view of an error that agents see.
+//! - [`source`]: where answers come from. `checkout` holds the repository pool, opening an
+//!   in-scope clone, ref resolution against its refs and tree lookups; `remote` the REST
+//!   clients, a repository reached through its provider and ref resolution through the API.
+//!   [`Context::source`] picks one; every scope decision goes through `crate::scope`.
+//! - [`paths`]: path confinement. [`paging`]: limits and cursors. [`text`]: output caps, the
+//!   line window, binary detection, commit people and times.
 
 pub mod browse;
 pub mod get_commit;
@@ -58,6 +31,28 @@ pub mod read_file;
 pub mod search_code;
 pub mod source;
 pub mod text;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::secrets::ResolvedSecrets;
+use crate::spec::LoadedEnv;
+
+pub use crate::error::{Error, Kind, Result};
+
+/// What an agent sees of a tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub input_schema: serde_json::Value,
+    pub output_schema: serde_json::Value,
+    /// In the `default` tool set.
+    pub default: bool,
+    /// Answered from a provider's API only (pull requests, pipelines, repository listing).
+    pub api_only: bool,
+}
 
 /// A tool as its module defines it: what the agent sees (name, description, the schemas of
 /// `Args` and `Output`) and `run`, which answers a call. Tools are synchronous (checkout work
@@ -79,10 +74,9 @@ pub trait Tool {
 }
 
 /// A tool in the registry: its catalog entry, and the call that does the JSON conversion.
-#[derive(Clone)]
-pub struct Registered {
-    pub info: ToolInfo,
-    pub call: fn(&Context, serde_json::Value) -> Result<serde_json::Value>,
+struct Registered {
+    info: ToolInfo,
+    call: fn(&Context, serde_json::Value) -> Result<serde_json::Value>,
 }
 
 /// The catalog entry of tool `T`, and its call: parse the arguments, run, serialize the answer.
@@ -144,19 +138,33 @@ fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result
 }
 
 /// The JSON Schema of a type, as a tool's input or output schema.
-pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
 }
 
 /// The JSON Schema of what a tool returns, as it is serialized: a field skipped when empty
 /// (`skip_serializing_if`) is optional here, so clients that validate `structuredContent`
 /// against the output schema (the Python SDK does) accept every answer.
-pub fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+pub(crate) fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
         .into_generator()
         .into_root_schema_for::<T>();
     serde_json::to_value(schema).expect("schema serializes")
+}
+
+/// What an agent sees of a failed call: `{"kind", "message", "hint"?, "retry_after_secs"?}`.
+/// The one conversion from an [`Error`] to the tool error JSON (`serve` and `agentenv tool`
+/// both send this).
+pub fn error_json(e: &Error) -> serde_json::Value {
+    let mut v = serde_json::json!({"kind": e.kind.tool_name(), "message": e.message});
+    if let Some(hint) = &e.hint {
+        v["hint"] = serde_json::json!(hint);
+    }
+    if let Some(wait) = e.retry_after {
+        v["retry_after_secs"] = serde_json::json!(wait.as_secs().max(1));
+    }
+    v
 }
 
 /// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).

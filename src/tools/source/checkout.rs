@@ -161,14 +161,6 @@ impl<'a> Checkout<'a> {
         }
     }
 
-    /// Open a cloned repository (or take it from the pool).
-    pub fn open(ctx: &'a Context, repo: RepoRef<'a>) -> Result<Self> {
-        match ctx.repos.take(&repo.dir) {
-            Ok(git) => Ok(Checkout::new(ctx, repo, git)),
-            Err(e) => Err(unreadable(&repo.name, e)),
-        }
-    }
-
     pub fn name(&self) -> &str {
         &self.repo.name
     }
