@@ -112,11 +112,12 @@ pub fn working_copy_path(dir: &Path, name: &str, path: &Path) -> Result<PathBuf>
         )
         .with_source(e)
     })?;
-    let full = root.join(path).canonicalize().map_err(|_| {
+    let full = root.join(path).canonicalize().map_err(|e| {
         Error::not_found(format!(
             "`{}` does not exist in the working copy of `{name}`",
             tree_path(path)
         ))
+        .with_source(e)
     })?;
     let inside = full.strip_prefix(&root).ok();
     let escapes = inside.is_none_or(|rel| {

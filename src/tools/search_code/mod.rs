@@ -393,11 +393,12 @@ fn search_commit(
     let tree = git
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|_| {
+        .map_err(|e| {
             Error::not_found(format!(
                 "`{reference}` in `{}` does not name a commit whose files are available locally",
                 repo.name
             ))
+            .with_source(e)
         })?;
     let mut searcher = plan.searcher.clone();
     let mut stack = vec![(String::new(), tree)];

@@ -268,6 +268,7 @@ impl<'a> Checkout<'a> {
             .git
             .find_commit_by_prefix(id)
             .map(|c| c.id())
+            // No cause kept: a missing object and an unreachable one must look the same.
             .map_err(|_| not_found())?;
         if self.reachable(heads, commit) {
             Ok(ResolvedRef {
@@ -292,11 +293,12 @@ impl<'a> Checkout<'a> {
 
     /// The checked-out commit, when its branch is in scope or an in-scope branch contains it.
     fn resolve_head(&self) -> Result<ResolvedRef> {
-        let head = self.git.head().map_err(|_| {
+        let head = self.git.head().map_err(|e| {
             Error::not_found(format!(
                 "the checkout of `{}` has no commit checked out; pass `ref` (call list_branches)",
                 self.repo.name
             ))
+            .with_source(e)
         })?;
         let commit = head.peel_to_commit().map_err(git_error)?.id();
         let branch = head
@@ -340,12 +342,13 @@ impl<'a> Checkout<'a> {
         if path.as_os_str().is_empty() {
             return Ok(AtPath::Tree(tree));
         }
-        let entry = tree.get_path(path).map_err(|_| {
+        let entry = tree.get_path(path).map_err(|e| {
             Error::not_found(format!(
                 "`{}` does not exist in `{}` at `{label}`; call browse on its parent directory to see what is there",
                 tree_path(path),
                 self.repo.name
             ))
+            .with_source(e)
         })?;
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
