@@ -4,7 +4,7 @@
 
 mod api_support;
 
-use agentenv::tools::ToolErrorKind;
+use agentenv::tools::Kind;
 use api_support::{Fixture, Seen, names};
 use serde_json::json;
 
@@ -63,42 +63,42 @@ async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
             &ctx,
             "browse",
             json!({"repo": repo, "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         )
         .await;
         seen.err(
             &ctx,
             "read_file",
             json!({"repo": repo, "path": "secret.txt", "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         )
         .await;
         seen.err(
             &ctx,
             "read_file",
             json!({"repo": repo, "path": "../etc/passwd"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         )
         .await;
         seen.err(
             &ctx,
             "read_file",
             json!({"repo": repo, "path": "src.txt", "ref": &f.main_head}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         )
         .await;
         seen.err(
             &ctx,
             "read_file",
             json!({"repo": repo, "path": "nope.txt"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
         seen.err(
             &ctx,
             "browse",
             json!({"repo": repo, "ref": "release/9"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     }
@@ -152,7 +152,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
             &ctx,
             "list_commits",
             json!({"repo": repo, "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         )
         .await;
 
@@ -186,7 +186,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
                 &ctx,
                 "get_commit",
                 json!({"repo": repo, "commit": &secret_head}),
-                ToolErrorKind::NotFound,
+                Kind::NotFound,
             )
             .await;
         let missing = seen
@@ -194,7 +194,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
                 &ctx,
                 "get_commit",
                 json!({"repo": repo, "commit": "0123456789abcdef0123456789abcdef01234567"}),
-                ToolErrorKind::NotFound,
+                Kind::NotFound,
             )
             .await;
         assert_eq!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use agentenv::bitbucket::{Client, Options};
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
-use agentenv::tools::{Context, ToolErrorKind};
+use agentenv::tools::{Context, Kind};
 use api_support::{CLOUD_TOKEN, DC_TOKEN, EMAIL, Fixture, Seen, WRONG_TOKEN};
 use bitbucket_emulator::{PullRequest, Token};
 use serde_json::json;
@@ -59,8 +59,11 @@ async fn a_loop_of_calls_never_exceeds_the_budget() {
         {
             Ok(_) => {}
             Err(e) => {
-                assert_eq!(e.kind, ToolErrorKind::RateLimited, "{e}");
-                let wait = e.retry_after_secs.expect("a wait time");
+                assert_eq!(e.kind, Kind::RateLimited, "{e}");
+                let wait = e
+                    .retry_after
+                    .map(|d| d.as_secs().max(1))
+                    .expect("a wait time");
                 assert!(wait > 3500 && wait <= 3600, "{wait}");
                 assert!(e.message.contains("budget"), "{e}");
                 limited += 1;
@@ -177,10 +180,15 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::RateLimited,
+                Kind::RateLimited,
             )
             .await;
-        assert!(e.retry_after_secs.is_some_and(|s| s > 0), "{e:?}");
+        assert!(
+            e.retry_after
+                .map(|d| d.as_secs().max(1))
+                .is_some_and(|s| s > 0),
+            "{e:?}"
+        );
         assert_eq!(f.emu.count(pattern), 4);
         f.emu.clear_faults();
         f.emu.reset_counters();
@@ -189,7 +197,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
             &ctx,
             "list_pull_requests",
             json!({"repo": repo}),
-            ToolErrorKind::Unavailable,
+            Kind::Unavailable,
         )
         .await;
         assert_eq!(f.emu.count(pattern), 4);
@@ -201,7 +209,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
             &ctx,
             "list_pull_requests",
             json!({"repo": repo}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
         assert_eq!(f.emu.count(pattern), 1);
@@ -223,7 +231,7 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             &ctx,
             "list_repositories",
             json!({"provider": "cloud"}),
-            ToolErrorKind::AuthFailed,
+            Kind::Auth,
         )
         .await;
     assert!(e.message.contains("Atlassian account email"), "{e}");
@@ -235,7 +243,7 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-core"}),
-            ToolErrorKind::AuthFailed,
+            Kind::Auth,
         )
         .await;
     assert!(e.message.contains("HTTP access token"), "{e}");
@@ -267,7 +275,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::Forbidden,
+            Kind::Forbidden,
         )
         .await;
     assert!(e.message.contains("read:pipeline:bitbucket"), "{e}");
@@ -277,7 +285,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-core"}),
-            ToolErrorKind::Forbidden,
+            Kind::Forbidden,
         )
         .await;
     assert!(e.message.contains("REPO_READ"), "{e}");
@@ -300,7 +308,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("Pipelines is not enabled"), "{e}");
@@ -310,7 +318,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "get_pipeline_log",
             json!({"repo": "payments-api", "pipeline": "1"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("Pipelines is not enabled"), "{e}");
@@ -329,7 +337,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("repository `payments-api`"), "{e}");
@@ -362,7 +370,7 @@ async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::Unavailable,
+                Kind::Unavailable,
             )
             .await;
         assert!(e.message.contains("dropped"), "{e}");
@@ -415,7 +423,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     &ctx,
                     "list_pull_requests",
                     json!({"repo": repo}),
-                    ToolErrorKind::Unavailable,
+                    Kind::Unavailable,
                 )
                 .await;
             assert!(e.message.contains(word), "{repo} {body}: {e}");
@@ -424,7 +432,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     &ctx,
                     "get_pull_request",
                     json!({"repo": repo, "id": 1}),
-                    ToolErrorKind::Unavailable,
+                    Kind::Unavailable,
                 )
                 .await;
             assert!(!e.message.is_empty());
@@ -457,7 +465,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
             &ctx,
             "list_repositories",
             json!({"provider": "cloud"}),
-            ToolErrorKind::Unavailable,
+            Kind::Unavailable,
         )
         .await;
     assert!(e.message.contains("outside the API root"), "{e}");
@@ -525,7 +533,7 @@ providers:
                 &ctx,
                 "list_repositories",
                 json!({"provider": provider}),
-                ToolErrorKind::AuthFailed,
+                Kind::Auth,
             )
             .await;
         assert!(e.message.contains(word), "{provider}: {e}");
@@ -535,7 +543,7 @@ providers:
         &ctx,
         "list_repositories",
         json!({"provider": "nope"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.assert_clean();
@@ -579,10 +587,14 @@ async fn a_long_retry_after_is_reported_not_slept_through() {
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::RateLimited,
+                Kind::RateLimited,
             )
             .await;
-        assert_eq!(e.retry_after_secs, Some(120), "{e:?}");
+        assert_eq!(
+            e.retry_after.map(|d| d.as_secs().max(1)),
+            Some(120),
+            "{e:?}"
+        );
         assert_eq!(f.emu.count(list), 1, "no retry when the wait is too long");
         f.emu.clear_faults();
     }

@@ -3,7 +3,7 @@
 
 mod api_support;
 
-use agentenv::tools::ToolErrorKind;
+use agentenv::tools::Kind;
 use api_support::{CANARY_CONTENT, Fixture, IN_SCOPE, Seen, names};
 use bitbucket_emulator::{BuildStatus, Pipeline, PipelineStep, PullRequest};
 use serde_json::{Value, json};
@@ -95,17 +95,12 @@ async fn list_repositories_pages_through_cloud_and_dc_and_filters_by_scope() {
         &ctx,
         "list_repositories",
         json!({"provider": "dc", "cursor": cursor}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     // Two providers: which one must be said.
-    seen.err(
-        &ctx,
-        "list_repositories",
-        json!({}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
+    seen.err(&ctx, "list_repositories", json!({}), Kind::Input)
+        .await;
     seen.assert_clean();
 }
 
@@ -245,7 +240,7 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
                 &ctx,
                 "get_pull_request",
                 json!({"repo": repo, "id": 4}),
-                ToolErrorKind::OutOfScope,
+                Kind::OutOfScope,
             )
             .await;
         assert!(e.message.contains("scope"), "{e}");
@@ -253,7 +248,7 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
             &ctx,
             "get_pull_request",
             json!({"repo": repo, "id": 999}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     }
@@ -261,28 +256,28 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-core", "state": "SUPERSEDED"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.err(
         &ctx,
         "list_pull_requests",
         json!({"repo": "secret-repo"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pull_requests",
         json!({"repo": "nope"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-ledger-x"}),
-        ToolErrorKind::NotFound,
+        Kind::NotFound,
     )
     .await;
     seen.assert_clean();
@@ -306,14 +301,14 @@ async fn cloud_cursor_cannot_be_replayed_on_another_repository() {
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-ledger", "limit": 2, "cursor": cursor}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.err(
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-api", "cursor": "not-a-cursor"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     // A forged cursor with the right binding but another repository's page link: the client
@@ -331,7 +326,7 @@ async fn cloud_cursor_cannot_be_replayed_on_another_repository() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-api", "cursor": cursor}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         )
         .await;
     }
@@ -465,14 +460,14 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-api", "branch": "secret"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-api", "since": "yesterday"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
 
@@ -545,35 +540,35 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         &ctx,
         "get_pipeline_log",
         json!({"repo": "payments-api", "pipeline": "{11111111-2222-4333-8444-000000000003}"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "get_pipeline_log",
         json!({"repo": "payments-api", "pipeline": uuid, "step": "Deploy"}),
-        ToolErrorKind::NotFound,
+        Kind::NotFound,
     )
     .await;
     seen.err(
         &ctx,
         "get_pipeline_log",
         json!({"repo": "payments-api", "pipeline": "../../x"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.err(
         &ctx,
         "get_pipeline_log",
         json!({"repo": "payments-api", "pipeline": uuid, "grep": "("}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.err(
         &ctx,
         "get_pipeline_log",
         json!({"repo": "payments-core", "pipeline": uuid}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.assert_clean();
@@ -624,14 +619,14 @@ async fn dc_list_pipelines_shows_build_statuses_of_recent_commits() {
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-core", "branch": "secret"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-core", "limit": 50}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.assert_clean();

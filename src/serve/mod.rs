@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::spec::LoadedEnv;
 use crate::tools::{self, Context, ToolInfo};
 
-pub use cli::{error_kind, tool};
+pub use cli::tool;
 pub use handler::McpServer;
 
 #[derive(Debug, clap::Args)]
@@ -105,8 +105,7 @@ pub fn select_tools(
     has_providers: bool,
 ) -> Result<Vec<ToolInfo>> {
     let catalog = tools::catalog();
-    let api_only: Vec<&str> = tools::api::tools().iter().map(|t| t.info.name).collect();
-    let in_default = |t: &ToolInfo| t.default && (has_providers || !api_only.contains(&t.name));
+    let in_default = |t: &ToolInfo| t.default && (has_providers || !t.api_only);
     let known = || {
         let names: Vec<&str> = catalog.iter().map(|t| t.name).collect();
         format!("known tools: {} (or `default`)", names.join(", "))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
-use agentenv::tools::{Context, ToolErrorKind};
+use agentenv::tools::{Context, Kind};
 use serde_json::Value;
 
 /// Only on the out-of-scope branch `secret`, and in the out-of-scope repository.
@@ -309,7 +309,7 @@ impl Fixture {
         }
     }
 
-    pub async fn err(&self, tool: &str, args: Value) -> (ToolErrorKind, String) {
+    pub async fn err(&self, tool: &str, args: Value) -> (Kind, String) {
         match self.ctx.call(tool, args.clone()).await {
             Ok(v) => panic!("{tool} {args} should fail, got {v}"),
             Err(e) => (e.kind, e.message),
