@@ -6,6 +6,7 @@
 pub mod bitbucket;
 pub mod branches;
 pub mod check;
+pub mod cli;
 pub mod error;
 pub mod providers;
 pub mod provision;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agentenv::{branches, check, provision, secrets, serve, spec};
+use agentenv::cli::{self, output};
+use agentenv::{branches, check, provision, secrets, serve};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -21,7 +22,7 @@ enum Command {
     /// Show what is provisioned in the workdir: repositories, HEADs, steps.
     Status(provision::StatusArgs),
     /// Check specs: schema, regexes, paths, references, secrets, deprecated auth.
-    Validate(spec::cli::ValidateArgs),
+    Validate(cli::validate::Args),
     /// Print the JSON Schema of the environment spec.
     Schema,
     /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
@@ -45,8 +46,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Provision(args) => provision::run(args),
         Command::Status(args) => provision::status(args),
-        Command::Validate(args) => spec::cli::validate(args),
-        Command::Schema => spec::cli::schema(),
+        Command::Validate(args) => cli::validate::run(args),
+        Command::Schema => cli::schema::run(),
         Command::Serve(args) => serve::serve(args),
         Command::Tool(args) => serve::tool(args),
         Command::Secret(cmd) => secrets::cli::run(cmd),
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            output::eprint(&format!("error: {e}\n"));
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -1,0 +1,7 @@
+//! The command line: one module per command, each holding the command's clap arguments, its
+//! `run`, and its printing (human and `--json`). The stages return report values and never
+//! print; every command writes through [`output`], which treats a closed pipe as success.
+
+pub mod output;
+pub mod schema;
+pub mod validate;
