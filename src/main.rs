@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use agentenv::cli::{self, output};
-use agentenv::{branches, check, provision, secrets, serve};
+use agentenv::{branches, check, provision, serve};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -31,7 +31,7 @@ enum Command {
     Tool(serve::ToolArgs),
     /// Manage age-encrypted secrets.
     #[command(subcommand)]
-    Secret(secrets::cli::SecretCommand),
+    Secret(cli::secret::Command),
     /// Test the connection: auth, workspace/project, each repository by git and API.
     Check(check::CheckArgs),
     /// List a repository's remote branches (in scope), the default one marked.
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         Command::Schema => cli::schema::run(),
         Command::Serve(args) => serve::serve(args),
         Command::Tool(args) => serve::tool(args),
-        Command::Secret(cmd) => secrets::cli::run(cmd),
+        Command::Secret(cmd) => cli::secret::run(cmd),
         Command::Check(args) => check::run(args),
         Command::Branches(args) => branches::run(args),
         Command::GitCredential(args) => provision::credential_helper::run(args),

@@ -118,3 +118,12 @@ fn validate_into_a_closed_pipe() {
     sb.assert_closed_pipe_is_a_normal_end(&["validate", spec]);
     sb.assert_closed_pipe_is_a_normal_end(&["validate", "--json", spec]);
 }
+
+#[test]
+fn secret_list_into_a_closed_pipe() {
+    let sb = Sandbox::new();
+    let spec = sb.spec();
+    let spec = spec.to_str().unwrap();
+    sb.assert_closed_pipe_is_a_normal_end(&["secret", "list", spec]);
+    sb.assert_closed_pipe_is_a_normal_end(&["secret", "list", spec, "--json"]);
+}

@@ -4,4 +4,5 @@
 
 pub mod output;
 pub mod schema;
+pub mod secret;
 pub mod validate;
