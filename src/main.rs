@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use agentenv::cli::{self, output};
-use agentenv::{branches, check, provision, serve};
+use agentenv::{provision, serve};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -33,9 +33,9 @@ enum Command {
     #[command(subcommand)]
     Secret(cli::secret::Command),
     /// Test the connection: auth, workspace/project, each repository by git and API.
-    Check(check::CheckArgs),
+    Check(cli::check::Args),
     /// List a repository's remote branches (in scope), the default one marked.
-    Branches(branches::BranchesArgs),
+    Branches(cli::branches::Args),
     /// git's credential-helper protocol, answered from the spec's secrets (used by setup steps).
     #[command(name = "git-credential", hide = true)]
     GitCredential(provision::credential_helper::CredentialArgs),
@@ -51,8 +51,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Tool(args) => serve::tool(args),
         Command::Secret(cmd) => cli::secret::run(cmd),
-        Command::Check(args) => check::run(args),
-        Command::Branches(args) => branches::run(args),
+        Command::Check(args) => cli::check::run(args),
+        Command::Branches(args) => cli::branches::run(args),
         Command::GitCredential(args) => provision::credential_helper::run(args),
     };
     match outcome {

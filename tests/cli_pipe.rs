@@ -127,3 +127,14 @@ fn secret_list_into_a_closed_pipe() {
     sb.assert_closed_pipe_is_a_normal_end(&["secret", "list", spec]);
     sb.assert_closed_pipe_is_a_normal_end(&["secret", "list", spec, "--json"]);
 }
+
+#[test]
+fn check_and_branches_into_a_closed_pipe() {
+    let sb = Sandbox::new();
+    let spec = sb.spec();
+    let spec = spec.to_str().unwrap();
+    sb.assert_closed_pipe_is_a_normal_end(&["check", spec]);
+    sb.assert_closed_pipe_is_a_normal_end(&["check", spec, "--json"]);
+    sb.assert_closed_pipe_is_a_normal_end(&["branches", spec, "up"]);
+    sb.assert_closed_pipe_is_a_normal_end(&["branches", spec, "up", "--json"]);
+}

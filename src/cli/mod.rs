@@ -2,6 +2,8 @@
 //! `run`, and its printing (human and `--json`). The stages return report values and never
 //! print; every command writes through [`output`], which treats a closed pipe as success.
 
+pub mod branches;
+pub mod check;
 pub mod output;
 pub mod schema;
 pub mod secret;
