@@ -18,9 +18,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Decrypt secrets, clone or update the repositories, run the setup steps (idempotent).
-    Provision(provision::ProvisionArgs),
+    Provision(cli::provision::Args),
     /// Show what is provisioned in the workdir: repositories, HEADs, steps.
-    Status(provision::StatusArgs),
+    Status(cli::status::Args),
     /// Check specs: schema, regexes, paths, references, secrets, deprecated auth.
     Validate(cli::validate::Args),
     /// Print the JSON Schema of the environment spec.
@@ -44,8 +44,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Provision(args) => provision::run(args),
-        Command::Status(args) => provision::status(args),
+        Command::Provision(args) => cli::provision::run(args),
+        Command::Status(args) => cli::status::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Schema => cli::schema::run(),
         Command::Serve(args) => serve::serve(args),

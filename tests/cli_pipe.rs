@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A sandbox: one local upstream repository and a spec that clones it and runs
-/// one step.
+/// A sandbox: one local upstream repository and a spec that clones it and runs one
+/// quiet step.
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -22,7 +22,7 @@ impl Sandbox {
         git(&up, &["commit", "-qm", "one"]);
         std::fs::write(
             dir.path().join("env.yaml"),
-            "version: 1\nname: pipe\nrepos:\n  - url: ./up\nsetup:\n  - name: hello\n    run: seq 1 100\n",
+            "version: 1\nname: pipe\nrepos:\n  - url: ./up\nsetup:\n  - name: hello\n    run: touch ran\n",
         )
         .unwrap();
         Sandbox { dir }
@@ -66,8 +66,15 @@ impl Sandbox {
             .unwrap()
     }
 
-    /// The command prints something when read, and ends normally when nobody reads.
+    /// The command prints something when read, and ends normally when nobody reads: exit 0
+    /// and nothing on stderr.
     fn assert_closed_pipe_is_a_normal_end(&self, args: &[&str]) {
+        let stderr = self.assert_closed_pipe_exits_0(args);
+        assert_eq!(stderr, "", "{args:?} into a closed pipe");
+    }
+
+    /// As above, for a command that reports progress on stderr: that is all it says there.
+    fn assert_closed_pipe_exits_0(&self, args: &[&str]) -> String {
         let read = self.run(args);
         assert!(
             !read.stdout.is_empty(),
@@ -75,17 +82,19 @@ impl Sandbox {
             String::from_utf8_lossy(&read.stderr)
         );
         let out = self.run_into_closed_pipe(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(
             out.status.code(),
             Some(0),
-            "{args:?} into a closed pipe; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{args:?} into a closed pipe; stderr: {stderr}"
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "",
-            "{args:?} into a closed pipe"
-        );
+        for bad in ["panicked", "Broken pipe", "error"] {
+            assert!(
+                !stderr.contains(bad),
+                "{args:?} into a closed pipe: {stderr}"
+            );
+        }
+        stderr
     }
 }
 
@@ -137,4 +146,29 @@ fn check_and_branches_into_a_closed_pipe() {
     sb.assert_closed_pipe_is_a_normal_end(&["check", spec, "--json"]);
     sb.assert_closed_pipe_is_a_normal_end(&["branches", spec, "up"]);
     sb.assert_closed_pipe_is_a_normal_end(&["branches", spec, "up", "--json"]);
+}
+
+#[test]
+fn provision_and_status_into_a_closed_pipe() {
+    let sb = Sandbox::new();
+    let spec = sb.spec();
+    let spec = spec.to_str().unwrap();
+    let wd = sb.path().join("wd");
+    let wd = wd.to_str().unwrap();
+    // The first provision, with nobody reading its events, does all its work.
+    let out = sb.run_into_closed_pipe(&["provision", spec, "--workdir", wd, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(sb.path().join("wd/up/README.md").exists());
+    assert!(sb.path().join("wd/ran").exists());
+    for extra in [&["--dry-run", "--json"][..], &["--dry-run"], &["--json"]] {
+        let mut args = vec!["provision", spec, "--workdir", wd];
+        args.extend_from_slice(extra);
+        sb.assert_closed_pipe_is_a_normal_end(&args);
+    }
+    // Without --json, progress lines go to stderr and the summary to stdout.
+    let progress = sb.assert_closed_pipe_exits_0(&["provision", spec, "--workdir", wd]);
+    assert!(progress.contains("up: up-to-date"), "{progress}");
+    sb.assert_closed_pipe_is_a_normal_end(&["status", spec, "--workdir", wd]);
+    sb.assert_closed_pipe_is_a_normal_end(&["status", spec, "--workdir", wd, "--json"]);
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::output;
+use super::{output, short_id};
 use crate::error::Result;
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
         text.push_str(&format!(
             "{mark}{:<40} {}{note}\n",
             b.name,
-            &b.commit[..b.commit.len().min(10)]
+            short_id(&b.commit)
         ));
     }
     let hidden = list.outside_scope;

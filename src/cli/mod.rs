@@ -5,6 +5,13 @@
 pub mod branches;
 pub mod check;
 pub mod output;
+pub mod provision;
 pub mod schema;
 pub mod secret;
+pub mod status;
 pub mod validate;
+
+/// A commit id as people read it: its first ten hex digits.
+pub fn short_id(oid: &str) -> &str {
+    oid.get(..10).unwrap_or(oid)
+}
