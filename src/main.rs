@@ -1,11 +1,11 @@
-//! The `agentenv` command line: parse, dispatch to one stage, turn the outcome into an exit code.
+//! The `agentenv` command line: parse, run one command (each is `agentenv::cli::<command>`),
+//! turn its outcome into an exit code.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use agentenv::cli::{self, output};
-use agentenv::{provision, serve};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -26,9 +26,9 @@ enum Command {
     /// Print the JSON Schema of the environment spec.
     Schema,
     /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
-    Serve(serve::ServeArgs),
+    Serve(cli::serve::Args),
     /// Call one tool once and print its JSON result (the same code path as `serve`).
-    Tool(serve::ToolArgs),
+    Tool(cli::tool::Args),
     /// Manage age-encrypted secrets.
     #[command(subcommand)]
     Secret(cli::secret::Command),
@@ -38,22 +38,21 @@ enum Command {
     Branches(cli::branches::Args),
     /// git's credential-helper protocol, answered from the spec's secrets (used by setup steps).
     #[command(name = "git-credential", hide = true)]
-    GitCredential(provision::credential_helper::CredentialArgs),
+    GitCredential(cli::git_credential::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command {
+    let outcome = match Cli::parse().command {
         Command::Provision(args) => cli::provision::run(args),
         Command::Status(args) => cli::status::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Schema => cli::schema::run(),
-        Command::Serve(args) => serve::serve(args),
-        Command::Tool(args) => serve::tool(args),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Tool(args) => cli::tool::run(args),
         Command::Secret(cmd) => cli::secret::run(cmd),
         Command::Check(args) => cli::check::run(args),
         Command::Branches(args) => cli::branches::run(args),
-        Command::GitCredential(args) => provision::credential_helper::run(args),
+        Command::GitCredential(args) => cli::git_credential::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

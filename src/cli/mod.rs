@@ -1,14 +1,18 @@
 //! The command line: one module per command, each holding the command's clap arguments, its
 //! `run`, and its printing (human and `--json`). The stages return report values and never
-//! print; every command writes through [`output`], which treats a closed pipe as success.
+//! print; every command writes through [`output`], for which a closed pipe is a normal end.
+//! (`serve` and `tool` still print from [`crate::serve`].)
 
 pub mod branches;
 pub mod check;
+pub mod git_credential;
 pub mod output;
 pub mod provision;
 pub mod schema;
 pub mod secret;
+pub mod serve;
 pub mod status;
+pub mod tool;
 pub mod validate;
 
 /// A commit id as people read it: its first ten hex digits.
