@@ -15,6 +15,17 @@ pub mod status;
 pub mod tool;
 pub mod validate;
 
+/// The spec and its workdir, as the commands that work in a workdir take them.
+#[derive(Debug, clap::Args)]
+pub struct SpecAndWorkdir {
+    /// The environment spec (YAML).
+    pub env: std::path::PathBuf,
+    /// The workdir: checkouts, logs and state [default: $AGENTENV_WORKDIR or
+    /// ./agentenv-work/NAME].
+    #[arg(long)]
+    pub workdir: Option<std::path::PathBuf>,
+}
+
 /// A commit id as people read it: its first ten hex digits.
 pub fn short_id(oid: &str) -> &str {
     oid.get(..10).unwrap_or(oid)

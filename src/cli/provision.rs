@@ -4,25 +4,21 @@
 //! summary on stdout; `--json` prints one JSON object per repository and step as each is
 //! done, then a `{"event":"summary",…}` line, also when the spec itself is wrong.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::{output, short_id};
+use super::{SpecAndWorkdir, output, short_id};
 use crate::error::{Error, Kind, Result};
 use crate::provision::git::Transfer;
 use crate::provision::{self, RepoAction, RepoReport, Report, StepAction, StepReport, Watcher};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// Where checkouts, logs and state go [default: $AGENTENV_WORKDIR or ./agentenv-work/NAME].
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: SpecAndWorkdir,
     /// Print the plan (what would be cloned, updated, run or skipped, and why); change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -41,12 +37,12 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.json, args.dry_run);
     let opts = provision::Options {
-        workdir: args.workdir,
+        workdir: args.at.workdir,
         dry_run: args.dry_run,
         force: args.force,
         wait: args.wait,
     };
-    let mut report = provision::provision(&args.env, &opts, &printer);
+    let mut report = provision::provision(&args.at.env, &opts, &printer);
     if args.json {
         printer.event(&Event::Summary(Summary::of(&report)));
     } else if report.planned {

@@ -2,18 +2,13 @@
 //! branch, HEAD and local changes, each step's last successful run — from the checkouts and
 //! the state file, changing nothing. Human lines, or with `--json` one document.
 
-use std::path::PathBuf;
-
-use super::{output, short_id};
+use super::{SpecAndWorkdir, output, short_id};
 use crate::error::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// The workdir provision filled [default: $AGENTENV_WORKDIR or ./agentenv-work/NAME].
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: SpecAndWorkdir,
     /// One JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -21,7 +16,7 @@ pub struct Args {
 
 /// `agentenv status ENV`.
 pub fn run(args: Args) -> Result<()> {
-    let status = crate::provision::status(&args.env, args.workdir.as_deref())?;
+    let status = crate::provision::status(&args.at.env, args.at.workdir.as_deref())?;
     if args.json {
         // Through a JSON value, so keys come out sorted, as they always have.
         let doc = serde_json::to_value(&status).expect("a status is plain data");
