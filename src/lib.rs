@@ -7,6 +7,7 @@ pub mod bitbucket;
 pub mod branches;
 pub mod check;
 pub mod error;
+pub mod git;
 pub mod providers;
 pub mod provision;
 pub mod scope;
