@@ -1053,8 +1053,10 @@ impl<'a, 'r> Abbrev<'a, 'r> {
             .config()
             .ok()
             .and_then(|c| c.get_string("core.abbrev").ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .map(|n| n.clamp(4, 40));
+            .and_then(|v| match v.as_str() {
+                "no" | "false" | "off" => Some(40),
+                v => v.parse::<usize>().ok().map(|n| n.clamp(4, 40)),
+            });
         let len = fixed.unwrap_or_else(|| {
             let count = packed_object_count(repo.path());
             let bits = if count == 0 {

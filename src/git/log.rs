@@ -222,7 +222,10 @@ impl<'r> Walk<'r> {
                 .ok_or(HistoryError::Missing { what: "commit", id })?;
             self.push(node);
         }
-        let wanted = |shown: usize| q.limit.map(|l| l + q.skip - shown);
+        let wanted = |shown: usize| {
+            q.limit
+                .map(|l| l.saturating_add(q.skip).saturating_sub(shown))
+        };
         while let Some(Queued { node, .. }) = self.queue.pop() {
             if q.max_walk.is_some_and(|m| walked >= m) {
                 return Ok(Log {

@@ -1624,30 +1624,55 @@ fn same_second_runs_come_out_in_gits_order() {
 // ---------------------------------------------------------------------------------------
 // A real repository.
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Every commit's diff and a sample of walks on a real repository, with the time each side
+/// took. Configured by environment: `GIT_SEMANTICS_REPO` (a git dir or work tree),
+/// `GIT_SEMANTICS_REF` (default `master`), `GIT_SEMANTICS_MAX_COMMITS` (diff only the newest
+/// N), `GIT_SEMANTICS_TIMED_PATHS` (comma-separated paths whose walks are timed; default: no
+/// path, `README.md` and the directory of the newest commit's first file), `GIT_SEMANTICS_RUNS`
+/// (timed runs, default 11), `GIT_SEMANTICS_PATCH_EVERY` (compare the patch of every Nth
+/// commit, default 1).
 #[test]
 #[ignore = "needs GIT_SEMANTICS_REPO, a real repository; run by bench/conformance.sh"]
 fn real_repository_conformance() {
     let Some(repo) = std::env::var_os("GIT_SEMANTICS_REPO").map(PathBuf::from) else {
         panic!("set GIT_SEMANTICS_REPO to a repository (a bare git dir works)");
     };
-    let branch = std::env::var("GIT_SEMANTICS_REF").unwrap_or_else(|_| "master".into());
-    let max_commits: usize = std::env::var("GIT_SEMANTICS_MAX_COMMITS")
-        .ok()
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let branch = env("GIT_SEMANTICS_REF").unwrap_or_else(|| "master".into());
+    let max_commits: usize = env("GIT_SEMANTICS_MAX_COMMITS")
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
+    let patch_every: usize = env("GIT_SEMANTICS_PATCH_EVERY")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let runs: usize = env("GIT_SEMANTICS_RUNS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(11)
+        .max(1);
     let git = git2::Repository::open(&repo).expect("open the repository");
-    let commits = all_commits(&repo, &[&branch]);
-    println!("{} commits on {branch}", commits.len());
+    // Commits with their parents, newest first, in one git call.
+    let listing = run(&repo, &["rev-list", "--parents", &branch]).unwrap();
+    let commits: Vec<(String, Option<String>)> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(|l| {
+            let mut ids = l.split(' ').map(str::to_string);
+            (ids.next().unwrap(), ids.next())
+        })
+        .collect();
+    println!("{}: {} commits on {branch}", repo.display(), commits.len());
 
     // Diffs of every commit.
     let mut diff_failures = Failures::default();
     let (mut ours_t, mut git_t) = (Duration::ZERO, Duration::ZERO);
-    for c in commits.iter().take(max_commits) {
-        let t = Instant::now();
-        let args: Vec<String> = match first_parent(&repo, c) {
-            Some(p) => vec![p, c.clone()],
-            None => vec!["--root".into(), c.clone()],
-        };
+    let (mut files, mut renames) = (0usize, 0usize);
+    let opts = DiffOptions::from_config(&git);
+    for (c, parent) in commits.iter().take(max_commits) {
         let mut cmd = vec![
             "diff-tree",
             "-r",
@@ -1657,18 +1682,26 @@ fn real_repository_conformance() {
             "-z",
             "--no-commit-id",
         ];
-        cmd.extend(args.iter().map(String::as_str));
-        let theirs = run(&repo, &cmd).and_then(|o| parse_diff_tree(&o));
-        git_t += t.elapsed();
+        match parent {
+            Some(p) => cmd.extend([p.as_str(), c.as_str()]),
+            None => cmd.extend(["--root", c.as_str()]),
+        }
         let t = Instant::now();
-        let ours = diffstat::diff_commit(
-            &git,
-            Oid::from_str(c).unwrap(),
-            &DiffOptions::from_config(&git),
-        );
+        let theirs = run(&repo, &cmd);
+        git_t += t.elapsed();
+        let theirs = theirs.and_then(|o| parse_diff_tree(&o));
+        let t = Instant::now();
+        let ours = diffstat::diff_commit(&git, Oid::from_str(c).unwrap(), &opts);
         ours_t += t.elapsed();
         let r = match (theirs, ours) {
             (Ok(t), Ok(o)) => {
+                files += o.diff.files.len();
+                renames += o
+                    .diff
+                    .files
+                    .iter()
+                    .filter(|f| f.status == Status::Renamed)
+                    .count();
                 let o: Vec<GitFile> = o.diff.files.iter().map(ours_as_git).collect();
                 compare_lists(c, &t, &o)
             }
@@ -1677,22 +1710,36 @@ fn real_repository_conformance() {
         };
         diff_failures.note(r);
     }
-    let n = commits.len().min(max_commits);
+    let n = commits.len().min(max_commits).max(1) as u32;
     println!(
-        "diff-tree: {} commits, {} mismatches; ours {:?} in total ({:?}/commit), git CLI {:?} ({:?}/commit, process start included)",
-        n,
+        "diff-tree -r -M --numstat: {n} commits ({files} files, {renames} renames), {} mismatches\n  ours {:?} ({:?}/commit, in process) vs git CLI {:?} ({:?}/commit, a process each)",
         diff_failures.0.len(),
         ours_t,
-        ours_t / n.max(1) as u32,
+        ours_t / n,
         git_t,
-        git_t / n.max(1) as u32
+        git_t / n
     );
     for f in diff_failures.0.iter().take(5) {
         println!("{f}\n");
     }
 
-    // git log for a sample of paths: the top-level entries, their children, and the paths
-    // the most recent commits touched (deleted and renamed ones included).
+    // Patches of every `patch_every`th commit.
+    let mut patch_failures = Failures::default();
+    let mut patched = 0;
+    for (c, _) in commits.iter().take(max_commits).step_by(patch_every) {
+        patch_failures.note(check_patch(&repo, &git, c));
+        patched += 1;
+    }
+    println!(
+        "diff-tree -r -M -p: {patched} commits, {} mismatches",
+        patch_failures.0.len()
+    );
+    for f in patch_failures.0.iter().take(5) {
+        println!("{f}\n");
+    }
+
+    // git log for a sample of paths: the top two levels of the tree and the paths the
+    // newest commits touched (deleted and renamed ones included).
     let mut paths: Vec<String> = String::from_utf8_lossy(
         &run(&repo, &["ls-tree", "-r", "-t", "--name-only", &branch]).unwrap(),
     )
@@ -1705,19 +1752,17 @@ fn real_repository_conformance() {
         &["log", "--format=", "--name-only", "-M", "-n", "40", &branch],
     )
     .unwrap();
-    paths.extend(
-        String::from_utf8_lossy(&recent)
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string),
-    );
+    let recent: Vec<String> = String::from_utf8_lossy(&recent)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    paths.extend(recent.iter().cloned());
     paths.sort();
     paths.dedup();
     let stride = (paths.len() / 60).max(1);
     let paths: Vec<String> = paths.into_iter().step_by(stride).collect();
     let tips = vec![branch.clone()];
-    let mut log_failures = Failures::default();
-    let (mut ours_t, mut git_t) = (Duration::ZERO, Duration::ZERO);
     let dates = {
         let out = run(&repo, &["log", "--format=%ct", &branch]).unwrap();
         let mut d: Vec<i64> = String::from_utf8_lossy(&out)
@@ -1745,49 +1790,68 @@ fn real_repository_conformance() {
         limit: Some(30),
         ..Default::default()
     });
+    let mut log_failures = Failures::default();
     for q in &queries {
-        let t = Instant::now();
-        let theirs = git_log(&repo, &tips, q);
-        git_t += t.elapsed();
-        let t = Instant::now();
-        let ours = ours_log(&git, &tips, q);
-        ours_t += t.elapsed();
-        let r = match (theirs, ours) {
-            (Ok(t), Ok(o)) => {
-                let o: Vec<String> = o.commits.iter().map(Oid::to_string).collect();
-                if t == o {
-                    Ok(())
-                } else {
-                    let at = t
-                        .iter()
-                        .zip(&o)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(t.len().min(o.len()));
-                    Err(format!(
-                        "{:?}: git {} commits, ours {}; first difference at {at}: git {:?}, ours {:?}",
-                        q.paths,
-                        t.len(),
-                        o.len(),
-                        t.get(at),
-                        o.get(at)
-                    ))
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        log_failures.note(r);
+        log_failures.note(check_log(&repo, &git, &tips, q));
     }
     println!(
-        "git log: {} walks ({} paths), {} mismatches; ours {:?} in total, git CLI {:?}",
+        "git log: {} walks ({} paths), {} mismatches",
         queries.len(),
         paths.len(),
-        log_failures.0.len(),
-        ours_t,
-        git_t
+        log_failures.0.len()
     );
     for f in log_failures.0.iter().take(5) {
         println!("{f}\n");
     }
+
+    // Timed walks: the median of `runs` runs of each side, alternating.
+    let timed: Vec<Vec<String>> = match env("GIT_SEMANTICS_TIMED_PATHS") {
+        Some(v) => v
+            .split(',')
+            .map(|p| {
+                if p.is_empty() {
+                    vec![]
+                } else {
+                    vec![p.to_string()]
+                }
+            })
+            .collect(),
+        None => {
+            let mut t = vec![vec![], vec!["README.md".to_string()]];
+            if let Some(dir) = recent.first().and_then(|p| p.rsplit_once('/')) {
+                t.push(vec![dir.0.to_string()]);
+            }
+            t
+        }
+    };
+    println!(
+        "timed walks (median of {runs}; ours in process on an open repository, git a process):"
+    );
+    for paths in timed {
+        let q = LogQuery {
+            paths,
+            ..Default::default()
+        };
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut count = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            count = ours_log(&git, &tips, &q).unwrap().commits.len();
+            ours.push(t.elapsed());
+            let t = Instant::now();
+            git_log(&repo, &tips, &q).unwrap();
+            theirs.push(t.elapsed());
+        }
+        let (o, g) = (median(ours), median(theirs));
+        println!(
+            "  git log {branch} -- {:<30} {count:>5} commits: ours {:>8.2?}, git {:>8.2?}, ratio {:.2}",
+            q.paths.join(" "),
+            o,
+            g,
+            o.as_secs_f64() / g.as_secs_f64()
+        );
+    }
     diff_failures.assert_none("real-repository diff-tree");
+    patch_failures.assert_none("real-repository patch");
     log_failures.assert_none("real-repository log");
 }
