@@ -245,7 +245,7 @@ fn diff_trees_with(
     let mut pairs = Vec::new();
     let mut prefix = Vec::new();
     if old != new {
-        walk_trees(objects, old, new, &mut prefix, &mut pairs)?;
+        walk_trees(objects, old, new, &mut prefix, &mut pairs, 0)?;
     }
     let mut blobs = Blobs {
         objects,
@@ -335,6 +335,9 @@ fn unique_names<'a>(
     map
 }
 
+/// git's default `core.maxTreeDepth`: deeper trees are refused rather than recursed into.
+const MAX_TREE_DEPTH: usize = 4096;
+
 /// Appends the file pairs that differ between two trees, in git's order.
 fn walk_trees(
     objects: &Objects<'_>,
@@ -342,7 +345,15 @@ fn walk_trees(
     new: Option<Oid>,
     prefix: &mut Vec<u8>,
     out: &mut Vec<Pair>,
+    depth: usize,
 ) -> Result<(), HistoryError> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(HistoryError::Corrupt {
+            what: "tree",
+            id: new.or(old).unwrap_or(Oid::ZERO_SHA1),
+            why: "directories nest deeper than git's core.maxTreeDepth (4096)",
+        });
+    }
     let old_obj = old.map(|t| objects.tree(t)).transpose()?;
     let new_obj = new.map(|t| objects.tree(t)).transpose()?;
     let a = entries_of(old, old_obj.as_ref())?;
@@ -378,7 +389,7 @@ fn walk_trees(
             let (x, y) = (one.map(|e| e.id), two.map(|e| e.id));
             if x != y {
                 prefix.push(b'/');
-                walk_trees(objects, x, y, prefix, out)?;
+                walk_trees(objects, x, y, prefix, out, depth + 1)?;
             }
         } else {
             let side = |e: Option<super::objects::TreeEntry<'_>>| {

@@ -503,6 +503,9 @@ fn build_fixture() -> Fx {
     fx.author = ("Grace Hopper".into(), "grace@navy.example".into());
     fx.write("docs/guide.md", lines("guide-by-grace", 30));
     fx.commit("grace edits the guide");
+    fx.author = ("Élodie Ünal".into(), "elodie@example.com".into());
+    fx.write("docs/guide.md", lines("guide-by-elodie", 30));
+    fx.commit("élodie edits the guide");
     fx.author = ("Ada Lovelace".into(), "ada@example.com".into());
     fx.write("README.md", "# Project\n\nIntro, final.\n");
     fx.commit("final README");
@@ -1107,6 +1110,8 @@ fn log_queries(repo: &Path) -> Vec<LogQuery> {
     for author in [
         "ada@EXAMPLE",
         "lovelace <ada",
+        "élodie",
+        "ÜNAL <ELO",
         "nobody",
         "",
         "bot@example.com",
@@ -1191,8 +1196,17 @@ fn walks_show_what_the_issue_found_wrong() {
     });
     assert_eq!(
         guide,
-        ["grace edits the guide", "root"],
+        ["élodie edits the guide", "grace edits the guide", "root"],
         "the reverted side change is hidden"
+    );
+    let by_elodie = subjects(&LogQuery {
+        author: Some("ÜNAL <ELO".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        by_elodie,
+        ["élodie edits the guide"],
+        "case folds beyond ASCII"
     );
     let lib = subjects(&LogQuery {
         paths: vec!["src/lib.rs".into()],
