@@ -31,7 +31,8 @@
 //!   binary when its first 8000 bytes hold a NUL or it is larger than
 //!   `core.bigFileThreshold`; a pair with a binary side has no counts (`-<TAB>-` in numstat),
 //!   even when only renamed. `.gitattributes` (`binary`, `-diff`, `diff=` drivers) is not
-//!   consulted: this is git's answer for paths without such attributes.
+//!   consulted: this is git's answer for paths without such attributes. Nor is a
+//!   submodule's `ignore` setting in `.gitmodules` (git would hide that submodule's bump).
 //!
 //! [`write_patch`] renders the same changes as `git diff-tree -r -M -p` does (type changes as
 //! a deletion and an addition, git's headers and path quoting, hunk headers with git's default

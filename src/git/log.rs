@@ -20,9 +20,8 @@
 //!   not go past it on that line even where an older-dated commit has newer-dated parents
 //!   (clock skew); `until` only hides commits.
 //! - **Author** is a case-insensitive substring of the author's `Name <email>`, as `git log
-//!   -i --fixed-strings --author=` matches it with mailmap off (`--no-mailmap`). ASCII letters
-//!   fold as in every locale; other letters fold by Unicode lowercase, as git's grep does in a
-//!   UTF-8 locale.
+//!   -i --fixed-strings --author=` matches it with mailmap off (`--no-mailmap`). Letters beyond
+//!   ASCII fold by Unicode lowercase, as git's grep folds them (PCRE2).
 //! - **Paths** switch on git's default history simplification (`prune`, `dense`,
 //!   `simplify_history`): a commit is TREESAME to a parent when every path has the same entry
 //!   (id and mode, or absent) in both trees. A commit TREESAME to one of its parents is hidden
