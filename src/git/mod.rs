@@ -1,4 +1,8 @@
-//! Git over the network: agentenv's own smart-HTTP transport for libgit2, the per-operation
+//! git itself: over the network, and over `git2::Repository`.
+//!
+//! ## Transport
+//!
+//! agentenv's own smart-HTTP transport for libgit2, the per-operation
 //! session it reads (which credential goes to which origin, the timeouts), and the typed
 //! failure it records for the caller to classify.
 //!
@@ -13,12 +17,29 @@
 //! session there and the transport keeps it for the connection's life. Without a session
 //! (tests, anonymous use) the defaults apply and no credential is sent. After a failed git2
 //! call, [`take_failure`] hands over what went wrong as a [`Failure`], on this thread.
+//!
+//! ## History semantics
+//!
+//! Proven equal to the git CLI by `tests/it/git_semantics.rs`):
+//! [`log`] walks history as `git log` does (order, default history simplification for paths,
+//! `--since`/`--until`, `--author`, `--skip`, `-n`); [`diffstat`] lists a commit's changes as
+//! `git diff-tree -r -M --numstat` does, with git's rename detection ([`similarity`] is
+//! diffcore-delta's similarity estimate); [`rev`] resolves abbreviated ids and `~`/`^` ancestry
+//! as `git rev-parse` does. [`objects`] reads commits and trees as git parses them and holds the
+//! one error type of these modules, [`HistoryError`], whose [`NeedsHistory`] case tells a
+//! caller on a shallow clone how much more history an answer needs.
 
+pub mod diffstat;
 mod failure;
+pub mod log;
+pub mod objects;
+pub mod rev;
 mod session;
+pub mod similarity;
 mod transport;
 
 pub use failure::{Failure, Waiting};
+pub use objects::{HistoryError, NeedsHistory};
 pub use session::{
     CONNECT_TIMEOUT_VAR, LOW_SPEED_LIMIT_VAR, LOW_SPEED_TIME_VAR, MAX_RETRY_AFTER, Session,
     SessionGuard, Settings, take_failure,

@@ -1,0 +1,2 @@
+#[path = "it/git_semantics.rs"]
+mod git_semantics;
