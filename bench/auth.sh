@@ -5,7 +5,7 @@
 #   bench/auth.sh [RUNS]        (default 5; release build; needs git and python3)
 #
 # Prints medians and ratios for:
-#   cloud   provision, Cloud api-token (credential callback)   vs  git clone --depth 1 with a
+#   cloud   provision, Cloud api-token (Basic, first request)  vs  git clone --depth 1 with a
 #           credential helper given through GIT_CONFIG_* env (never argv)
 #   dc      provision, Data Center Bearer header               vs  git clone --depth 1 with
 #           http.extraHeader given through GIT_CONFIG_* env

@@ -1,8 +1,8 @@
-//! `agentenv branches ENV REPO`: the branches a remote has (ls-remote through the same
-//! authenticated connection provision uses), filtered by `scope.branches`, the default marked —
-//! for picking a repository's `branch:`.
+//! The branches a remote has (ls-remote through the same authenticated connection provision
+//! uses), filtered by `scope.branches`, the default marked: what `agentenv branches` shows
+//! for picking a repository's `branch:`, and the git half of `agentenv check`.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -12,17 +12,6 @@ use crate::provision::git::GitAuth;
 use crate::provision::plan::{self, RepoPlan};
 use crate::secrets::ResolvedSecrets;
 use crate::spec::LoadedEnv;
-
-#[derive(Debug, clap::Args)]
-pub struct BranchesArgs {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// The repository, as the spec names it (its slug, or the last segment of its URL).
-    pub repo: String,
-    /// One JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// What a remote advertises.
 #[derive(Debug, Clone)]
@@ -88,66 +77,51 @@ pub fn repo_and_auth(
     Ok((plans[i].clone(), GitAuth::with(cred)))
 }
 
+/// A repository's branches as `agentenv branches` shows them.
 #[derive(Debug, Serialize)]
-struct Branch<'a> {
-    name: &'a str,
-    commit: &'a str,
-    default: bool,
+pub struct BranchList {
+    /// The repository's name in the spec.
+    pub repo: String,
+    /// Its URL, without credentials.
+    pub url: String,
+    pub default_branch: Option<String>,
+    /// The branches inside `scope.branches`, sorted by name.
+    pub branches: Vec<Branch>,
+    /// How many branches the remote has outside `scope.branches`.
+    pub outside_scope: usize,
 }
 
-/// `agentenv branches ENV REPO`.
-pub fn run(args: BranchesArgs) -> Result<()> {
-    let env = LoadedEnv::load(&args.env)?;
+#[derive(Debug, Serialize)]
+pub struct Branch {
+    pub name: String,
+    pub commit: String,
+    /// The remote's HEAD points at it.
+    pub default: bool,
+}
+
+/// The in-scope branches of the repository the spec at `env_path` calls `repo`.
+pub fn list(env_path: &Path, repo: &str) -> Result<BranchList> {
+    let env = LoadedEnv::load(env_path)?;
     let secrets = crate::secrets::resolve(&env)?;
-    let (plan, git_auth) = repo_and_auth(&env, &secrets, &args.repo)?;
-    let refs = ls_remote(&plan, &git_auth).map_err(|e| redact(e, &secrets))?;
-    let shown: Vec<Branch> = refs
+    let (plan, git_auth) = repo_and_auth(&env, &secrets, repo)?;
+    // Anything that echoes the server passes through the redactor before it is shown.
+    let refs =
+        ls_remote(&plan, &git_auth).map_err(|e| e.map_text(|t| secrets.redactor().redact(t)))?;
+    let branches: Vec<Branch> = refs
         .branches
         .iter()
         .filter(|(n, _)| env.scope.branch(n))
         .map(|(n, c)| Branch {
-            name: n,
-            commit: c,
+            name: n.clone(),
+            commit: c.clone(),
             default: refs.default.as_deref() == Some(n.as_str()),
         })
         .collect();
-    let hidden = refs.branches.len() - shown.len();
-    if args.json {
-        let doc = serde_json::json!({
-            "repo": plan.name,
-            "url": plan.url,
-            "default_branch": refs.default,
-            "branches": shown,
-            "outside_scope": hidden,
-        });
-        println!("{doc}");
-        return Ok(());
-    }
-    println!("{} ({})", plan.name, plan.url);
-    for b in &shown {
-        let mark = if b.default { "* " } else { "  " };
-        let note = if b.default { "  (default)" } else { "" };
-        println!(
-            "{mark}{:<40} {}{note}",
-            b.name,
-            &b.commit[..b.commit.len().min(10)]
-        );
-    }
-    if shown.is_empty() {
-        println!(
-            "  (no branches{})",
-            if hidden > 0 { " in scope" } else { "" }
-        );
-    }
-    if hidden > 0 {
-        println!("{hidden} more outside scope.branches");
-    }
-    Ok(())
-}
-
-/// Anything that echoes the server passes through the redactor before it is shown.
-pub(crate) fn redact(mut e: Error, secrets: &ResolvedSecrets) -> Error {
-    e.message = secrets.redactor().redact(&e.message);
-    e.hint = e.hint.map(|h| secrets.redactor().redact(&h));
-    e
+    Ok(BranchList {
+        outside_scope: refs.branches.len() - branches.len(),
+        repo: plan.name,
+        url: plan.url,
+        default_branch: refs.default,
+        branches,
+    })
 }

@@ -1,9 +1,8 @@
-//! `agentenv check ENV`: test the connection before an agent depends on it. Per provider:
-//! authenticate and confirm the workspace or project; per repository: git access (ls-remote,
-//! with the credential provision uses) and API access. Every check prints OK or FAIL with the
-//! fix; the exit code is non-zero when any check fails.
+//! The connection test behind `agentenv check`: per provider, authenticate and confirm the
+//! workspace or project; per repository, git access (ls-remote, with the credential provision
+//! uses) and API access. Each check's outcome carries the fix when it failed.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -12,30 +11,24 @@ use crate::error::{Error, Kind, Result};
 use crate::secrets::ResolvedSecrets;
 use crate::spec::{AuthType, LoadedEnv, Provider, ProviderKind};
 
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// One JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// One check's outcome.
 #[derive(Debug, Serialize)]
-struct Outcome {
+pub struct Outcome {
     /// auth | workspace | project | git | api
-    check: &'static str,
+    pub check: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    provider: Option<String>,
+    pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    repo: Option<String>,
-    ok: bool,
-    detail: String,
+    pub repo: Option<String>,
+    pub ok: bool,
+    /// What was found, or what failed.
+    pub detail: String,
+    /// What to do about a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    fix: Option<String>,
+    pub fix: Option<String>,
+    /// The kind of a failure.
     #[serde(skip)]
-    kind: Option<Kind>,
+    pub kind: Option<Kind>,
 }
 
 impl Outcome {
@@ -109,7 +102,7 @@ async fn provider_checks(
     out: &mut Vec<Outcome>,
 ) -> Option<Client> {
     let p = Some(name);
-    let client = match Client::new(
+    let client = match Client::from_provider(
         name,
         provider,
         secrets,
@@ -176,9 +169,43 @@ async fn repo_api_check(client: &Client, slug: &str) -> std::result::Result<Stri
         .map_err(|e| api_error(e, &path))
 }
 
-/// `agentenv check ENV`.
-pub fn run(args: CheckArgs) -> Result<()> {
-    let env = LoadedEnv::load(&args.env)?;
+/// Every check's outcome, in order: providers first, then repositories.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub checks: Vec<Outcome>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|o| o.ok)
+    }
+
+    /// `Ok` when every check passed; else one error whose kind is that of the failures when
+    /// they agree.
+    pub fn result(&self) -> Result<()> {
+        let failed: Vec<&Outcome> = self.checks.iter().filter(|o| !o.ok).collect();
+        let Some(first) = failed.first() else {
+            return Ok(());
+        };
+        let kind = first.kind.unwrap_or(Kind::Failure);
+        // Kinds that share an exit code (auth failed, forbidden) are one family here.
+        let same = |o: &Outcome| o.kind.map(Kind::exit_code) == Some(kind.exit_code());
+        let kind = if failed.iter().all(|o| same(o)) {
+            kind
+        } else {
+            Kind::Failure
+        };
+        Err(Error::new(
+            kind,
+            format!("{} of {} checks failed", failed.len(), self.checks.len()),
+        ))
+    }
+}
+
+/// Run every check of the spec at `env_path`. Only a spec that does not load or secrets that
+/// do not resolve are an `Err`; a failed check is an outcome in the report.
+pub fn check(env_path: &Path) -> Result<Report> {
+    let env = LoadedEnv::load(env_path)?;
     let secrets = crate::secrets::resolve(&env)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -226,44 +253,5 @@ pub fn run(args: CheckArgs) -> Result<()> {
         o.detail = secrets.redactor().redact(&o.detail);
         o.fix = o.fix.take().map(|f| secrets.redactor().redact(&f));
     }
-    let failed: Vec<&Outcome> = out.iter().filter(|o| !o.ok).collect();
-    if args.json {
-        let doc = serde_json::json!({ "ok": failed.is_empty(), "checks": out });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("plain JSON")
-        );
-    } else {
-        for o in &out {
-            let subject = match (&o.provider, &o.repo) {
-                (_, Some(r)) => format!("repository {r}"),
-                (Some(p), None) => format!("provider {p}"),
-                (None, None) => String::new(),
-            };
-            println!(
-                "{} {:<9} {subject}: {}",
-                if o.ok { "OK  " } else { "FAIL" },
-                o.check,
-                o.detail.replace('\n', "\n     ")
-            );
-            if let Some(fix) = &o.fix {
-                println!("     fix: {fix}");
-            }
-        }
-    }
-    if failed.is_empty() {
-        return Ok(());
-    }
-    let kind = failed[0].kind.unwrap_or(Kind::Failure);
-    // Kinds that share an exit code (auth failed, forbidden) are one family here.
-    let same = |o: &Outcome| o.kind.map(Kind::exit_code) == Some(kind.exit_code());
-    let kind = if failed.iter().all(|o| same(o)) {
-        kind
-    } else {
-        Kind::Failure
-    };
-    Err(Error::new(
-        kind,
-        format!("{} of {} checks failed", failed.len(), out.len()),
-    ))
+    Ok(Report { checks: out })
 }

@@ -1,12 +1,17 @@
 //! agentenv: one YAML file in git → a ready workspace for an AI agent on Bitbucket code.
 //!
 //! The stages, each one module: `spec` (parse, validate, schema) → `secrets` (age) →
-//! `provision` (repos, steps, state) → `serve` (MCP) → `tools` (scope, checkout, API).
+//! `provision` (repos, steps, state) → `serve` (MCP) → `tools` (scope, checkout, API);
+//! `check` (the connection test) and `branches` (a remote's branches in scope) serve the
+//! commands of those names. The stages return report values and never print: `cli` holds
+//! each command's arguments and printing.
 
 pub mod bitbucket;
 pub mod branches;
 pub mod check;
+pub mod cli;
 pub mod error;
+pub mod git;
 pub mod providers;
 pub mod provision;
 pub mod scope;

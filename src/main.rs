@@ -1,10 +1,11 @@
-//! The `agentenv` command line: parse, dispatch to one stage, turn the outcome into an exit code.
+//! The `agentenv` command line: parse, run one command (each is `agentenv::cli::<command>`),
+//! turn its outcome into an exit code.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agentenv::{branches, check, provision, secrets, serve, spec};
+use agentenv::cli::{self, output};
 
 /// A ready workspace for an AI agent on Bitbucket code, from one YAML file in git.
 #[derive(Debug, Parser)]
@@ -17,47 +18,46 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Decrypt secrets, clone or update the repositories, run the setup steps (idempotent).
-    Provision(provision::ProvisionArgs),
+    Provision(cli::provision::Args),
     /// Show what is provisioned in the workdir: repositories, HEADs, steps.
-    Status(provision::StatusArgs),
+    Status(cli::status::Args),
     /// Check specs: schema, regexes, paths, references, secrets, deprecated auth.
-    Validate(spec::cli::ValidateArgs),
+    Validate(cli::validate::Args),
     /// Print the JSON Schema of the environment spec.
     Schema,
     /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
-    Serve(serve::ServeArgs),
+    Serve(cli::serve::Args),
     /// Call one tool once and print its JSON result (the same code path as `serve`).
-    Tool(serve::ToolArgs),
+    Tool(cli::tool::Args),
     /// Manage age-encrypted secrets.
     #[command(subcommand)]
-    Secret(secrets::cli::SecretCommand),
+    Secret(cli::secret::Command),
     /// Test the connection: auth, workspace/project, each repository by git and API.
-    Check(check::CheckArgs),
+    Check(cli::check::Args),
     /// List a repository's remote branches (in scope), the default one marked.
-    Branches(branches::BranchesArgs),
+    Branches(cli::branches::Args),
     /// git's credential-helper protocol, answered from the spec's secrets (used by setup steps).
     #[command(name = "git-credential", hide = true)]
-    GitCredential(provision::credential_helper::CredentialArgs),
+    GitCredential(cli::git_credential::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Provision(args) => provision::run(args),
-        Command::Status(args) => provision::status(args),
-        Command::Validate(args) => spec::cli::validate(args),
-        Command::Schema => spec::cli::schema(),
-        Command::Serve(args) => serve::serve(args),
-        Command::Tool(args) => serve::tool(args),
-        Command::Secret(cmd) => secrets::cli::run(cmd),
-        Command::Check(args) => check::run(args),
-        Command::Branches(args) => branches::run(args),
-        Command::GitCredential(args) => provision::credential_helper::run(args),
+    let outcome = match Cli::parse().command {
+        Command::Provision(args) => cli::provision::run(args),
+        Command::Status(args) => cli::status::run(args),
+        Command::Validate(args) => cli::validate::run(args),
+        Command::Schema => cli::schema::run(),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Tool(args) => cli::tool::run(args),
+        Command::Secret(cmd) => cli::secret::run(cmd),
+        Command::Check(args) => cli::check::run(args),
+        Command::Branches(args) => cli::branches::run(args),
+        Command::GitCredential(args) => cli::git_credential::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            output::eprint(&format!("error: {e}\n"));
             ExitCode::from(e.exit_code() as u8)
         }
     }

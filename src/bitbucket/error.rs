@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::spec::AuthType;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiErrorKind {
     /// 401, or a credential that cannot be built (missing secret, removed auth type).
@@ -32,7 +30,13 @@ pub enum ApiErrorKind {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub kind: ApiErrorKind,
+    /// What failed and what to do, for people; decide on the typed fields, not on this text.
     pub message: String,
+    /// The HTTP status the server answered, when the failure is an answer (not a refused
+    /// connection, a spent budget or a malformed body).
+    pub status: Option<u16>,
+    /// The server's own error text (capped, one line), when it gave one.
+    pub server_message: Option<String>,
     /// When a call may succeed again (rate limits).
     pub retry_after: Option<Duration>,
 }
@@ -42,16 +46,24 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            status: None,
+            server_message: None,
             retry_after: None,
         }
     }
 
     pub fn rate_limited(message: impl Into<String>, wait: Duration) -> ApiError {
         ApiError {
-            kind: ApiErrorKind::RateLimited,
-            message: message.into(),
             retry_after: Some(wait),
+            ..ApiError::new(ApiErrorKind::RateLimited, message)
         }
+    }
+
+    /// The same error with the server's answer recorded on it.
+    pub(crate) fn answered(mut self, status: u16, server_message: Option<String>) -> ApiError {
+        self.status = Some(status);
+        self.server_message = server_message;
+        self
     }
 
     pub fn context(mut self, what: impl std::fmt::Display) -> ApiError {
@@ -134,20 +146,4 @@ pub(crate) fn dc_exception(body: &[u8]) -> Option<String> {
         .pointer("/errors/0/exceptionName")?
         .as_str()
         .map(str::to_string)
-}
-
-/// The fix for a 401, per credential type (Cloud 401s say nothing useful themselves).
-pub(crate) fn auth_fix(auth: Option<AuthType>, cloud: bool) -> &'static str {
-    use crate::spec::ProviderKind;
-    let kind = if cloud {
-        ProviderKind::Cloud
-    } else {
-        ProviderKind::Datacenter
-    };
-    match auth {
-        None => crate::providers::NO_AUTH_HINT,
-        Some(t) => crate::providers::rule(kind, t)
-            .map(|r| r.rejected_hint)
-            .unwrap_or("the credential was rejected; check the provider's `auth:` in the spec"),
-    }
 }

@@ -1,19 +1,20 @@
-//! Provider credentials for git: a spec provider and the resolved secrets become either a
-//! username/token pair that libgit2 gets from its credential callback (Cloud), or an
-//! `Authorization: Bearer` header sent from the first request on (Data Center).
+//! Provider credentials for git: a spec provider and the resolved secrets become the one
+//! `Authorization` value (Cloud: HTTP Basic `username:token`; Data Center: `Bearer`) that the
+//! git transport ([`crate::git`]) sends, from the first request on, to the provider's git
+//! origin and nowhere else. And what a failed git network operation means: its kind, whether
+//! to try again (and when), and the fix, decided on the transport's typed [`Failure`].
 //!
 //! The token never goes into a URL, a remote's config, a process's argv or an error message.
-//! A rejected credential is offered once: libgit2 asks the callback again after every 401,
-//! forever, so the callback counts and gives up with an error that says what to fix.
+//! A refused credential is an answer: it is tried once.
 
-use std::ffi::CString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-use git2::{Binding, Cred, CredentialType, Remote, RemoteCallbacks};
+use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Kind, Result};
+use crate::git::{Failure, MAX_RETRY_AFTER};
 use crate::secrets::ResolvedSecrets;
 use crate::spec::{AuthType, LoadedEnv, Provider, ProviderKind, Repo};
 
@@ -23,12 +24,12 @@ use crate::providers::{GitForm, kind_name};
 /// What git presents to one provider's host.
 #[derive(Clone)]
 pub enum Secret {
-    /// HTTP Basic through libgit2's credential callback.
+    /// HTTP Basic `username:token`.
     Basic {
         username: String,
         token: Zeroizing<String>,
     },
-    /// `Authorization: Bearer` as an extra header on every request.
+    /// `Authorization: Bearer <token>`.
     Bearer(Zeroizing<String>),
 }
 
@@ -166,34 +167,18 @@ pub fn for_repo(
 }
 
 impl GitCredential {
-    /// Extra headers for every request (Data Center's Bearer), none for Cloud.
-    pub fn headers(&self) -> Vec<Zeroizing<String>> {
+    /// The `Authorization` header value git requests to [`GitCredential::origin`] carry.
+    pub fn authorization(&self) -> Zeroizing<String> {
         match &self.secret {
-            Secret::Bearer(t) => vec![Zeroizing::new(format!("Authorization: Bearer {}", &**t))],
-            Secret::Basic { .. } => Vec::new(),
-        }
-    }
-
-    /// Install the credential callback. It answers the first 401 with the credential and
-    /// fails every later one: the credential was refused, asking again cannot help.
-    pub fn install<'a>(self: &Arc<Self>, cb: &mut RemoteCallbacks<'a>) {
-        let me = self.clone();
-        let asked = AtomicU32::new(0);
-        cb.credentials(move |_url, _user, allowed| {
-            let n = asked.fetch_add(1, Ordering::Relaxed);
-            match &me.secret {
-                Secret::Basic { username, token }
-                    if n == 0 && allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-                {
-                    Cred::userpass_plaintext(username, token)
-                }
-                _ => Err(git2::Error::new(
-                    git2::ErrorCode::Auth,
-                    git2::ErrorClass::Http,
-                    me.rejected_text(),
-                )),
+            Secret::Basic { username, token } => {
+                let pair = Zeroizing::new(format!("{username}:{}", &**token));
+                Zeroizing::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                ))
             }
-        });
+            Secret::Bearer(token) => Zeroizing::new(format!("Bearer {}", &**token)),
+        }
     }
 
     /// "Bitbucket Cloud {verb} the api-token of provider `bb` (git username `…`)".
@@ -208,10 +193,6 @@ impl GitCredential {
             auth_name(self.auth_type),
             self.provider
         )
-    }
-
-    fn rejected_text(&self) -> String {
-        format!("{}: {}", self.describe("rejected"), AUTH_MARK)
     }
 
     /// The likely fix when the server refused the credential (401).
@@ -239,51 +220,49 @@ impl GitCredential {
     }
 }
 
-/// Marks the message of a credential refused by the callback, so that it is told apart from
-/// libgit2's own auth errors (which have other causes: no callback, unsupported scheme).
-const AUTH_MARK: &str = "the credential was refused";
-
-/// The HTTP status in a libgit2 error message ("unexpected http status code: 502").
-pub fn http_status(message: &str) -> Option<u16> {
-    let at = message.find("unexpected http status code: ")?;
-    message[at + "unexpected http status code: ".len()..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+/// The typed transport failure behind a git error, when there is one.
+pub fn failure_of(e: &Error) -> Option<&Failure> {
+    e.cause().and_then(|c| c.downcast_ref::<Failure>())
 }
 
-/// Whether a failed network operation may succeed when tried again: a dropped connection,
-/// a 5xx or a 429. A refused credential, 403 and 404 are answers, not accidents.
+/// Whether a failed network operation may succeed when tried again: a dropped or stalled
+/// connection, a 5xx or a 429. A refused credential, 403, 404 and a refused redirect are
+/// answers, not accidents.
 pub fn is_transient(e: &Error) -> bool {
-    match http_status(&e.message) {
-        Some(s) => s == 429 || s >= 500,
-        None => e.kind == Kind::Unavailable && !e.message.contains(AUTH_MARK),
+    match failure_of(e) {
+        Some(f) => f.is_transient(),
+        // Not from the HTTP transport (a local path, libgit2's own protocols).
+        None => e.kind == Kind::Unavailable,
     }
 }
 
 /// Give a git failure the right kind and the fix, knowing which credential was used.
 pub fn explain(cred: Option<&GitCredential>, mut e: Error) -> Error {
-    if e.message.contains(AUTH_MARK) {
-        e.kind = Kind::Auth;
-        if let Some(c) = cred {
-            e.hint = Some(c.rejected_hint());
+    let Some(failure) = failure_of(&e).cloned() else {
+        if e.kind == Kind::Auth && cred.is_none() {
+            e.hint = Some(crate::providers::NO_AUTH_HINT.into());
         }
         return e;
-    }
-    let status = http_status(&e.message);
-    if let Some(s) = status {
-        e.message = e.message.replace(
-            &format!("unexpected http status code: {s}"),
-            &format!("the server answered HTTP {s}"),
-        );
-    }
-    match (status, cred) {
-        (Some(401), _) | (None, None) if e.kind == Kind::Auth => {
+    };
+    let Failure::Status {
+        status,
+        credential_sent,
+        ..
+    } = failure
+    else {
+        return e;
+    };
+    match (status, cred.filter(|_| credential_sent)) {
+        (401, Some(c)) => {
+            e.kind = Kind::Auth;
+            e.message = format!("{}: {}", e.message, c.describe("rejected"));
+            e.hint = Some(c.rejected_hint());
+        }
+        (401, None) => {
             e.kind = Kind::Auth;
             e.hint = Some(crate::providers::NO_AUTH_HINT.into());
         }
-        (Some(403), Some(c)) => {
+        (403, Some(c)) => {
             e.kind = Kind::Auth;
             e.message = format!("{}: {}", e.message, c.describe("refused access with"));
             e.hint = Some(format!(
@@ -291,31 +270,24 @@ pub fn explain(cred: Option<&GitCredential>, mut e: Error) -> Error {
                 c.read_scope()
             ));
         }
-        (Some(403), None) => {
+        (403, None) => {
             e.kind = Kind::Auth;
             e.hint =
                 Some("the server refused anonymous access: add `auth:` to the provider".into());
         }
-        (Some(404), _) => {
+        (404, _) => {
             e.kind = Kind::NotFound;
             e.hint = Some(
                 "check the slug and the provider's workspace/project; a token limited to other repositories sees 404 too".into(),
             );
-        }
-        (Some(429), _) => {
-            e.kind = Kind::Unavailable;
-            e.hint = Some("the server is rate-limiting; try again in a few minutes".into());
-        }
-        (Some(s), _) if s >= 500 => {
-            e.kind = Kind::Unavailable;
-            e.hint = Some("the server failed; try again later".into());
         }
         _ => {}
     }
     e
 }
 
-/// Bounded retries of transient failures: exponential backoff with jitter.
+/// Bounded retries of transient failures: exponential backoff with jitter, or the server's
+/// `Retry-After` when it gives one (up to [`MAX_RETRY_AFTER`]).
 pub const MAX_ATTEMPTS: u32 = 4;
 const BACKOFF_MS: u64 = 300;
 
@@ -323,146 +295,147 @@ const BACKOFF_MS: u64 = 300;
 pub fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     let mut attempt = 0;
     loop {
-        match op() {
+        let e = match op() {
             Ok(v) => return Ok(v),
-            Err(e) if attempt + 1 < MAX_ATTEMPTS && is_transient(&e) => {
-                let base = BACKOFF_MS << attempt;
-                // Jitter keeps many agents that failed together from retrying in lockstep.
-                let wait = base + rand::random_range(0..=base / 2);
-                std::thread::sleep(std::time::Duration::from_millis(wait));
-                attempt += 1;
-            }
-            Err(e) => {
-                return Err(if attempt > 0 {
-                    let mut e = e;
-                    e.message = format!("{} (after {} attempts)", e.message, attempt + 1);
-                    e
-                } else {
-                    e
-                });
-            }
-        }
-    }
-}
-
-/// An open fetch connection whose requests all carry `headers` — which `Remote::connect_auth`
-/// cannot do, and Data Center's Bearer must be on the very first request. Disconnects on drop.
-pub struct Connection<'r, 'c> {
-    remote: &'c mut Remote<'r>,
-    // libgit2 holds pointers into these until the connection ends.
-    _callbacks: Box<RemoteCallbacks<'c>>,
-    _proxy: git2::ProxyOptions<'c>,
-    _headers: Vec<CString>,
-}
-
-impl<'r, 'c> Connection<'r, 'c> {
-    pub fn open(
-        remote: &'c mut Remote<'r>,
-        callbacks: RemoteCallbacks<'c>,
-        headers: &[Zeroizing<String>],
-    ) -> std::result::Result<Connection<'r, 'c>, git2::Error> {
-        let callbacks = Box::new(callbacks);
-        let headers: Vec<CString> = headers
-            .iter()
-            .map(|h| CString::new(h.as_bytes()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| git2::Error::from_str("a header holds a NUL byte"))?;
-        let mut ptrs: Vec<*mut std::os::raw::c_char> =
-            headers.iter().map(|h| h.as_ptr() as *mut _).collect();
-        let array = libgit2_sys::git_strarray {
-            strings: ptrs.as_mut_ptr(),
-            count: ptrs.len(),
+            Err(e) => e,
         };
-        let raw_callbacks = callbacks.raw();
-        let proxy = git2::ProxyOptions::new();
-        let raw_proxy = proxy.raw();
-        // SAFETY: the remote, callbacks, proxy options and header strings outlive the
-        // connection (it owns them, as git2's own `RemoteConnection` does); libgit2 copies
-        // the header array itself.
-        let rc = unsafe {
-            libgit2_sys::git_remote_connect(
-                remote.raw(),
-                libgit2_sys::GIT_DIRECTION_FETCH,
-                &raw_callbacks,
-                &raw_proxy,
-                &array,
-            )
-        };
-        if rc < 0 {
-            return Err(git2::Error::last_error(rc));
+        let asked = failure_of(&e).and_then(Failure::retry_after);
+        if let Some(wait) = asked.filter(|w| *w > MAX_RETRY_AFTER) {
+            return Err(wait_too_long(e, wait));
         }
-        Ok(Connection {
-            remote,
-            _callbacks: callbacks,
-            _proxy: proxy,
-            _headers: headers,
-        })
-    }
-
-    pub fn list(&self) -> std::result::Result<&[git2::RemoteHead<'_>], git2::Error> {
-        self.remote.list()
-    }
-
-    pub fn default_branch(&self) -> std::result::Result<git2::Buf, git2::Error> {
-        self.remote.default_branch()
-    }
-
-    pub fn remote(&mut self) -> &mut Remote<'r> {
-        self.remote
+        if attempt + 1 >= MAX_ATTEMPTS || !is_transient(&e) {
+            return Err(gave_up(e, attempt + 1));
+        }
+        let wait = asked.unwrap_or_else(|| {
+            let base = BACKOFF_MS << attempt;
+            // Jitter keeps many agents that failed together from retrying in lockstep.
+            Duration::from_millis(base + rand::random_range(0..=base / 2))
+        });
+        std::thread::sleep(wait);
+        attempt += 1;
     }
 }
 
-impl Drop for Connection<'_, '_> {
-    fn drop(&mut self) {
-        let _ = self.remote.disconnect();
+/// The server asked for a longer pause than a provision should sit through.
+fn wait_too_long(mut e: Error, wait: Duration) -> Error {
+    let secs = wait.as_secs().max(1);
+    e.message = format!(
+        "{} and asked to wait {secs} s before trying again (Retry-After), longer than agentenv waits ({} s)",
+        e.message,
+        MAX_RETRY_AFTER.as_secs()
+    );
+    e.hint = Some(format!("try again in {secs} s"));
+    e.retry_after = Some(wait);
+    e
+}
+
+fn gave_up(mut e: Error, attempts: u32) -> Error {
+    if attempts > 1 {
+        e.message = format!("{} (after {attempts} attempts)", e.message);
     }
+    e
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn statuses_are_read_from_libgit2_messages() {
-        assert_eq!(http_status("unexpected http status code: 502"), Some(502));
-        assert_eq!(
-            http_status("x: unexpected http status code: 404 (y)"),
-            Some(404)
-        );
-        assert_eq!(http_status("early EOF"), None);
+    fn status(status: u16, retry_after: Option<u64>) -> Error {
+        let f = Failure::Status {
+            status,
+            origin: "https://h".into(),
+            credential_sent: true,
+            retry_after: retry_after.map(Duration::from_secs),
+        };
+        Error::new(f.kind(), f.to_string()).with_source(f)
     }
 
     #[test]
     fn only_transient_failures_are_retried() {
-        let e = |k, m: &str| Error::new(k, m);
-        assert!(is_transient(&e(
-            Kind::Unavailable,
-            "unexpected http status code: 503"
-        )));
-        assert!(is_transient(&e(
-            Kind::Unavailable,
-            "unexpected http status code: 429"
-        )));
-        assert!(is_transient(&e(
-            Kind::Unavailable,
-            "connection reset by peer"
-        )));
-        assert!(!is_transient(&e(
-            Kind::Unavailable,
-            "unexpected http status code: 404"
-        )));
-        assert!(!is_transient(&e(
-            Kind::Unavailable,
-            "unexpected http status code: 403"
-        )));
-        assert!(!is_transient(&e(Kind::Auth, AUTH_MARK)));
+        assert!(is_transient(&status(503, None)));
+        assert!(is_transient(&status(429, None)));
+        assert!(!is_transient(&status(404, None)));
+        assert!(!is_transient(&status(403, None)));
+        assert!(!is_transient(&status(401, None)));
+        // Without a typed failure (not the HTTP transport), the kind decides.
+        assert!(is_transient(&Error::unavailable("connection refused")));
+        assert!(!is_transient(&Error::auth("no credential")));
         let mut n = 0;
         let r: Result<()> = with_retries(|| {
             n += 1;
-            Err(e(Kind::NotFound, "unexpected http status code: 404"))
+            Err(status(404, None))
         });
         assert!(r.is_err());
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_long_retry_after_fails_at_once_with_the_wait() {
+        let mut n = 0;
+        let e = with_retries::<()>(|| {
+            n += 1;
+            Err(status(429, Some(120)))
+        })
+        .unwrap_err();
+        assert_eq!(n, 1);
+        assert_eq!(e.kind, Kind::RateLimited);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(120)));
+        assert!(e.message.contains("120 s"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refused_credential_is_explained_with_the_fix() {
+        let cred = GitCredential {
+            provider: "bb".into(),
+            kind: ProviderKind::Cloud,
+            auth_type: AuthType::ApiToken,
+            origin: "https://h".into(),
+            secret: Secret::Basic {
+                username: "bot@acme.example".into(),
+                token: Zeroizing::new("t".into()),
+            },
+        };
+        let e = explain(Some(&cred), status(401, None));
+        assert_eq!(e.kind, Kind::Auth);
+        assert!(
+            e.message
+                .contains("rejected the api-token of provider `bb`")
+        );
+        assert!(
+            e.hint
+                .unwrap()
+                .contains("the account email was used as git username")
+        );
+        let anonymous = explain(None, status(401, None));
+        assert_eq!(
+            anonymous.hint.as_deref(),
+            Some(crate::providers::NO_AUTH_HINT)
+        );
+    }
+
+    #[test]
+    fn the_authorization_value_has_the_form_of_the_rule() {
+        let basic = Secret::Basic {
+            username: "x-token-auth".into(),
+            token: Zeroizing::new("tok".into()),
+        };
+        let cred = |secret| GitCredential {
+            provider: "p".into(),
+            kind: ProviderKind::Cloud,
+            auth_type: AuthType::AccessToken,
+            origin: "https://h".into(),
+            secret,
+        };
+        assert_eq!(
+            cred(basic).authorization().as_str(),
+            "Basic eC10b2tlbi1hdXRoOnRvaw=="
+        );
+        assert_eq!(
+            cred(Secret::Bearer(Zeroizing::new("tok".into())))
+                .authorization()
+                .as_str(),
+            "Bearer tok"
+        );
     }
 
     #[test]

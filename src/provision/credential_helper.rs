@@ -1,6 +1,6 @@
-//! `agentenv git-credential`: git's credential-helper protocol, answered from the spec's
-//! resolved secrets, so that setup steps running `git` against a provider authenticate
-//! without a token on any command line or in any file.
+//! git's credential-helper protocol, answered from the spec's resolved secrets (the work of
+//! `agentenv git-credential`), so that setup steps running `git` against a provider
+//! authenticate without a token on any command line or in any file.
 //!
 //! Each step gets `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` that register this
 //! binary as the credential helper for each provider's git origin only. The helper's command
@@ -8,23 +8,13 @@
 //! `authtype=Bearer` when git announces `capability[]=authtype` (git ≥ 2.46); older git gets
 //! nothing for Bearer providers, and its request fails as unauthenticated.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::BufRead;
 
 use zeroize::Zeroizing;
 
 use super::auth::{self, Secret};
 use crate::error::{Error, Result};
 use crate::spec::{LoadedEnv, Step};
-
-#[derive(Debug, clap::Args)]
-pub struct CredentialArgs {
-    /// The environment spec whose providers and secrets answer.
-    #[arg(long)]
-    pub env: PathBuf,
-    /// What git asks: `get` is answered; `store` and `erase` are accepted and ignored.
-    pub operation: String,
-}
 
 /// Single-quote `s` for `sh`.
 fn sh_quote(s: &str) -> String {
@@ -89,26 +79,8 @@ pub fn with_git_env(step: &Step, env: &LoadedEnv) -> Step {
     s
 }
 
-/// `agentenv git-credential --env SPEC get`: read git's request on stdin, answer on stdout.
-pub fn run(args: CredentialArgs) -> Result<()> {
-    if args.operation != "get" {
-        // Nothing is stored: the secrets file is the store.
-        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-        return Ok(());
-    }
-    let request = read_request(std::io::stdin().lock())?;
-    let env = LoadedEnv::load(&args.env)?;
-    if let Some(answer) = answer(&env, &request, &|n| std::env::var(n).ok())? {
-        let mut out = std::io::stdout().lock();
-        out.write_all(answer.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| Error::failure(format!("git-credential: cannot answer git: {e}")))?;
-    }
-    Ok(())
-}
-
 /// `key=value` lines up to an empty line or the end; repeated keys (`capability[]`) all kept.
-fn read_request(input: impl BufRead) -> Result<Vec<(String, String)>> {
+pub fn read_request(input: impl BufRead) -> Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for line in input.lines() {
         let line = line

@@ -1,21 +1,24 @@
 //! Repositories with git2: probe a remote, clone into a temporary directory beside the target
 //! and rename it into place, update an existing checkout, and report what changed.
 //!
-//! Every network operation goes through [`GitAuth::fetch_options`] / [`GitAuth::callbacks`],
-//! so provider credentials (credential callbacks, extra headers) plug in at one place.
+//! Every network operation opens its connection through [`GitAuth::connect`], which enters the
+//! repository's git session (the provider's credential for its origin only, the timeouts) for
+//! the HTTP transport in [`crate::git`]; a failure comes back typed to [`git_error`].
 
 use std::path::Path;
+use std::sync::Arc;
 
 use git2::{
     AutotagOption, FetchOptions, RemoteCallbacks, Repository, StatusOptions, build::CheckoutBuilder,
 };
 
 use crate::error::{Error, Kind, Result};
+use crate::git::{Connection, Session, Settings};
 use crate::provision::plan::RepoPlan;
 
 /// How to authenticate to one repository's remote: anonymously, or with a provider's
-/// credential (see [`super::auth`]: a callback that gives up after one rejection, or a
-/// `Bearer` header for Data Center), added here and nowhere else.
+/// credential (see [`super::auth`]), which the transport sends to the provider's git origin
+/// only. Added here and nowhere else.
 #[derive(Debug, Clone, Default)]
 pub struct GitAuth {
     credential: Option<std::sync::Arc<super::auth::GitCredential>>,
@@ -34,32 +37,33 @@ impl GitAuth {
         self.credential.as_deref()
     }
 
-    /// Open a fetch connection. Extra headers (Data Center's `Bearer`) must be sent from the
-    /// first request on, which `Remote::connect_auth` cannot do: [`super::auth::Connection`] can.
+    /// The session of one network operation: the credential for its origin, the timeouts.
+    fn session(&self) -> std::result::Result<Arc<Session>, git2::Error> {
+        let settings = Settings::from_env().map_err(crate::git::fail)?;
+        Ok(Arc::new(match &self.credential {
+            Some(c) => Session::with_credential(&c.origin, c.authorization(), settings)
+                .map_err(crate::git::fail)?,
+            None => Session::anonymous(settings),
+        }))
+    }
+
+    /// Open a fetch connection; fetching on it ([`Connection::remote`]) stays in its session.
     pub(crate) fn connect<'r, 'c>(
         &'c self,
         remote: &'c mut git2::Remote<'r>,
-    ) -> std::result::Result<super::auth::Connection<'r, 'c>, git2::Error> {
-        super::auth::Connection::open(remote, self.callbacks(None), &self.headers())
+    ) -> std::result::Result<Connection<'r, 'c>, git2::Error> {
+        Connection::open(remote, self.session()?)
     }
 
-    fn headers(&self) -> Vec<zeroize::Zeroizing<String>> {
-        self.credential
-            .as_ref()
-            .map(|c| c.headers())
-            .unwrap_or_default()
-    }
-
-    /// Callbacks for one connection: credentials and transfer progress.
-    fn callbacks<'a>(
+    /// Fetch options for one fetch on an open connection: progress, depth, tags.
+    fn fetch_options<'a>(
         &'a self,
         progress: Option<&'a (dyn Fn(Transfer) + Sync)>,
-    ) -> RemoteCallbacks<'a> {
-        let mut cb = RemoteCallbacks::new();
-        if let Some(c) = &self.credential {
-            c.install(&mut cb);
-        }
+        depth: i32,
+    ) -> FetchOptions<'a> {
+        let mut fo = FetchOptions::new();
         if let Some(report) = progress {
+            let mut cb = RemoteCallbacks::new();
             cb.transfer_progress(move |p| {
                 report(Transfer {
                     received: p.received_objects(),
@@ -68,22 +72,7 @@ impl GitAuth {
                 });
                 true
             });
-        }
-        cb
-    }
-
-    /// Fetch options for one fetch: callbacks, extra headers, depth, tags.
-    fn fetch_options<'a>(
-        &'a self,
-        progress: Option<&'a (dyn Fn(Transfer) + Sync)>,
-        depth: i32,
-    ) -> FetchOptions<'a> {
-        let mut fo = FetchOptions::new();
-        fo.remote_callbacks(self.callbacks(progress));
-        let headers = self.headers();
-        if !headers.is_empty() {
-            let refs: Vec<&str> = headers.iter().map(|h| h.as_str()).collect();
-            fo.custom_headers(&refs);
+            fo.remote_callbacks(cb);
         }
         // Tags that point into the fetched history come along, as with `git clone --depth 1`.
         fo.download_tags(AutotagOption::Auto);
@@ -214,7 +203,7 @@ fn is_empty_dir(p: &Path) -> bool {
 }
 
 /// Ask the remote which branch to check out and where its tip is, on an open connection.
-fn remote_tip(plan: &RepoPlan, conn: &super::auth::Connection<'_, '_>) -> Result<RemoteTip> {
+fn remote_tip(plan: &RepoPlan, conn: &Connection<'_, '_>) -> Result<RemoteTip> {
     let heads = conn.list().map_err(|e| git_error(plan, e))?;
     let branch = match &plan.branch {
         Some(b) => b.clone(),
@@ -393,7 +382,7 @@ fn fetch_branch(
     auth: &GitAuth,
     progress: Option<&(dyn Fn(Transfer) + Sync)>,
     repo: &Repository,
-    mut conn: super::auth::Connection<'_, '_>,
+    mut conn: Connection<'_, '_>,
     tip: &RemoteTip,
 ) -> Result<String> {
     let refspec = tip.refspec();
@@ -546,9 +535,19 @@ fn needs_unshallow(plan: &RepoPlan, repo: &Repository) -> bool {
     plan.depth == 0 && repo.is_shallow()
 }
 
-/// Turn a git2 error into ours, with the exit code that fits and the repository named.
+/// Turn a git2 error into ours, with the exit code that fits and the repository named. A
+/// failure the HTTP transport recorded on this thread decides (and is kept as the cause).
 pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
     use git2::{ErrorClass, ErrorCode};
+    if let Some(f) = crate::git::take_failure() {
+        let mut err = Error::new(
+            f.kind(),
+            format!("repository {} ({}): {f}", plan.name, plan.url),
+        );
+        err.hint = f.hint();
+        err.retry_after = f.retry_after();
+        return err.with_source(f);
+    }
     let kind = match (e.code(), e.class()) {
         (ErrorCode::Auth, _) | (ErrorCode::Certificate, _) => Kind::Auth,
         (ErrorCode::NotFound, _) => Kind::NotFound,
@@ -567,5 +566,5 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
         err = err
             .with_hint("check the URL and that the server is reachable, then run provision again");
     }
-    err
+    err.with_source(e)
 }

@@ -195,7 +195,11 @@ pub fn decide_step(step: &Step, fingerprint: &str, state: &State, workdir: &Path
         return StepDecision::Run("always: true".into());
     }
     match state.steps.get(&step.name) {
-        None => StepDecision::Run("never ran successfully".into()),
+        // A failed run records nothing but leaves its log: say so rather than "first run".
+        None if super::steps::log_path(workdir, &step.name).exists() => {
+            StepDecision::Run("no successful run recorded".into())
+        }
+        None => StepDecision::Run("first run".into()),
         Some(last) if last.fingerprint == fingerprint => {
             StepDecision::Skip("unchanged since its last successful run".into())
         }
@@ -244,6 +248,22 @@ mod tests {
         assert_eq!(
             strip_credentials("http://127.0.0.1:8/x"),
             "http://127.0.0.1:8/x"
+        );
+    }
+
+    #[test]
+    fn a_step_that_never_ran_runs_for_its_first_run() {
+        let step: Step = serde_yaml::from_str("name: build\nrun: 'true'\n").unwrap();
+        let wd = tempfile::tempdir().unwrap();
+        let decide = || decide_step(&step, "fp", &State::default(), wd.path());
+        assert_eq!(decide(), StepDecision::Run("first run".into()));
+        // A run that failed left its log and no record.
+        let log = super::super::steps::log_path(wd.path(), "build");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(&log, "boom\n").unwrap();
+        assert_eq!(
+            decide(),
+            StepDecision::Run("no successful run recorded".into())
         );
     }
 

@@ -1,5 +1,6 @@
 //! Setup steps: fingerprints, and running one step as `sh -c RUN` in its own process group,
-//! with a timeout that kills the whole group, output streamed and logged through the redactor.
+//! with a timeout that kills the whole group, its output redacted, logged and handed line by
+//! line to the caller.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::provision::output::Output;
 use crate::provision::plan::normalize;
 use crate::secrets::ResolvedSecrets;
 use crate::spec::Step;
@@ -57,13 +57,14 @@ pub fn log_path(workdir: &Path, step: &str) -> PathBuf {
         .join(format!("{safe}.log"))
 }
 
-/// Run one step to completion. Its processes never outlive it: when the shell exits (or the
-/// timeout fires) whatever it left running in its process group is killed.
+/// Run one step to completion; each line of its output (stdout and stderr), secrets masked,
+/// goes to its log and to `on_line`. Its processes never outlive it: when the shell exits
+/// (or the timeout fires) whatever it left running in its process group is killed.
 pub fn run(
     step: &Step,
     workdir: &Path,
     secrets: &ResolvedSecrets,
-    out: &Output,
+    on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<Duration> {
     let dir = workdir.join(normalize(step.dir.as_deref().unwrap_or("")));
     if !dir.is_dir() {
@@ -96,12 +97,11 @@ pub fn run(
     let pgid = child.id() as libc::pid_t;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
-    let spinner = out.step_spinner(&step.name);
     let timeout = step.timeout.map(|t| t.0);
     let (status, timed_out) = std::thread::scope(|s| {
         let pump = |stream: Box<dyn Read + Send>| {
             let log = &log;
-            s.spawn(move || pump_lines(stream, &step.name, log, secrets, out))
+            s.spawn(move || pump_lines(stream, log, secrets, on_line))
         };
         let readers = [pump(Box::new(stdout)), pump(Box::new(stderr))];
         let (tx, rx) = std::sync::mpsc::channel();
@@ -131,9 +131,6 @@ pub fn run(
         }
         (status, timed_out)
     });
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
     let elapsed = started.elapsed();
     let status = status
         .map_err(|e| Error::failure(format!("step {}: waiting for it failed: {e}", step.name)))?;
@@ -166,10 +163,9 @@ fn kill_group(pgid: libc::pid_t) {
 
 fn pump_lines(
     stream: Box<dyn Read + Send>,
-    step: &str,
     log: &Mutex<File>,
     secrets: &ResolvedSecrets,
-    out: &Output,
+    on_line: &(dyn Fn(&str) + Sync),
 ) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
@@ -185,7 +181,7 @@ fn pump_lines(
                 if let Ok(mut f) = log.lock() {
                     let _ = writeln!(f, "{line}");
                 }
-                out.step_line(step, &line);
+                on_line(&line);
             }
         }
     }
@@ -212,7 +208,7 @@ mod tests {
         let wd = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(wd.path().join(".agentenv/logs")).unwrap();
         let s = step("printf %s \"$API_TOKEN\" > got; echo token=$API_TOKEN");
-        run(&s, wd.path(), &secrets(canary), &Output::new(true)).unwrap();
+        run(&s, wd.path(), &secrets(canary), &|_| {}).unwrap();
         assert_eq!(
             std::fs::read_to_string(wd.path().join("got")).unwrap(),
             canary

@@ -1,15 +1,13 @@
 //! Secrets: the age store (team and personal files), identities, resolution, redaction.
 //!
-//! CONTRACT used by the other modules (keep these signatures):
-//! - `resolve(&LoadedEnv) -> Result<ResolvedSecrets>`: every secret the spec refers to,
-//!   decrypted; fails before anything runs when one cannot be resolved.
-//! - `ResolvedSecrets::env_vars()`: (NAME, value) pairs for a setup step's environment.
-//! - `ResolvedSecrets::digest(name)`: a keyed digest of a value, for fingerprints.
-//! - `ResolvedSecrets::get(name)`: a value, for provider auth.
-//! - `Redactor::redact(&str)`: every output path passes text through it.
+//! What the other stages use: [`resolve`] (every secret the spec refers to, decrypted; it
+//! fails before anything runs when one cannot be resolved), and on the [`ResolvedSecrets`] it
+//! returns `env_vars()` for a setup step's environment, `digest(name)` for fingerprints,
+//! `get(name)` for provider auth and `redactor()`, through which every output path passes.
 //!
 //! Layout: `store` (the YAML files, sealing and opening one value with its name binding),
-//! `identity` (keys and recipients), `resolve` (names → values), `redact`, `cli`.
+//! `identity` (keys and recipients), `resolve` (names → values), `redact`, and `manage` (the
+//! operations behind `agentenv secret …`).
 //!
 //! Files:
 //! - team: `secrets.team` in the spec, relative to the spec's directory, committed to git,
@@ -21,13 +19,15 @@
 //! and `NAME: |` followed by one ASCII-armored age ciphertext whose plaintext is
 //! `agentenv-secret/v1 NAME\n` + the value (see `store`).
 
-pub mod cli;
 mod identity;
+pub mod manage;
 mod redact;
 mod resolve;
 mod store;
 
 pub use redact::{MASK, Redactor};
+pub use resolve::Source;
+pub(crate) use store::MAX_VALUE_BYTES;
 pub use store::valid_name;
 
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ use crate::spec::LoadedEnv;
 /// Where a name's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Source {
+pub enum Source {
     Personal,
     Team,
     Env,

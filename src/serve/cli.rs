@@ -1,7 +1,7 @@
 //! `agentenv tool ENV NAME --arg k=v …`: one call through the same code as `serve`.
 //!
 //! The result's JSON goes to stdout. A tool error also puts its typed JSON
-//! (`{"kind", "message", "retry_after_secs"?}`) on stdout — so a script parses stdout either
+//! (`{"kind", "message", "hint"?, "retry_after_secs"?}`) on stdout — so a script parses stdout either
 //! way, as with `gh api` — while the human message goes to stderr and the exit code says
 //! which kind of failure it was.
 
@@ -10,21 +10,8 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::{Session, ToolArgs};
-use crate::error::{Error, Kind, Result};
-use crate::tools::{ToolError, ToolErrorKind, ToolInfo};
-
-/// The exit code family of a tool error (see the README's table).
-pub fn error_kind(kind: ToolErrorKind) -> Kind {
-    match kind {
-        ToolErrorKind::InvalidArgument | ToolErrorKind::UnknownTool => Kind::Input,
-        ToolErrorKind::OutOfScope | ToolErrorKind::NotFound | ToolErrorKind::NotCloned => {
-            Kind::NotFound
-        }
-        ToolErrorKind::RateLimited | ToolErrorKind::Unavailable => Kind::Unavailable,
-        ToolErrorKind::AuthFailed | ToolErrorKind::Forbidden => Kind::Auth,
-        ToolErrorKind::Internal => Kind::Failure,
-    }
-}
+use crate::error::{Error, Result};
+use crate::tools::{self, ToolInfo};
 
 /// `agentenv tool ENV NAME`: call one tool once and print its JSON result.
 pub fn tool(args: ToolArgs) -> Result<()> {
@@ -43,18 +30,24 @@ pub fn tool(args: ToolArgs) -> Result<()> {
     match outcome {
         Ok(value) => print_json(&value),
         Err(e) => {
-            print_json(&serde_json::to_value(&e).expect("tool error serializes"))?;
-            Err(tool_error(e))
+            print_json(&tools::error_json(&e))?;
+            Err(human(e))
         }
     }
 }
 
-fn tool_error(e: ToolError) -> Error {
-    let mut err = Error::new(error_kind(e.kind), e.to_string());
-    if let Some(secs) = e.retry_after_secs {
-        err = err.with_hint(format!("retry in {secs} seconds"));
+/// The tool error as stderr shows it: its kind first, and when to retry if nothing else
+/// says what to do. The kind (and so the exit code) is unchanged.
+fn human(e: Error) -> Error {
+    let wait = e.retry_after;
+    let kind = e.kind.tool_name();
+    let e = e.context(kind);
+    match wait {
+        Some(w) if e.hint.is_none() => {
+            e.with_hint(format!("retry in {} seconds", w.as_secs().max(1)))
+        }
+        _ => e,
     }
-    err
 }
 
 /// Print pretty JSON; a closed stdout (`| head`) is a normal end, not an error.

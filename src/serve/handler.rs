@@ -11,8 +11,9 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
+use crate::error::Kind;
 use crate::error::{Error, Result};
-use crate::tools::{Context, ToolError, ToolErrorKind, ToolInfo};
+use crate::tools::{self, Context, ToolInfo};
 
 /// One server; cheap to clone (HTTP makes one per session).
 #[derive(Clone)]
@@ -40,13 +41,10 @@ pub fn mcp_tool(info: &ToolInfo) -> Tool {
 /// A call's outcome as an MCP result: the JSON as text (for clients that ignore structured
 /// content) and as `structuredContent`. A tool error is a result with `isError`, carrying
 /// the typed error, so the agent can read it and act; it is not a protocol error.
-pub fn call_result(outcome: std::result::Result<serde_json::Value, ToolError>) -> CallToolResult {
+pub fn call_result(outcome: Result<serde_json::Value>) -> CallToolResult {
     let (value, is_error) = match outcome {
         Ok(value) => (value, false),
-        Err(e) => (
-            serde_json::to_value(&e).expect("tool error serializes"),
-            true,
-        ),
+        Err(e) => (tools::error_json(&e), true),
     };
     let mut result = if is_error {
         CallToolResult::error(vec![ContentBlock::text(value.to_string())])
@@ -91,8 +89,8 @@ impl McpServer {
     async fn call(&self, name: &str, args: serde_json::Value) -> CallToolResult {
         if !self.tools.iter().any(|t| t.name == name) {
             let names: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
-            return call_result(Err(ToolError::new(
-                ToolErrorKind::UnknownTool,
+            return call_result(Err(Error::new(
+                Kind::UnknownTool,
                 format!(
                     "tool `{name}` is not served here; available: {}",
                     names.join(", ")

@@ -8,63 +8,17 @@ mod cli;
 mod handler;
 mod http;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::spec::LoadedEnv;
 use crate::tools::{self, Context, ToolInfo};
 
-pub use cli::{error_kind, tool};
+pub use crate::cli::serve::Args as ServeArgs;
+pub use crate::cli::tool::Args as ToolArgs;
+pub use cli::tool;
 pub use handler::McpServer;
-
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// The workdir `provision` filled. Default: $AGENTENV_WORKDIR, else ./agentenv-work/<name>.
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
-    /// Serve streamable HTTP on this address instead of stdio, e.g. 127.0.0.1:8765
-    /// (endpoint `/mcp`). A non-loopback address requires --http-token-secret.
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<String>,
-    /// The NAME of the secret (or environment variable) holding the bearer token HTTP
-    /// clients must send. Required on a non-loopback address; optional on loopback.
-    #[arg(long, value_name = "NAME", env = "AGENTENV_HTTP_TOKEN_SECRET")]
-    pub http_token_secret: Option<String>,
-    /// A Host header value HTTP clients may use (repeatable), besides localhost, 127.0.0.1
-    /// and ::1. Needed when clients reach the server by a name or a non-loopback address.
-    #[arg(long = "allow-host", value_name = "HOST")]
-    pub allow_hosts: Vec<String>,
-    /// A browser Origin allowed to call the HTTP server (repeatable), e.g.
-    /// `http://localhost:6274`. Requests with any other Origin header are refused.
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    pub allow_origins: Vec<String>,
-    /// Expose only these tools (comma-separated; `default` is the default set); overrides
-    /// the spec's `serve.tools`.
-    #[arg(long, value_delimiter = ',')]
-    pub tools: Vec<String>,
-    /// Do not expose these tools (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub exclude_tools: Vec<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ToolArgs {
-    /// The environment spec (YAML).
-    pub env: PathBuf,
-    /// The tool to call.
-    pub name: String,
-    /// The workdir `provision` filled. Default: $AGENTENV_WORKDIR, else ./agentenv-work/<name>.
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
-    /// A tool argument, `key=value` (repeatable; repeat an array argument once per item).
-    /// Values of string arguments are taken as given; others are parsed as JSON when they
-    /// can be (numbers, booleans, arrays), else taken as strings.
-    #[arg(long = "arg", value_name = "KEY=VALUE")]
-    pub args: Vec<String>,
-}
 
 /// What both commands need: the context calls run in, and the tools exposed.
 struct Session {
@@ -105,8 +59,7 @@ pub fn select_tools(
     has_providers: bool,
 ) -> Result<Vec<ToolInfo>> {
     let catalog = tools::catalog();
-    let api_only: Vec<&str> = tools::api::tools().iter().map(|t| t.info.name).collect();
-    let in_default = |t: &ToolInfo| t.default && (has_providers || !api_only.contains(&t.name));
+    let in_default = |t: &ToolInfo| t.default && (has_providers || !t.api_only);
     let known = || {
         let names: Vec<&str> = catalog.iter().map(|t| t.name).collect();
         format!("known tools: {} (or `default`)", names.join(", "))

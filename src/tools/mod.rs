@@ -1,19 +1,45 @@
-//! The read-only tools served to agents: one module per tool family, a scope check on
-//! every repository and ref a call names, local (checkout) back ends, and later API back ends.
+//! The read-only tools served to agents.
 //!
-//! CONTRACT used by serve (keep these signatures):
-//! - `catalog() -> Vec<ToolInfo>`: every tool's name, description, input and output schema.
-//! - `Context::open(env, workdir, secrets)`: what a server needs to answer calls.
-//! - `Context::call(name, args).await -> Result<Value, ToolError>`: one call; the result is
-//!   the `structuredContent`, already passed through the redactor.
+//! Where things live:
+//! - One file per tool (`read_file.rs`, `list_branches.rs`, …; `search_code/` is a folder):
+//!   its `Args`, its `Output`, what agents are told about it, and its [`Tool`] impl, whose
+//!   `run` checks the arguments, resolves the repository once to a [`source::Source`] and
+//!   calls that source's back end. Both back ends of a tool are in its file.
+//! - This module: the [`Tool`] trait and the registry that turns each tool into its catalog
+//!   entry ([`catalog`]) and does the JSON conversion once (parse the arguments, run, serialize
+//!   the answer); [`Context`] and [`Context::call`], which runs a tool off the async runtime and
+//!   redacts what it returns; [`error_json`], the one view of an error that agents see.
+//! - [`source`]: where answers come from. `checkout` holds the repository pool, opening an
+//!   in-scope clone, ref resolution against its refs and tree lookups; `remote` the REST
+//!   clients, a repository reached through its provider and ref resolution through the API.
+//!   [`Context::source`] picks one; every scope decision goes through `crate::scope`.
+//! - [`paths`]: path confinement. [`paging`]: limits and cursors. [`text`]: output caps, the
+//!   line window, binary detection, commit people and times.
+
+pub mod browse;
+pub mod get_commit;
+pub mod get_pipeline_log;
+pub mod get_pull_request;
+pub mod list_branches;
+pub mod list_commits;
+pub mod list_pipelines;
+pub mod list_pull_requests;
+pub mod list_repositories;
+pub mod paging;
+pub mod paths;
+pub mod read_file;
+pub mod search_code;
+pub mod source;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
 use crate::secrets::ResolvedSecrets;
 use crate::spec::LoadedEnv;
+
+pub use crate::error::{Error, Kind, Result};
 
 /// What an agent sees of a tool.
 #[derive(Debug, Clone, Serialize)]
@@ -24,148 +50,121 @@ pub struct ToolInfo {
     pub output_schema: serde_json::Value,
     /// In the `default` tool set.
     pub default: bool,
+    /// Answered from a provider's API only (pull requests, pipelines, repository listing).
+    pub api_only: bool,
 }
 
-/// Typed errors an agent can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolErrorKind {
-    InvalidArgument,
-    OutOfScope,
-    NotFound,
-    NotCloned,
-    UnknownTool,
-    RateLimited,
-    AuthFailed,
-    Forbidden,
-    Unavailable,
-    Internal,
-}
+/// A tool as its module defines it: what the agent sees (name, description, the schemas of
+/// `Args` and `Output`) and `run`, which answers a call. Tools are synchronous (checkout work
+/// is blocking I/O); `Context::call` runs them off the async runtime.
+pub trait Tool {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// Answered from a provider's API only: left out of `default` when the spec has no provider.
+    const API_ONLY: bool = false;
+    type Args: serde::de::DeserializeOwned + schemars::JsonSchema;
+    type Output: Serialize + schemars::JsonSchema;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolError {
-    pub kind: ToolErrorKind,
-    /// What went wrong and what to do next.
-    pub message: String,
-    /// What to do about it, when the message alone does not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_secs: Option<u64>,
-}
+    fn run(ctx: &Context, args: Self::Args) -> Result<Self::Output>;
 
-impl ToolError {
-    pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
-        ToolError {
-            kind,
-            message: message.into(),
-            hint: None,
-            retry_after_secs: None,
-        }
+    /// The output schema agents see.
+    fn output_schema() -> serde_json::Value {
+        schema_of::<Self::Output>()
     }
 }
 
-impl From<crate::Kind> for ToolErrorKind {
-    fn from(kind: crate::Kind) -> Self {
-        use crate::Kind;
-        match kind {
-            Kind::Failure | Kind::Busy => ToolErrorKind::Internal,
-            Kind::Input => ToolErrorKind::InvalidArgument,
-            Kind::UnknownTool => ToolErrorKind::UnknownTool,
-            Kind::Auth => ToolErrorKind::AuthFailed,
-            Kind::Forbidden => ToolErrorKind::Forbidden,
-            Kind::NotFound => ToolErrorKind::NotFound,
-            Kind::OutOfScope => ToolErrorKind::OutOfScope,
-            Kind::NotCloned => ToolErrorKind::NotCloned,
-            Kind::Unavailable => ToolErrorKind::Unavailable,
-            Kind::RateLimited => ToolErrorKind::RateLimited,
-        }
+/// A tool in the registry: its catalog entry, and the call that does the JSON conversion.
+struct Registered {
+    info: ToolInfo,
+    call: fn(&Context, serde_json::Value) -> Result<serde_json::Value>,
+}
+
+/// The catalog entry of tool `T`, and its call: parse the arguments, run, serialize the answer.
+fn register<T: Tool>() -> Registered {
+    Registered {
+        info: ToolInfo {
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            input_schema: schema_of::<T::Args>(),
+            output_schema: T::output_schema(),
+            default: true,
+            api_only: T::API_ONLY,
+        },
+        call: call::<T>,
     }
 }
 
-/// The one conversion from an error to what an agent sees of it.
-impl From<crate::Error> for ToolError {
-    fn from(e: crate::Error) -> Self {
-        ToolError {
-            kind: e.kind.into(),
-            message: e.message,
-            hint: e.hint,
-            retry_after_secs: e.retry_after.map(|d| d.as_secs().max(1)),
-        }
-    }
+fn call<T: Tool>(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value> {
+    let out = T::run(ctx, parse_args(args)?)?;
+    serde_json::to_value(out).map_err(|e| {
+        Error::failure(format!("the answer of `{}` is not JSON: {e}", T::NAME)).with_source(e)
+    })
 }
 
-impl std::fmt::Display for ToolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {}",
-            serde_json::to_value(self.kind)
-                .unwrap()
-                .as_str()
-                .unwrap_or("error"),
-            self.message
-        )
-    }
-}
-
-pub mod api;
-pub mod checkout;
-pub mod scope;
-pub mod search;
-
-/// A tool: what the agent sees, and the function that answers it. Handlers are synchronous
-/// (checkout work is blocking I/O); `Context::call` runs them off the async runtime.
-#[derive(Clone)]
-pub struct Tool {
-    pub info: ToolInfo,
-    pub run: fn(&Context, serde_json::Value) -> std::result::Result<serde_json::Value, ToolError>,
-}
-
-/// Every tool, in a stable order. Each family module contributes its own.
-pub fn tools() -> Vec<Tool> {
-    let mut all = checkout::tools();
-    all.extend(search::tools());
-    all.extend(api::tools());
-    all
+/// Every tool, in a stable order (the catalog's and `tools/list`'s).
+fn registry() -> &'static [Registered] {
+    // Registering renders every tool's JSON schemas: once per process, not per call.
+    static TOOLS: std::sync::OnceLock<Vec<Registered>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| {
+        vec![
+            register::<list_branches::ListBranches>(),
+            register::<browse::Browse>(),
+            register::<read_file::ReadFile>(),
+            register::<list_commits::ListCommits>(),
+            register::<get_commit::GetCommit>(),
+            register::<search_code::SearchCode>(),
+            register::<list_repositories::ListRepositories>(),
+            register::<list_pull_requests::ListPullRequests>(),
+            register::<get_pull_request::GetPullRequest>(),
+            register::<list_pipelines::ListPipelines>(),
+            register::<get_pipeline_log::GetPipelineLog>(),
+        ]
+    })
 }
 
 /// What agents see of every tool, in a stable order.
 pub fn catalog() -> Vec<ToolInfo> {
-    tools().into_iter().map(|t| t.info).collect()
+    registry().iter().map(|t| t.info.clone()).collect()
 }
 
 /// Parse a call's arguments into the tool's typed argument struct, or say what is wrong.
-pub fn parse_args<T: serde::de::DeserializeOwned>(
-    args: serde_json::Value,
-) -> std::result::Result<T, ToolError> {
+fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T> {
     let args = if args.is_null() {
         serde_json::json!({})
     } else {
         args
     };
-    serde_json::from_value(args).map_err(|e| {
-        ToolError::new(
-            ToolErrorKind::InvalidArgument,
-            format!("invalid arguments: {e}"),
-        )
-    })
+    serde_json::from_value(args).map_err(|e| Error::input(format!("invalid arguments: {e}")))
 }
 
 /// The JSON Schema of a type, as a tool's input or output schema.
-pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
 }
 
 /// The JSON Schema of what a tool returns, as it is serialized: a field skipped when empty
 /// (`skip_serializing_if`) is optional here, so clients that validate `structuredContent`
 /// against the output schema (the Python SDK does) accept every answer.
-pub fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+pub(crate) fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
         .into_generator()
         .into_root_schema_for::<T>();
     serde_json::to_value(schema).expect("schema serializes")
+}
+
+/// What an agent sees of a failed call: `{"kind", "message", "hint"?, "retry_after_secs"?}`.
+/// The one conversion from an [`Error`] to the tool error JSON (`serve` and `agentenv tool`
+/// both send this).
+pub fn error_json(e: &Error) -> serde_json::Value {
+    let mut v = serde_json::json!({"kind": e.kind.tool_name(), "message": e.message});
+    if let Some(hint) = &e.hint {
+        v["hint"] = serde_json::json!(hint);
+    }
+    if let Some(wait) = e.retry_after {
+        v["retry_after_secs"] = serde_json::json!(wait.as_secs().max(1));
+    }
+    v
 }
 
 /// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).
@@ -175,9 +174,9 @@ pub struct Context {
     pub secrets: ResolvedSecrets,
     /// REST clients per provider, built on first use; each holds its provider's request budget
     /// and cache, so every tool of one server shares them.
-    pub api: api::Clients,
+    pub api: source::remote::Clients,
     /// Repositories kept open between the checkout tools' calls.
-    pub repos: checkout::RepoPool,
+    pub repos: source::checkout::RepoPool,
 }
 
 impl Context {
@@ -186,8 +185,8 @@ impl Context {
             env,
             workdir: workdir.to_path_buf(),
             secrets,
-            api: api::Clients::default(),
-            repos: checkout::RepoPool::default(),
+            api: source::remote::Clients::default(),
+            repos: source::checkout::RepoPool::default(),
         })
     }
 
@@ -196,37 +195,25 @@ impl Context {
         self: &std::sync::Arc<Self>,
         name: &str,
         args: serde_json::Value,
-    ) -> std::result::Result<serde_json::Value, ToolError> {
-        // Building the catalog renders every tool's JSON schemas: once per process, not per call.
-        static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
-        let tool = TOOLS
-            .get_or_init(tools)
+    ) -> Result<serde_json::Value> {
+        let tool = registry()
             .iter()
             .find(|t| t.info.name == name)
-            .cloned()
-            .ok_or_else(|| {
-                ToolError::new(ToolErrorKind::UnknownTool, format!("unknown tool `{name}`"))
-            })?;
-        let ctx = self.clone();
-        let out = tokio::task::spawn_blocking(move || match (tool.run)(&ctx, args.clone()) {
-            // A repository in scope that is not cloned: the API answers where it can.
-            Err(e) if e.kind == ToolErrorKind::NotCloned => {
-                api::checkout_fallback(&ctx, tool.info.name, args).unwrap_or(Err(e))
-            }
-            other => other,
-        })
-        .await
-        .map_err(|e| ToolError::new(ToolErrorKind::Internal, format!("tool panicked: {e}")))?;
+            .ok_or_else(|| Error::new(Kind::UnknownTool, format!("unknown tool `{name}`")))?;
+        let (call, ctx) = (tool.call, self.clone());
+        let out = tokio::task::spawn_blocking(move || call(&ctx, args))
+            .await
+            .map_err(|e| Error::failure(format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
+        let redact = |text: &str| redactor.redact(text);
         match out {
             Ok(value) => {
-                let text = serde_json::to_string(&value).expect("json");
-                Ok(serde_json::from_str(&redactor.redact(&text)).unwrap_or(value))
+                let text = serde_json::to_string(&value).map_err(|e| {
+                    Error::failure(format!("the answer of `{name}` is not JSON: {e}"))
+                })?;
+                Ok(serde_json::from_str(&redact(&text)).unwrap_or(value))
             }
-            Err(mut e) => {
-                e.message = redactor.redact(&e.message);
-                Err(e)
-            }
+            Err(e) => Err(e.map_text(redact)),
         }
     }
 }

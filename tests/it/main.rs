@@ -64,4 +64,16 @@ mod serve {
     mod stdio;
 }
 
+/// The Bitbucket REST client against Atlassian's recorded samples and the emulator.
+mod bitbucket_client;
+
+/// Every command's output into a pipe nobody reads.
+mod cli_pipe;
+
+/// `agentenv::git` against the git CLI on the same repositories.
+mod git_semantics;
+
+/// git's network operations against hostile or broken servers.
+mod git_transport;
+
 mod toolsnaps;

@@ -2,8 +2,8 @@
 //! (Cloud and Data Center) in the same output shape (`Seen::ok` checks every output against the
 //! tool's schema), with the same scope rules.
 
-use agentenv::tools::ToolErrorKind;
-use agentenv::tools::ToolErrorKind::{InvalidArgument, NotFound, OutOfScope};
+use agentenv::tools::Kind;
+use agentenv::tools::Kind::{Input, NotFound, OutOfScope};
 use serde_json::json;
 
 use crate::support::api::{Fixture, Seen};
@@ -68,15 +68,11 @@ async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
                 json!({"path": "secret.txt", "ref": "secret"}),
                 OutOfScope,
             ),
-            (
-                "read_file",
-                json!({"path": "../etc/passwd"}),
-                InvalidArgument,
-            ),
+            ("read_file", json!({"path": "../etc/passwd"}), Input),
             (
                 "read_file",
                 json!({"path": "src.txt", "ref": &f.main_head}),
-                InvalidArgument,
+                Input,
             ),
             ("read_file", json!({"path": "nope.txt"}), NotFound),
             ("browse", json!({"ref": "release/9"}), NotFound),
@@ -136,7 +132,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
             &ctx,
             "list_commits",
             json!({"repo": repo, "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         )
         .await;
 
@@ -170,7 +166,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
                 &ctx,
                 "get_commit",
                 json!({"repo": repo, "commit": &secret_head}),
-                ToolErrorKind::NotFound,
+                Kind::NotFound,
             )
             .await;
         let missing = seen
@@ -178,7 +174,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
                 &ctx,
                 "get_commit",
                 json!({"repo": repo, "commit": "0123456789abcdef0123456789abcdef01234567"}),
-                ToolErrorKind::NotFound,
+                Kind::NotFound,
             )
             .await;
         assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use agentenv::bitbucket::{Client, Options};
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
-use agentenv::tools::{Context, ToolErrorKind};
+use agentenv::tools::{Context, Kind};
 use bitbucket_emulator::{PullRequest, Token};
 use serde_json::json;
 
@@ -58,8 +58,11 @@ async fn a_loop_of_calls_never_exceeds_the_budget() {
         {
             Ok(_) => {}
             Err(e) => {
-                assert_eq!(e.kind, ToolErrorKind::RateLimited, "{e}");
-                let wait = e.retry_after_secs.expect("a wait time");
+                assert_eq!(e.kind, Kind::RateLimited, "{e}");
+                let wait = e
+                    .retry_after
+                    .map(|d| d.as_secs().max(1))
+                    .expect("a wait time");
                 assert!(wait > 3500 && wait <= 3600, "{wait}");
                 assert!(e.message.contains("budget"), "{e}");
                 limited += 1;
@@ -118,7 +121,8 @@ async fn an_expired_entry_is_revalidated_with_its_etag() {
         cache_ttl: Duration::ZERO,
         ..Options::default()
     };
-    let client = Client::new("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
+    let client =
+        Client::from_provider("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
     let path = "/repositories/acme/payments-api/src/main/README.md";
     let first = client.get(path, "*/*", 1 << 20).await.unwrap();
     let second = client.get(path, "*/*", 1 << 20).await.unwrap();
@@ -175,10 +179,15 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::RateLimited,
+                Kind::RateLimited,
             )
             .await;
-        assert!(e.retry_after_secs.is_some_and(|s| s > 0), "{e:?}");
+        assert!(
+            e.retry_after
+                .map(|d| d.as_secs().max(1))
+                .is_some_and(|s| s > 0),
+            "{e:?}"
+        );
         assert_eq!(f.emu.count(pattern), 4);
         f.emu.clear_faults();
         f.emu.reset_counters();
@@ -187,7 +196,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
             &ctx,
             "list_pull_requests",
             json!({"repo": repo}),
-            ToolErrorKind::Unavailable,
+            Kind::Unavailable,
         )
         .await;
         assert_eq!(f.emu.count(pattern), 4);
@@ -199,7 +208,7 @@ async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_
             &ctx,
             "list_pull_requests",
             json!({"repo": repo}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
         assert_eq!(f.emu.count(pattern), 1);
@@ -221,7 +230,7 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             &ctx,
             "list_repositories",
             json!({"provider": "cloud"}),
-            ToolErrorKind::AuthFailed,
+            Kind::Auth,
         )
         .await;
     assert!(e.message.contains("Atlassian account email"), "{e}");
@@ -233,7 +242,7 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-core"}),
-            ToolErrorKind::AuthFailed,
+            Kind::Auth,
         )
         .await;
     assert!(e.message.contains("HTTP access token"), "{e}");
@@ -265,7 +274,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::Forbidden,
+            Kind::Forbidden,
         )
         .await;
     assert!(e.message.contains("read:pipeline:bitbucket"), "{e}");
@@ -275,7 +284,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-core"}),
-            ToolErrorKind::Forbidden,
+            Kind::Forbidden,
         )
         .await;
     assert!(e.message.contains("REPO_READ"), "{e}");
@@ -298,7 +307,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("Pipelines is not enabled"), "{e}");
@@ -308,7 +317,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "get_pipeline_log",
             json!({"repo": "payments-api", "pipeline": "1"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("Pipelines is not enabled"), "{e}");
@@ -327,7 +336,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             &ctx,
             "list_pipelines",
             json!({"repo": "payments-api"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     assert!(e.message.contains("repository `payments-api`"), "{e}");
@@ -360,7 +369,7 @@ async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::Unavailable,
+                Kind::Unavailable,
             )
             .await;
         assert!(e.message.contains("dropped"), "{e}");
@@ -413,7 +422,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     &ctx,
                     "list_pull_requests",
                     json!({"repo": repo}),
-                    ToolErrorKind::Unavailable,
+                    Kind::Unavailable,
                 )
                 .await;
             assert!(e.message.contains(word), "{repo} {body}: {e}");
@@ -422,7 +431,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     &ctx,
                     "get_pull_request",
                     json!({"repo": repo, "id": 1}),
-                    ToolErrorKind::Unavailable,
+                    Kind::Unavailable,
                 )
                 .await;
             assert!(!e.message.is_empty());
@@ -455,7 +464,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
             &ctx,
             "list_repositories",
             json!({"provider": "cloud"}),
-            ToolErrorKind::Unavailable,
+            Kind::Unavailable,
         )
         .await;
     assert!(e.message.contains("outside the API root"), "{e}");
@@ -523,7 +532,7 @@ providers:
                 &ctx,
                 "list_repositories",
                 json!({"provider": provider}),
-                ToolErrorKind::AuthFailed,
+                Kind::Auth,
             )
             .await;
         assert!(e.message.contains(word), "{provider}: {e}");
@@ -533,7 +542,7 @@ providers:
         &ctx,
         "list_repositories",
         json!({"provider": "nope"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.assert_clean();
@@ -577,10 +586,14 @@ async fn a_long_retry_after_is_reported_not_slept_through() {
                 &ctx,
                 "list_pull_requests",
                 json!({"repo": repo}),
-                ToolErrorKind::RateLimited,
+                Kind::RateLimited,
             )
             .await;
-        assert_eq!(e.retry_after_secs, Some(120), "{e:?}");
+        assert_eq!(
+            e.retry_after.map(|d| d.as_secs().max(1)),
+            Some(120),
+            "{e:?}"
+        );
         assert_eq!(f.emu.count(list), 1, "no retry when the wait is too long");
         f.emu.clear_faults();
     }

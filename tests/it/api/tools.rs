@@ -1,7 +1,7 @@
 //! The API tools against the loopback Bitbucket emulator, Cloud and Data Center: what they
 //! show, pagination over several pages, scope filtering, and the redirect of step logs.
 
-use agentenv::tools::ToolErrorKind;
+use agentenv::tools::Kind;
 use bitbucket_emulator::{BuildStatus, Pipeline, PipelineStep, PullRequest};
 use serde_json::{Value, json};
 
@@ -96,17 +96,12 @@ async fn list_repositories_pages_through_cloud_and_dc_and_filters_by_scope() {
         &ctx,
         "list_repositories",
         json!({"provider": "dc", "cursor": cursor}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     // Two providers: which one must be said.
-    seen.err(
-        &ctx,
-        "list_repositories",
-        json!({}),
-        ToolErrorKind::InvalidArgument,
-    )
-    .await;
+    seen.err(&ctx, "list_repositories", json!({}), Kind::Input)
+        .await;
     seen.assert_clean();
 }
 
@@ -246,7 +241,7 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
                 &ctx,
                 "get_pull_request",
                 json!({"repo": repo, "id": 4}),
-                ToolErrorKind::OutOfScope,
+                Kind::OutOfScope,
             )
             .await;
         assert!(e.message.contains("scope"), "{e}");
@@ -254,21 +249,18 @@ async fn pull_requests_on_cloud_and_dc_page_filter_and_show_details() {
             &ctx,
             "get_pull_request",
             json!({"repo": repo, "id": 999}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         )
         .await;
     }
     for (args, kind) in [
         (
             json!({"repo": "payments-core", "state": "SUPERSEDED"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
-        (json!({"repo": "secret-repo"}), ToolErrorKind::OutOfScope),
-        (json!({"repo": "nope"}), ToolErrorKind::OutOfScope),
-        (
-            json!({"repo": "payments-ledger-x"}),
-            ToolErrorKind::NotFound,
-        ),
+        (json!({"repo": "secret-repo"}), Kind::OutOfScope),
+        (json!({"repo": "nope"}), Kind::OutOfScope),
+        (json!({"repo": "payments-ledger-x"}), Kind::NotFound),
     ] {
         seen.err(&ctx, "list_pull_requests", args, kind).await;
     }
@@ -293,14 +285,14 @@ async fn cloud_cursor_cannot_be_replayed_on_another_repository() {
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-ledger", "limit": 2, "cursor": cursor}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.err(
         &ctx,
         "list_pull_requests",
         json!({"repo": "payments-api", "cursor": "not-a-cursor"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     // A forged cursor with the right binding but another repository's page link: the client
@@ -318,7 +310,7 @@ async fn cloud_cursor_cannot_be_replayed_on_another_repository() {
             &ctx,
             "list_pull_requests",
             json!({"repo": "payments-api", "cursor": cursor}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         )
         .await;
     }
@@ -452,14 +444,14 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-api", "branch": "secret"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-api", "since": "yesterday"}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
 
@@ -531,23 +523,23 @@ async fn cloud_pipelines_list_filter_and_logs_without_leaking_credentials_to_the
     for (args, kind) in [
         (
             json!({"repo": "payments-api", "pipeline": "{11111111-2222-4333-8444-000000000003}"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         ),
         (
             json!({"repo": "payments-api", "pipeline": uuid, "step": "Deploy"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         ),
         (
             json!({"repo": "payments-api", "pipeline": "../../x"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
         (
             json!({"repo": "payments-api", "pipeline": uuid, "grep": "("}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
         (
             json!({"repo": "payments-core", "pipeline": uuid}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
     ] {
         seen.err(&ctx, "get_pipeline_log", args, kind).await;
@@ -600,14 +592,14 @@ async fn dc_list_pipelines_shows_build_statuses_of_recent_commits() {
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-core", "branch": "secret"}),
-        ToolErrorKind::OutOfScope,
+        Kind::OutOfScope,
     )
     .await;
     seen.err(
         &ctx,
         "list_pipelines",
         json!({"repo": "payments-core", "limit": 50}),
-        ToolErrorKind::InvalidArgument,
+        Kind::Input,
     )
     .await;
     seen.assert_clean();

@@ -108,22 +108,21 @@ fn tool_errors_print_the_typed_error_and_exit_with_its_code() {
 
 #[test]
 fn every_tool_error_kind_has_its_documented_exit_code() {
-    use agentenv::serve::error_kind;
-    use agentenv::tools::ToolErrorKind as K;
+    use agentenv::tools::Kind as K;
     let expected = [
-        (K::InvalidArgument, 2),
+        (K::Input, 2),
         (K::UnknownTool, 2),
         (K::OutOfScope, 4),
         (K::NotFound, 4),
         (K::NotCloned, 4),
         (K::RateLimited, 5),
         (K::Unavailable, 5),
-        (K::AuthFailed, 3),
+        (K::Auth, 3),
         (K::Forbidden, 3),
-        (K::Internal, 1),
+        (K::Failure, 1),
     ];
     for (kind, code) in expected {
-        assert_eq!(error_kind(kind).exit_code(), code, "{kind:?}");
+        assert_eq!(kind.exit_code(), code, "{kind:?}");
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
-use agentenv::tools::{Context, ToolError, ToolErrorKind};
+use agentenv::tools::{Context, Error, Kind};
 use bitbucket_emulator::{Config, Emulator, Token};
 use serde_json::Value;
 
@@ -195,7 +195,7 @@ impl Seen {
         ctx: &Arc<Context>,
         tool: &str,
         args: Value,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Value, Error> {
         let r = ctx.call(tool, args).await;
         match &r {
             Ok(v) => self.0.push_str(&v.to_string()),
@@ -214,13 +214,7 @@ impl Seen {
         out
     }
 
-    pub async fn err(
-        &mut self,
-        ctx: &Arc<Context>,
-        tool: &str,
-        args: Value,
-        kind: ToolErrorKind,
-    ) -> ToolError {
+    pub async fn err(&mut self, ctx: &Arc<Context>, tool: &str, args: Value, kind: Kind) -> Error {
         match self.call(ctx, tool, args.clone()).await {
             Ok(v) => panic!("{tool} {args} should fail with {kind:?}, got {v}"),
             Err(e) => {

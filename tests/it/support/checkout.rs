@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
-use agentenv::tools::{Context, ToolErrorKind};
+use agentenv::tools::{Context, Kind};
 use serde_json::Value;
 
 use super::git::{commit_all_as, git, symlink, write};
@@ -265,7 +265,7 @@ impl Fixture {
         }
     }
 
-    pub async fn err(&self, tool: &str, args: Value) -> (ToolErrorKind, String) {
+    pub async fn err(&self, tool: &str, args: Value) -> (Kind, String) {
         match self.ctx.call(tool, args.clone()).await {
             Ok(v) => panic!("{tool} {args} should fail, got {v}"),
             Err(e) => (e.kind, e.message),

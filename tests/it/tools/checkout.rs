@@ -1,7 +1,7 @@
 //! The checkout tools against a real repository made with the git CLI and cloned into a
 //! workdir: list_branches, browse, read_file, list_commits, get_commit.
 
-use agentenv::tools::{ToolErrorKind, catalog};
+use agentenv::tools::{Kind, catalog};
 use serde_json::{Value, json};
 
 use crate::support::checkout::{CANARY, OUTSIDE_CANARY, big_line, build};
@@ -49,31 +49,16 @@ async fn list_branches_shows_in_scope_branches_with_heads_and_pages() {
     for (args, kind) in [
         (
             json!({"repo": "payments-api", "cursor": "%%%not-base64"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
-        (
-            json!({"repo": "payments-api", "limit": 0}),
-            ToolErrorKind::InvalidArgument,
-        ),
-        (
-            json!({"repo": "payments-api", "limit": 101}),
-            ToolErrorKind::InvalidArgument,
-        ),
-        (
-            json!({"repo": "payments-api", "limit": "ten"}),
-            ToolErrorKind::InvalidArgument,
-        ),
-        (
-            json!({"repo": "payments-api", "bogus": 1}),
-            ToolErrorKind::InvalidArgument,
-        ),
-        (json!({}), ToolErrorKind::InvalidArgument),
-        (json!({"repo": "payments-ledger"}), ToolErrorKind::NotCloned),
-        (json!({"repo": "payments-nope"}), ToolErrorKind::NotFound),
-        (
-            json!({"repo": "internal-secrets"}),
-            ToolErrorKind::OutOfScope,
-        ),
+        (json!({"repo": "payments-api", "limit": 0}), Kind::Input),
+        (json!({"repo": "payments-api", "limit": 101}), Kind::Input),
+        (json!({"repo": "payments-api", "limit": "ten"}), Kind::Input),
+        (json!({"repo": "payments-api", "bogus": 1}), Kind::Input),
+        (json!({}), Kind::Input),
+        (json!({"repo": "payments-ledger"}), Kind::NotCloned),
+        (json!({"repo": "payments-nope"}), Kind::NotFound),
+        (json!({"repo": "internal-secrets"}), Kind::OutOfScope),
     ] {
         let (k, msg) = f.err("list_branches", args.clone()).await;
         assert_eq!(k, kind, "{args}: {msg}");
@@ -88,7 +73,7 @@ async fn list_branches_shows_in_scope_branches_with_heads_and_pages() {
             json!({"repo": "payments-api", "cursor": c["next_cursor"]}),
         )
         .await;
-    assert_eq!(k, ToolErrorKind::InvalidArgument);
+    assert_eq!(k, Kind::Input);
     assert!(msg.contains("next_cursor"), "{msg}");
     // The hints tell the agent what to do.
     let (_, msg) = f
@@ -192,32 +177,32 @@ async fn browse_lists_entries_with_types_and_sizes_at_any_ref() {
     for (args, kind, hint) in [
         (
             json!({"repo": "payments-api", "path": "big.txt"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "read_file",
         ),
         (
             json!({"repo": "payments-api", "path": "srclink"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "symlink",
         ),
         (
             json!({"repo": "payments-api", "path": "srclink/main.rs"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
             "browse",
         ),
         (
             json!({"repo": "payments-api", "path": "nope"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
             "browse",
         ),
         (
             json!({"repo": "payments-api", "ref": "release/none"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
             "list_branches",
         ),
         (
             json!({"repo": "payments-api", "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
             "list_branches",
         ),
     ] {
@@ -354,47 +339,43 @@ async fn read_file_numbers_lines_ranges_and_caps() {
     for (args, kind, hint) in [
         (
             json!({"repo": "payments-api", "path": "src"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "browse",
         ),
         (
             json!({"repo": "payments-api", "path": ""}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "browse",
         ),
         (
             json!({"repo": "payments-api", "path": "missing.txt"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
             "browse",
         ),
         (
             json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 0}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "1-based",
         ),
         (
             json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 3, "end_line": 2}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "before",
         ),
         (
             json!({"repo": "payments-api", "path": "src/main.rs", "start_line": 50}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "4 lines",
         ),
         (
             json!({"repo": "payments-api", "path": "src/main.rs", "start_line": -1}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
             "invalid arguments",
         ),
-        (
-            json!({"repo": "payments-api"}),
-            ToolErrorKind::InvalidArgument,
-            "path",
-        ),
+        (json!({"repo": "payments-api"}), Kind::Input, "path"),
         (
             json!({"repo": "payments-api", "path": "secret.txt", "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
             "list_branches",
         ),
     ] {
@@ -472,14 +453,14 @@ async fn list_commits_filters_pages_and_reports_shallow_history() {
             json!({"repo": "payments-api", "cursor": cur, "author": "alice"}),
         )
         .await;
-    assert_eq!(k, ToolErrorKind::InvalidArgument, "{msg}");
+    assert_eq!(k, Kind::Input, "{msg}");
     let (k, _) = f
         .err(
             "list_commits",
             json!({"repo": "payments-api", "cursor": cur, "ref": "release/1.0"}),
         )
         .await;
-    assert_eq!(k, ToolErrorKind::InvalidArgument);
+    assert_eq!(k, Kind::Input);
     let forged = base64_url(&format!("commits.v1|{}:0", "0".repeat(24)));
     let (k, _) = f
         .err(
@@ -487,7 +468,7 @@ async fn list_commits_filters_pages_and_reports_shallow_history() {
             json!({"repo": "payments-api", "cursor": forged}),
         )
         .await;
-    assert_eq!(k, ToolErrorKind::InvalidArgument);
+    assert_eq!(k, Kind::Input);
 
     // The shallow clone (depth 2): the walk stops at the boundary and says so.
     let s = f
@@ -512,33 +493,27 @@ async fn list_commits_filters_pages_and_reports_shallow_history() {
             json!({"repo": "payments-shallow", "ref": c[0]}),
         )
         .await;
-    assert_eq!(k, ToolErrorKind::NotFound, "not in the shallow clone");
+    assert_eq!(k, Kind::NotFound, "not in the shallow clone");
 
     for (args, kind) in [
         (
             json!({"repo": "payments-api", "since": "yesterday"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
         (
             json!({"repo": "payments-api", "until": "2024-13-01"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
-        (
-            json!({"repo": "payments-api", "path": "../x"}),
-            ToolErrorKind::InvalidArgument,
-        ),
+        (json!({"repo": "payments-api", "path": "../x"}), Kind::Input),
         (
             json!({"repo": "payments-api", "ref": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         ),
         (
             json!({"repo": "payments-api", "ref": f.secret_head}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         ),
-        (
-            json!({"repo": "payments-api", "limit": 1000}),
-            ToolErrorKind::InvalidArgument,
-        ),
+        (json!({"repo": "payments-api", "limit": 1000}), Kind::Input),
     ] {
         let (k, msg) = f.err("list_commits", args.clone()).await;
         assert_eq!(k, kind, "{args}: {msg}");
@@ -649,23 +624,20 @@ async fn get_commit_shows_details_diffstat_and_capped_patch() {
     for (args, kind) in [
         (
             json!({"repo": "payments-api", "commit": f.secret_head}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         ),
         (
             json!({"repo": "payments-api", "commit": "0000000000000000000000000000000000000000"}),
-            ToolErrorKind::NotFound,
+            Kind::NotFound,
         ),
         (
             json!({"repo": "payments-api", "commit": "secret"}),
-            ToolErrorKind::OutOfScope,
+            Kind::OutOfScope,
         ),
-        (
-            json!({"repo": "payments-api"}),
-            ToolErrorKind::InvalidArgument,
-        ),
+        (json!({"repo": "payments-api"}), Kind::Input),
         (
             json!({"repo": "payments-api", "commit": c[3], "patch": "yes"}),
-            ToolErrorKind::InvalidArgument,
+            Kind::Input,
         ),
     ] {
         let (k, msg) = f.err("get_commit", args.clone()).await;

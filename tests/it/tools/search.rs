@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use agentenv::tools::{Context, ToolError, ToolErrorKind};
+use agentenv::tools::{Context, Error, Kind};
 use serde_json::{Value, json};
 
 use crate::support::assert_fits_output_schema;
 use crate::support::git::{git, write};
 use crate::support::workspace::{Fixture, small_app};
 
-fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, ToolError> {
+fn call(ctx: &Arc<Context>, args: Value) -> Result<Value, Error> {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -25,7 +25,7 @@ fn ok(ctx: &Arc<Context>, args: Value) -> Value {
     v
 }
 
-fn err(ctx: &Arc<Context>, args: Value) -> ToolError {
+fn err(ctx: &Arc<Context>, args: Value) -> Error {
     match call(ctx, args.clone()) {
         Ok(v) => panic!("search {args} should fail, got {v}"),
         Err(e) => e,
@@ -114,7 +114,7 @@ fn include_and_exclude_globs_select_files() {
 fn invalid_glob_is_an_invalid_argument() {
     let fx = small_app();
     let e = err(&fx.context(), json!({"query": "x", "include": "src/[a"}));
-    assert_eq!(e.kind, ToolErrorKind::InvalidArgument);
+    assert_eq!(e.kind, Kind::Input);
     assert!(e.message.contains("src/[a"), "{}", e.message);
 }
 
@@ -147,7 +147,7 @@ fn context_lines_are_complete_for_each_match_even_when_windows_overlap() {
     let bare = ok(&fx.context(), json!({"query": "hit"}));
     assert!(bare["matches"][0].get("before").is_none());
     let e = err(&fx.context(), json!({"query": "hit", "context": 11}));
-    assert_eq!(e.kind, ToolErrorKind::InvalidArgument);
+    assert_eq!(e.kind, Kind::Input);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn searches_another_ref_tree_without_touching_the_working_tree() {
         &ctx,
         json!({"query": "x", "repo": "app", "ref": "no-such-branch"}),
     );
-    assert_eq!(missing.kind, ToolErrorKind::NotFound);
+    assert_eq!(missing.kind, Kind::NotFound);
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn limit_keeps_the_first_matches_in_path_order_with_a_truncation_note() {
 
     for bad in [json!(0), json!(501), json!(-1), json!("ten")] {
         let e = err(&ctx, json!({"query": "hit", "limit": bad}));
-        assert_eq!(e.kind, ToolErrorKind::InvalidArgument, "limit {bad}");
+        assert_eq!(e.kind, Kind::Input, "limit {bad}");
     }
 }
 
@@ -282,7 +282,7 @@ fn long_lines_are_cut_and_the_answer_has_a_byte_cap() {
 fn invalid_regex_is_an_invalid_argument_with_the_regex_error() {
     let fx = small_app();
     let e = err(&fx.context(), json!({"query": "fn (", "regex": true}));
-    assert_eq!(e.kind, ToolErrorKind::InvalidArgument);
+    assert_eq!(e.kind, Kind::Input);
     assert!(
         e.message.contains("not a valid regex") && e.message.contains("unclosed group"),
         "{}",
@@ -307,12 +307,7 @@ fn bad_arguments_are_invalid_arguments() {
         json!({"query": "x", "case_sensitive": "yes"}),
     ] {
         let e = err(&ctx, args.clone());
-        assert_eq!(
-            e.kind,
-            ToolErrorKind::InvalidArgument,
-            "{args}: {}",
-            e.message
-        );
+        assert_eq!(e.kind, Kind::Input, "{args}: {}", e.message);
     }
 }
 
@@ -330,11 +325,11 @@ fn scope_decides_which_repositories_are_searched() {
     let ctx = fx.context_with_scope(Some("^pay-"), None);
 
     let e = err(&ctx, json!({"query": "needle", "repo": "ledger"}));
-    assert_eq!(e.kind, ToolErrorKind::OutOfScope);
+    assert_eq!(e.kind, Kind::OutOfScope);
     let e = err(&ctx, json!({"query": "needle", "repo": "pay-web"}));
-    assert_eq!(e.kind, ToolErrorKind::NotCloned);
+    assert_eq!(e.kind, Kind::NotCloned);
     let e = err(&ctx, json!({"query": "needle", "repo": "pay-nope"}));
-    assert_eq!(e.kind, ToolErrorKind::NotFound);
+    assert_eq!(e.kind, Kind::NotFound);
 
     // Every repo: the out-of-scope one is not even mentioned; the uncloned one says why.
     let all = ok(&ctx, json!({"query": "needle"}));
@@ -389,5 +384,5 @@ fn a_ref_outside_the_branch_scope_is_refused() {
         &fx.context(),
         json!({"query": "needle", "repo": "app", "ref": "experiment"}),
     );
-    assert_eq!(e.kind, ToolErrorKind::OutOfScope);
+    assert_eq!(e.kind, Kind::OutOfScope);
 }

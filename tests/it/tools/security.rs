@@ -8,14 +8,14 @@
 
 use std::path::Path;
 
-use agentenv::tools::{ToolErrorKind, scope};
+use agentenv::tools::{Kind, paths};
 use serde_json::{Value, json};
 
 use crate::support::checkout::{CANARY, OUTSIDE_CANARY, build};
 use crate::support::git::git;
 use crate::support::{agentenv_cmd, canary};
 
-use ToolErrorKind::{InvalidArgument as Invalid, NotFound, OutOfScope};
+use Kind::{Input as Invalid, NotFound, OutOfScope};
 
 #[track_caller]
 fn assert_no_leak(what: &str, text: &str) {
@@ -40,7 +40,7 @@ async fn traversal_and_scope_bypass_attempts_are_refused() {
     let read_at = |r: &str| json!({"repo": "payments-api", "path": "src/main.rs", "ref": r});
     let repo = |name: &str| json!({"repo": name});
 
-    let attempts: Vec<(&str, Value, ToolErrorKind)> = vec![
+    let attempts: Vec<(&str, Value, Kind)> = vec![
         // Path traversal, plain and encoded.
         ("read_file", read("../outside.txt"), Invalid),
         ("read_file", read("../../outside.txt"), Invalid),
@@ -336,21 +336,23 @@ async fn symlinks_are_answered_as_links_and_listings_stay_in_scope() {
 #[test]
 fn working_copy_paths_are_confined_after_resolving_symlinks() {
     let f = build();
-    let repo = scope::repo(&f.ctx, "payments-api").unwrap();
-    let inside = scope::working_copy_path(&repo, Path::new("src/main.rs")).unwrap();
+    let repo = f.ctx.cloned("payments-api").unwrap();
+    let inside = paths::working_copy_path(&repo.dir, &repo.name, Path::new("src/main.rs")).unwrap();
     assert!(inside.ends_with("payments-api/src/main.rs"));
-    let through_link = scope::working_copy_path(&repo, Path::new("srclink/main.rs")).unwrap();
+    let through_link =
+        paths::working_copy_path(&repo.dir, &repo.name, Path::new("srclink/main.rs")).unwrap();
     assert_eq!(through_link, inside);
     for escaping in ["wc-escape", "link-outside", "link-abs"] {
-        let e = scope::working_copy_path(&repo, Path::new(escaping)).unwrap_err();
+        let e = paths::working_copy_path(&repo.dir, &repo.name, Path::new(escaping)).unwrap_err();
         assert_eq!(e.kind, Invalid, "{escaping}: {}", e.message);
         assert_no_leak(escaping, &e.message);
     }
-    let e = scope::working_copy_path(&repo, Path::new("missing")).unwrap_err();
+    let e = paths::working_copy_path(&repo.dir, &repo.name, Path::new("missing")).unwrap_err();
     assert_eq!(e.kind, NotFound);
     // A link to the git directory resolves inside the checkout but is refused all the same.
     std::os::unix::fs::symlink(".git", f.workdir.join("payments-api/gitlink")).unwrap();
-    let e = scope::working_copy_path(&repo, Path::new("gitlink/config")).unwrap_err();
+    let e =
+        paths::working_copy_path(&repo.dir, &repo.name, Path::new("gitlink/config")).unwrap_err();
     assert_eq!(e.kind, Invalid);
 }
 
@@ -366,8 +368,8 @@ fn clean_path_normalises_what_it_accepts() {
         (".github/workflows", ".github/workflows"),
         ("\u{0440}aths/\u{0430}.txt", "\u{0440}aths/\u{0430}.txt"),
     ] {
-        let got = scope::clean_path(given).unwrap_or_else(|e| panic!("{given}: {e}"));
-        assert_eq!(scope::tree_path(&got), want, "{given}");
+        let got = paths::clean_path(given).unwrap_or_else(|e| panic!("{given}: {e}"));
+        assert_eq!(paths::tree_path(&got), want, "{given}");
     }
 }
 

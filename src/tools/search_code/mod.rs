@@ -5,32 +5,32 @@
 //! first `limit` matches in (repo, path, line) order are kept. Memory stays bounded because
 //! the collector drops whole files that sort after the first `limit` matches as it goes.
 
-use std::collections::{BTreeMap, VecDeque};
+mod collect;
+
 use std::path::Path;
 use std::sync::Mutex;
 
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
-use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{WalkBuilder, WalkState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::scope::{self, RepoRef};
-use super::{
-    Context, Tool, ToolError, ToolErrorKind, ToolInfo, output_schema_of, parse_args, schema_of,
-};
+use super::source::{Checkout, RepoRef};
+use super::{Context, Error, Kind, Result, Tool, output_schema_of};
+use collect::{Collector, FileSink};
 
 /// Matches returned when the caller gives no `limit`.
-pub const DEFAULT_LIMIT: usize = 50;
+const DEFAULT_LIMIT: usize = 50;
 /// The most matches one call may ask for.
-pub const MAX_LIMIT: usize = 500;
+const MAX_LIMIT: usize = 500;
 /// The most context lines before and after each match.
-pub const MAX_CONTEXT: usize = 10;
+const MAX_CONTEXT: usize = 10;
 /// Longer lines are cut (minified files would otherwise fill the answer with one line).
-pub const MAX_LINE_BYTES: usize = 400;
+const MAX_LINE_BYTES: usize = 400;
 /// Total line text (matches and context) one answer may carry.
-pub const MAX_RESULT_BYTES: usize = 100 * 1024;
+const MAX_RESULT_BYTES: usize = 100 * 1024;
 
 /// Arguments of `search_code`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -135,26 +135,33 @@ pub struct Skipped {
     pub reason: String,
 }
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool {
-        info: ToolInfo {
-            name: "search_code",
-            description: "Search file contents in the cloned repositories (ripgrep semantics). \
+pub struct SearchCode;
+
+impl Tool for SearchCode {
+    const NAME: &'static str = "search_code";
+    const DESCRIPTION: &'static str = "Search file contents in the cloned repositories (ripgrep semantics). \
                 Literal by default, or a regex with `regex: true`; smart case unless \
                 `case_sensitive` is set; `include`/`exclude` path globs; `context` lines; one \
                 `repo` or every cloned repository in scope. Honours .gitignore and skips .git \
                 and binary files. With `ref`, searches that branch or commit's tree instead of \
                 the working tree. Returns at most `limit` matches (default 50, max 500) ordered \
-                by repo, path and line, with `total_matches` and a note when truncated.",
-            input_schema: schema_of::<SearchArgs>(),
-            output_schema: output_schema_of::<SearchResult>(),
-            default: true,
-        },
-        run,
-    }]
+                by repo, path and line, with `total_matches` and a note when truncated.";
+    type Args = SearchArgs;
+    type Output = SearchResult;
+
+    fn run(ctx: &Context, args: SearchArgs) -> Result<SearchResult> {
+        search(ctx, &args)
+    }
+
+    /// As serialized: fields skipped when empty are optional.
+    fn output_schema() -> serde_json::Value {
+        output_schema_of::<SearchResult>()
+    }
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -168,14 +175,8 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-fn invalid(message: impl Into<String>) -> ToolError {
-    ToolError::new(ToolErrorKind::InvalidArgument, message)
-}
-
-fn run(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
-    let args: SearchArgs = parse_args(args)?;
-    let result = search(ctx, &args)?;
-    Ok(serde_json::to_value(result).expect("search result serializes"))
+fn invalid(message: impl Into<String>) -> Error {
+    Error::input(message)
 }
 
 /// The validated shape of one search, shared by every repository it runs on.
@@ -186,7 +187,7 @@ struct Plan {
     limit: usize,
 }
 
-fn plan(args: &SearchArgs) -> Result<Plan, ToolError> {
+fn plan(args: &SearchArgs) -> Result<Plan> {
     if args.query.is_empty() {
         return Err(invalid(
             "`query` is empty; give the text or regex to search for",
@@ -238,7 +239,7 @@ fn plan(args: &SearchArgs) -> Result<Plan, ToolError> {
     })
 }
 
-fn overrides(root: &Path, args: &SearchArgs) -> Result<Override, ToolError> {
+fn overrides(root: &Path, args: &SearchArgs) -> Result<Override> {
     let mut builder = OverrideBuilder::new(root);
     let globs = args
         .include
@@ -258,20 +259,19 @@ fn overrides(root: &Path, args: &SearchArgs) -> Result<Override, ToolError> {
         .map_err(|e| invalid(format!("invalid `include`/`exclude` globs: {e}")))
 }
 
-/// Run `search_code` (also used directly by tests and benchmarks).
-pub fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult, ToolError> {
+fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     let plan = plan(args)?;
     let mut repos = Vec::new();
     let mut skipped = Vec::new();
     match &args.repo {
-        Some(name) => repos.push(scope::repo(ctx, name)?),
+        Some(name) => repos.push(ctx.cloned(name)?),
         None => {
             for spec in &ctx.env.spec.repos {
                 let name = spec.name();
-                match scope::repo(ctx, &name) {
+                match ctx.cloned(&name) {
                     Ok(r) => repos.push(r),
                     // Out-of-scope repositories are not shown to the agent at all.
-                    Err(e) if e.kind == ToolErrorKind::OutOfScope => {}
+                    Err(e) if e.kind == Kind::OutOfScope => {}
                     Err(e) => skipped.push(Skipped {
                         repo: name,
                         reason: e.message,
@@ -377,26 +377,28 @@ fn search_commit(
     reference: &str,
     ov: &Override,
     collector: &Mutex<Collector>,
-) -> Result<String, ToolError> {
+) -> Result<String> {
     let internal = |e: git2::Error| {
-        ToolError::new(
-            ToolErrorKind::Internal,
-            format!("reading repository `{}`: {}", repo.name, e.message()),
-        )
+        Error::failure(format!(
+            "reading repository `{}`: {}",
+            repo.name,
+            e.message()
+        ))
+        .with_source(e)
     };
     let git = ctx.repos.take(&repo.dir).map_err(internal)?;
-    let oid = scope::resolve_ref(ctx, repo, &git, Some(reference))?;
+    let checkout = Checkout::new(ctx, repo.clone(), git);
+    let oid = checkout.resolve(Some(reference))?.commit;
+    let git = &*checkout.git;
     let tree = git
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|_| {
-            ToolError::new(
-                ToolErrorKind::NotFound,
-                format!(
-                    "`{reference}` in `{}` does not name a commit whose files are available locally",
-                    repo.name
-                ),
-            )
+        .map_err(|e| {
+            Error::not_found(format!(
+                "`{reference}` in `{}` does not name a commit whose files are available locally",
+                repo.name
+            ))
+            .with_source(e)
         })?;
     let mut searcher = plan.searcher.clone();
     let mut stack = vec![(String::new(), tree)];
@@ -438,254 +440,4 @@ fn search_commit(
         }
     }
     Ok(oid.to_string())
-}
-
-/// Cut a line to `MAX_LINE_BYTES` at a character boundary; true when it was cut.
-fn line_text(bytes: &[u8]) -> (String, bool) {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    let text = String::from_utf8_lossy(bytes);
-    if text.len() <= MAX_LINE_BYTES {
-        return (text.into_owned(), false);
-    }
-    let mut end = MAX_LINE_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (format!("{}…", &text[..end]), true)
-}
-
-/// Collects one file's matches with their full context. The searcher prints a line shared by
-/// two matches' context windows once; here each match gets its own complete window.
-struct FileSink {
-    context: usize,
-    keep: usize,
-    count: u64,
-    binary: bool,
-    matches: Vec<Match>,
-    /// The last `context` lines seen (matched or context), for the next match's `before`.
-    recent: VecDeque<ContextLine>,
-    /// Kept matches whose `after` window is still open.
-    open: Vec<usize>,
-}
-
-impl FileSink {
-    fn new(context: usize, keep: usize) -> Self {
-        FileSink {
-            context,
-            keep,
-            count: 0,
-            binary: false,
-            matches: Vec::new(),
-            recent: VecDeque::new(),
-            open: Vec::new(),
-        }
-    }
-
-    fn line(&mut self, number: u64, bytes: &[u8], is_match: bool) {
-        let ctx = self.context as u64;
-        if ctx == 0 && (!is_match || self.matches.len() >= self.keep) {
-            // Past the per-file limit without context: only the count matters.
-            self.count += u64::from(is_match);
-            return;
-        }
-        let (text, cut) = line_text(bytes);
-        if ctx > 0 {
-            let matches = &mut self.matches;
-            self.open.retain(|&i| {
-                let m = &mut matches[i];
-                if number > m.line && number <= m.line + ctx {
-                    m.after.push(ContextLine {
-                        line: number,
-                        text: text.clone(),
-                    });
-                }
-                number < m.line + ctx
-            });
-        }
-        if is_match {
-            self.count += 1;
-            if self.matches.len() < self.keep {
-                let before = self
-                    .recent
-                    .iter()
-                    .filter(|l| l.line < number && l.line + ctx >= number)
-                    .cloned()
-                    .collect();
-                self.matches.push(Match {
-                    repo: String::new(),
-                    path: String::new(),
-                    line: number,
-                    text: text.clone(),
-                    line_truncated: cut,
-                    before,
-                    after: Vec::new(),
-                });
-                if ctx > 0 {
-                    self.open.push(self.matches.len() - 1);
-                }
-            }
-        }
-        if ctx > 0 {
-            if self.recent.len() == self.context {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(ContextLine { line: number, text });
-        }
-    }
-
-    fn deliver(self, collector: &Mutex<Collector>, repo: &str, path: String) {
-        if self.binary || self.count == 0 {
-            return;
-        }
-        let mut matches = self.matches;
-        for m in &mut matches {
-            m.repo = repo.to_string();
-            m.path.clone_from(&path);
-        }
-        collector.lock().expect("collector lock").add(
-            (repo.to_string(), path),
-            matches,
-            self.count,
-        );
-    }
-}
-
-impl Sink for FileSink {
-    type Error = std::io::Error;
-
-    fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, Self::Error> {
-        for (number, line) in (mat.line_number().unwrap_or(0)..).zip(mat.lines()) {
-            self.line(number, line, true);
-        }
-        Ok(true)
-    }
-
-    fn context(&mut self, _: &Searcher, ctx: &SinkContext<'_>) -> Result<bool, Self::Error> {
-        self.line(ctx.line_number().unwrap_or(0), ctx.bytes(), false);
-        Ok(true)
-    }
-
-    fn binary_data(&mut self, _: &Searcher, _: u64) -> Result<bool, Self::Error> {
-        // As ripgrep without --text: a file with NUL bytes is binary and is not reported.
-        self.binary = true;
-        Ok(false)
-    }
-}
-
-/// The first `limit` matches in (repo, path) order, whatever order files arrive in.
-struct Collector {
-    limit: usize,
-    files: BTreeMap<(String, String), Vec<Match>>,
-    kept: usize,
-    total_matches: u64,
-    files_with_matches: u64,
-}
-
-impl Collector {
-    fn new(limit: usize) -> Self {
-        Collector {
-            limit,
-            files: BTreeMap::new(),
-            kept: 0,
-            total_matches: 0,
-            files_with_matches: 0,
-        }
-    }
-
-    fn add(&mut self, key: (String, String), matches: Vec<Match>, count: u64) {
-        self.total_matches += count;
-        self.files_with_matches += 1;
-        if self.kept >= self.limit
-            && self
-                .files
-                .last_key_value()
-                .is_some_and(|(last, _)| &key > last)
-        {
-            return;
-        }
-        self.kept += matches.len();
-        self.files.insert(key, matches);
-        // Drop files at the end that the first `limit` matches no longer reach.
-        while let Some((_, last)) = self.files.last_key_value() {
-            if self.kept - last.len() < self.limit {
-                break;
-            }
-            self.kept -= last.len();
-            self.files.pop_last();
-        }
-    }
-
-    fn finish(
-        self,
-        searched: Vec<Searched>,
-        skipped: Vec<Skipped>,
-        args: &SearchArgs,
-    ) -> SearchResult {
-        let mut matches = Vec::new();
-        let mut bytes = 0;
-        let mut byte_capped = false;
-        'files: for file in self.files.into_values() {
-            for m in file {
-                if matches.len() == self.limit {
-                    break 'files;
-                }
-                let size = m.text.len()
-                    + m.before
-                        .iter()
-                        .chain(&m.after)
-                        .map(|l| l.text.len())
-                        .sum::<usize>();
-                if bytes + size > MAX_RESULT_BYTES && !matches.is_empty() {
-                    byte_capped = true;
-                    break 'files;
-                }
-                bytes += size;
-                matches.push(m);
-            }
-        }
-        let truncated = (matches.len() as u64) < self.total_matches;
-        let note = if truncated {
-            let last = matches.last().map(|m| format!("{}:{}", m.path, m.line));
-            let why = if byte_capped {
-                format!("the answer reached its {} KB cap", MAX_RESULT_BYTES / 1024)
-            } else {
-                format!("`limit` is {}", self.limit)
-            };
-            Some(format!(
-                "showing {} of {} matching lines in {} files ({why}; last shown {}). Narrow the \
-                 search with `include`/`exclude` globs, `repo` or a more specific query, or raise \
-                 `limit` (max {MAX_LIMIT}).",
-                matches.len(),
-                self.total_matches,
-                self.files_with_matches,
-                last.unwrap_or_default(),
-            ))
-        } else if searched.is_empty() {
-            Some(if skipped.is_empty() {
-                "nothing was searched: no repository of this environment is in scope".to_string()
-            } else {
-                "nothing was searched: no repository is cloned; run `agentenv provision` first"
-                    .to_string()
-            })
-        } else if matches.is_empty() {
-            let mut why = format!("no line matches `{}`", args.query);
-            if !args.include.is_empty() || !args.exclude.is_empty() {
-                why.push_str(" in the files the include/exclude globs select");
-            }
-            why.push_str(" (files ignored by .gitignore, binary files and .git are not searched)");
-            Some(why)
-        } else {
-            None
-        };
-        SearchResult {
-            matches,
-            total_matches: self.total_matches,
-            files_with_matches: self.files_with_matches,
-            truncated,
-            note,
-            searched,
-            skipped,
-        }
-    }
 }

@@ -1,0 +1,664 @@
+//! Bitbucket Data Center REST 1.0 (and the legacy build-status API): the paths each call asks
+//! for and how each answer reads into the typed model. With `cloud.rs`, the only place that
+//! knows the JSON field names.
+//!
+//! Quirks handled here: lists page by `start`/`limit` with `isLastPage`/`nextPageStart`
+//! (`null` or absent on the last page); there is no single-branch endpoint, so a branch is
+//! found with `filterText` and an exact match; `commits/{id}` takes commit ids only; the
+//! commit list takes one `since`, so reachability costs one request per branch; a directory
+//! listing is a page inside `children`, a file's browse page has `lines` instead; change
+//! lists carry no line counts and branch lists no commit details; commit author names are
+//! the Bitbucket user's when the author is mapped to one. Permission failures answer 401 with
+//! an `AuthorisationException` (read as forbidden by the transport).
+
+use serde_json::Value;
+
+use super::client::{Transport, seg, segs, with_query};
+use super::json::{boolean, items, millis, required, set, text, uint};
+use super::{
+    ApiError, ApiErrorKind, Branch, BuildStatus, ChangeStatus, ChangedFile, CloneUrl, Commit,
+    CommitQuery, Cursor, DirEntry, EntryKind, FileContent, FileRead, FromDataCenter, Listing, Page,
+    PrQuery, PrRef, PrState, PullRequest, RawText, RepoId, Repository, Rev, Reviewer, RunStatus,
+    Signature, User,
+};
+
+pub(crate) fn repo_path(r: &RepoId) -> String {
+    format!("/api/1.0/projects/{}/repos/{}", seg(&r.owner), seg(&r.slug))
+}
+
+/// A revision as `until`/`since` take it: a branch fully qualified, so that a tag of the same
+/// name cannot be meant.
+fn rev_param(rev: &Rev) -> String {
+    match rev {
+        Rev::Branch(name) => format!("refs/heads/{name}"),
+        Rev::Commit(id) => id.clone(),
+    }
+}
+
+/// One page of `endpoint` with `params`: the first (`limit` items) or the one `cursor` names.
+pub(crate) async fn page<T>(
+    t: &Transport,
+    endpoint: &str,
+    params: &[(&str, String)],
+    limit: usize,
+    cursor: Option<&Cursor>,
+    decode: impl Fn(&Value) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
+    let v = t
+        .get_json(&page_path(endpoint, params, limit, cursor)?)
+        .await?;
+    Page::decode_datacenter(&v, decode)
+}
+
+fn page_path(
+    endpoint: &str,
+    params: &[(&str, String)],
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<String, ApiError> {
+    let (start, limit) = match cursor {
+        Some(c) => c.datacenter_position()?,
+        None => (0, limit),
+    };
+    let mut p = params.to_vec();
+    p.push(("start", start.to_string()));
+    p.push(("limit", limit.to_string()));
+    Ok(with_query(endpoint, &p))
+}
+
+pub(crate) async fn repositories(
+    t: &Transport,
+    project: &str,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<Repository>, ApiError> {
+    let endpoint = format!("/api/1.0/projects/{}/repos", seg(project));
+    page(
+        t,
+        &endpoint,
+        &[],
+        limit,
+        cursor,
+        Repository::from_datacenter,
+    )
+    .await
+}
+
+pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, ApiError> {
+    Repository::from_datacenter(&t.get_json(&repo_path(r)).await?)
+}
+
+pub(crate) async fn branches(
+    t: &Transport,
+    r: &RepoId,
+    filter: Option<&str>,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<Branch>, ApiError> {
+    let endpoint = format!("{}/branches", repo_path(r));
+    let params: Vec<(&str, String)> = filter
+        .map(|f| ("filterText", f.to_string()))
+        .into_iter()
+        .collect();
+    page(
+        t,
+        &endpoint,
+        &params,
+        limit,
+        cursor,
+        Branch::from_datacenter,
+    )
+    .await
+}
+
+/// Pages of `filterText` matches searched for the exact name.
+const BRANCH_SEARCH_PAGES: usize = 10;
+
+pub(crate) async fn branch(
+    t: &Transport,
+    r: &RepoId,
+    name: &str,
+) -> Result<Option<Branch>, ApiError> {
+    // No single-branch endpoint: `filterText` matches names containing the text, so look for
+    // the exact one among them.
+    let mut cursor = None;
+    for _ in 0..BRANCH_SEARCH_PAGES {
+        let page = branches(t, r, Some(name), 100, cursor.as_ref()).await?;
+        if let Some(b) = page.values.into_iter().find(|b| b.name == name) {
+            return Ok(Some(b));
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> Result<Option<String>, ApiError> {
+    match t
+        .get_json(&format!("{}/default-branch", repo_path(r)))
+        .await
+    {
+        Ok(v) => Ok(set(&v, "/displayId")),
+        // An empty repository has none and answers 404, as a missing one does: ask which.
+        Err(e) if e.kind == ApiErrorKind::NotFound => {
+            repository(t, r).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn commits(
+    t: &Transport,
+    r: &RepoId,
+    q: &CommitQuery,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<Commit>, ApiError> {
+    let mut params = vec![("until", rev_param(&q.from))];
+    match q.exclude.as_slice() {
+        [] => {}
+        [one] => params.push(("since", rev_param(one))),
+        _ => {
+            return Err(ApiError::new(
+                ApiErrorKind::Invalid,
+                "Data Center's commit list excludes one revision (`since`), not several",
+            ));
+        }
+    }
+    if let Some(p) = &q.path {
+        params.push(("path", p.clone()));
+    }
+    let endpoint = format!("{}/commits", repo_path(r));
+    page(
+        t,
+        &endpoint,
+        &params,
+        limit,
+        cursor,
+        Commit::from_datacenter,
+    )
+    .await
+}
+
+pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> Result<Commit, ApiError> {
+    let path = format!("{}/commits/{}", repo_path(r), seg(id));
+    Commit::from_datacenter(&t.get_json(&path).await?)
+}
+
+/// Whether `commit` is an ancestor of (or equal to) one of `branches`: one request per branch
+/// (`commits?until=commit&since=head` is empty exactly when the head reaches it), stopping at
+/// the first that does.
+pub(crate) async fn reachable(
+    t: &Transport,
+    r: &RepoId,
+    commit: &str,
+    branches: &[Branch],
+) -> Result<bool, ApiError> {
+    for b in branches {
+        let q = CommitQuery {
+            from: Rev::Commit(commit.to_string()),
+            exclude: vec![Rev::Commit(b.head.clone())],
+            path: None,
+        };
+        if commits(t, r, &q, 1, None).await?.values.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub(crate) async fn commit_changes(
+    t: &Transport,
+    r: &RepoId,
+    id: &str,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<ChangedFile>, ApiError> {
+    let endpoint = format!("{}/commits/{}/changes", repo_path(r), seg(id));
+    page(
+        t,
+        &endpoint,
+        &[],
+        limit,
+        cursor,
+        ChangedFile::from_datacenter,
+    )
+    .await
+}
+
+pub(crate) async fn commit_diff(
+    t: &Transport,
+    r: &RepoId,
+    id: &str,
+    max_bytes: usize,
+) -> Result<RawText, ApiError> {
+    // No per-commit patch endpoint: the raw diff with only `until` diffs the commit against
+    // its first parent.
+    let path = with_query(
+        &format!("{}/diff", repo_path(r)),
+        &[("until", id.to_string())],
+    );
+    raw_text(t, &path, max_bytes).await
+}
+
+async fn raw_text(t: &Transport, path: &str, max_bytes: usize) -> Result<RawText, ApiError> {
+    let resp = t.get(path, "text/plain", max_bytes).await?;
+    Ok(RawText {
+        bytes: resp.body,
+        truncated: resp.truncated,
+    })
+}
+
+pub(crate) async fn directory(
+    t: &Transport,
+    r: &RepoId,
+    commit: &str,
+    path: &str,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Listing, ApiError> {
+    let endpoint = format!("{}/browse/{}", repo_path(r), segs(path));
+    let request = page_path(&endpoint, &[("at", commit.to_string())], limit, cursor)?;
+    let v = t.get_json(&request).await?;
+    // A file's browse answer is a page of its `lines`.
+    if v.get("lines").is_some() {
+        return Ok(Listing::NotADirectory);
+    }
+    let children = v
+        .get("children")
+        .ok_or_else(|| super::page::bad_shape("has neither `children` nor `lines`"))?;
+    let page = Page::decode_datacenter(children, DirEntry::from_datacenter)?;
+    // Children are named relative to the directory listed.
+    Ok(Listing::Entries(page.map(|mut e| {
+        if !path.is_empty() {
+            e.path = format!("{path}/{}", e.path);
+        }
+        e
+    })))
+}
+
+pub(crate) async fn file(
+    t: &Transport,
+    r: &RepoId,
+    commit: &str,
+    path: &str,
+    max_bytes: usize,
+) -> Result<FileRead, ApiError> {
+    let url = with_query(
+        &format!("{}/raw/{}", repo_path(r), segs(path)),
+        &[("at", commit.to_string())],
+    );
+    match t.get(&url, "*/*", max_bytes).await {
+        Ok(resp) => Ok(FileRead::Content(FileContent {
+            bytes: resp.body,
+            content_type: resp.content_type,
+            truncated: resp.truncated,
+        })),
+        // `raw` answers 404 for a directory too: ask what the path is (one more request, on
+        // this path only).
+        Err(e) if e.kind == ApiErrorKind::NotFound => {
+            let probe = with_query(
+                &format!("{}/browse/{}", repo_path(r), segs(path)),
+                &[("at", commit.to_string()), ("type", "true".to_string())],
+            );
+            match t.get_json(&probe).await {
+                Ok(v) if text(&v, "/type").as_deref() == Some("DIRECTORY") => {
+                    Ok(FileRead::NotAFile)
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn pull_requests(
+    t: &Transport,
+    r: &RepoId,
+    q: &PrQuery,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<PullRequest>, ApiError> {
+    let state = match &q.state {
+        None => "ALL",
+        Some(PrState::Superseded) => {
+            return Err(ApiError::new(
+                ApiErrorKind::Invalid,
+                "state SUPERSEDED exists on Bitbucket Cloud only; Data Center has OPEN, MERGED, DECLINED and ALL",
+            ));
+        }
+        Some(s) => s.as_str(),
+    };
+    let endpoint = format!("{}/pull-requests", repo_path(r));
+    let params = [("state", state.to_string())];
+    page(
+        t,
+        &endpoint,
+        &params,
+        limit,
+        cursor,
+        PullRequest::from_datacenter,
+    )
+    .await
+}
+
+pub(crate) async fn pull_request(
+    t: &Transport,
+    r: &RepoId,
+    id: u64,
+) -> Result<PullRequest, ApiError> {
+    let path = format!("{}/pull-requests/{id}", repo_path(r));
+    PullRequest::from_datacenter(&t.get_json(&path).await?)
+}
+
+pub(crate) async fn pull_request_changes(
+    t: &Transport,
+    r: &RepoId,
+    id: u64,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<ChangedFile>, ApiError> {
+    let endpoint = format!("{}/pull-requests/{id}/changes", repo_path(r));
+    page(
+        t,
+        &endpoint,
+        &[],
+        limit,
+        cursor,
+        ChangedFile::from_datacenter,
+    )
+    .await
+}
+
+pub(crate) async fn pull_request_diff(
+    t: &Transport,
+    r: &RepoId,
+    id: u64,
+    max_bytes: usize,
+) -> Result<RawText, ApiError> {
+    raw_text(
+        t,
+        &format!("{}/pull-requests/{id}.diff", repo_path(r)),
+        max_bytes,
+    )
+    .await
+}
+
+pub(crate) async fn build_statuses(
+    t: &Transport,
+    commit: &str,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<Page<BuildStatus>, ApiError> {
+    // The legacy API (every version, not per repository) rather than `commits/{id}/builds`,
+    // whose GET answers one key at a time.
+    let endpoint = format!("/build-status/1.0/commits/{}", seg(commit));
+    page(
+        t,
+        &endpoint,
+        &[],
+        limit,
+        cursor,
+        BuildStatus::from_datacenter,
+    )
+    .await
+}
+
+// ---- Decoding ----------------------------------------------------------------------------
+
+impl FromDataCenter for User {
+    fn from_datacenter(v: &Value) -> Result<User, ApiError> {
+        Ok(User {
+            display_name: set(v, "/displayName"),
+            username: set(v, "/name"),
+            handle: set(v, "/slug"),
+            id: uint(v, "/id").map(|n| n.to_string()),
+            email: set(v, "/emailAddress"),
+        })
+    }
+}
+
+impl FromDataCenter for Repository {
+    fn from_datacenter(v: &Value) -> Result<Repository, ApiError> {
+        let slug = required(v, "/slug", "a repository")?;
+        let project = required(v, "/project/key", "a repository")?;
+        let clone_urls = items(v, "/links/clone")
+            .iter()
+            .filter_map(|l| {
+                Some(CloneUrl {
+                    protocol: text(l, "/name")?,
+                    url: text(l, "/href")?,
+                })
+            })
+            .collect();
+        Ok(Repository {
+            full_name: format!("{project}/{slug}"),
+            name: set(v, "/name").unwrap_or_else(|| slug.clone()),
+            slug,
+            description: set(v, "/description"),
+            language: None,
+            is_private: boolean(v, "/public").map(|p| !p).unwrap_or(true),
+            default_branch: None,
+            web_url: set(v, "/links/self/0/href"),
+            clone_urls,
+        })
+    }
+}
+
+impl FromDataCenter for Branch {
+    fn from_datacenter(v: &Value) -> Result<Branch, ApiError> {
+        let name = set(v, "/displayId")
+            .or_else(|| {
+                text(v, "/id").and_then(|id| id.strip_prefix("refs/heads/").map(str::to_string))
+            })
+            .ok_or_else(|| super::page::bad_shape("has a branch without `/displayId`"))?;
+        let head = set(v, "/latestCommit")
+            .or_else(|| set(v, "/latestChangeset"))
+            .ok_or_else(|| super::page::bad_shape("has a branch without `/latestCommit`"))?;
+        Ok(Branch {
+            name,
+            head,
+            date: None,
+            message: None,
+            // Recorded answers say `isDefault`; the OpenAPI document says `default`.
+            is_default: boolean(v, "/isDefault").or_else(|| boolean(v, "/default")),
+        })
+    }
+}
+
+/// A commit's author or committer. When Bitbucket maps the person to one of its users, `name`
+/// is that user's login and `displayName` the name they go by, which is the nearer to git's.
+fn signature(v: &Value, who: &str, when: &str) -> Signature {
+    Signature {
+        name: set(v, &format!("/{who}/displayName"))
+            .or_else(|| text(v, &format!("/{who}/name")))
+            .unwrap_or_default(),
+        email: set(v, &format!("/{who}/emailAddress")),
+        date: millis(v, &format!("/{when}")),
+    }
+}
+
+impl FromDataCenter for Commit {
+    fn from_datacenter(v: &Value) -> Result<Commit, ApiError> {
+        Ok(Commit {
+            hash: required(v, "/id", "a commit")?,
+            parents: items(v, "/parents")
+                .iter()
+                .filter_map(|p| text(p, "/id"))
+                .collect(),
+            author: signature(v, "author", "authorTimestamp"),
+            committer: v
+                .get("committer")
+                .is_some()
+                .then(|| signature(v, "committer", "committerTimestamp")),
+            message: text(v, "/message").unwrap_or_default(),
+        })
+    }
+}
+
+impl FromDataCenter for ChangedFile {
+    fn from_datacenter(v: &Value) -> Result<ChangedFile, ApiError> {
+        let status = match text(v, "/type").as_deref() {
+            Some("ADD") => ChangeStatus::Added,
+            Some("DELETE") => ChangeStatus::Removed,
+            Some("MODIFY") => ChangeStatus::Modified,
+            Some("MOVE") => ChangeStatus::Renamed,
+            Some("COPY") => ChangeStatus::Copied,
+            Some(other) => ChangeStatus::Other(other.to_string()),
+            None => ChangeStatus::Other(String::new()),
+        };
+        Ok(ChangedFile {
+            path: required(v, "/path/toString", "a change")?,
+            old_path: set(v, "/srcPath/toString"),
+            status,
+            lines_added: None,
+            lines_removed: None,
+            binary: None,
+        })
+    }
+}
+
+impl FromDataCenter for DirEntry {
+    /// An entry with its path relative to the directory listed (the call prefixes it).
+    fn from_datacenter(v: &Value) -> Result<DirEntry, ApiError> {
+        let path = required(v, "/path/toString", "a directory entry")?;
+        let kind = match text(v, "/type").as_deref() {
+            Some("DIRECTORY") => EntryKind::Dir,
+            Some("SUBMODULE") => EntryKind::Submodule,
+            _ => EntryKind::File,
+        };
+        Ok(DirEntry {
+            name: path.rsplit('/').next().unwrap_or(&path).to_string(),
+            size: uint(v, "/size").filter(|_| kind == EntryKind::File),
+            executable: None,
+            kind,
+            path,
+        })
+    }
+}
+
+fn pr_ref(v: &Value, side: &str) -> Result<PrRef, ApiError> {
+    let project = set(v, &format!("/{side}/repository/project/key"));
+    let slug = set(v, &format!("/{side}/repository/slug"));
+    Ok(PrRef {
+        branch: required(v, &format!("/{side}/displayId"), "a pull request")?,
+        commit: set(v, &format!("/{side}/latestCommit")),
+        repository: project.zip(slug).map(|(p, s)| format!("{p}/{s}")),
+    })
+}
+
+impl FromDataCenter for PullRequest {
+    fn from_datacenter(v: &Value) -> Result<PullRequest, ApiError> {
+        let id = uint(v, "/id")
+            .ok_or_else(|| super::page::bad_shape("has a pull request without `/id`"))?;
+        let reviewers = v.get("reviewers").and_then(Value::as_array).map(|list| {
+            list.iter()
+                .map(|r| Reviewer {
+                    user: r
+                        .get("user")
+                        .map(|u| User::from_datacenter(u).unwrap_or_default())
+                        .unwrap_or_default(),
+                    approved: boolean(r, "/approved"),
+                })
+                .collect()
+        });
+        Ok(PullRequest {
+            id,
+            title: text(v, "/title").unwrap_or_default(),
+            description: text(v, "/description"),
+            state: PrState::parse(&text(v, "/state").unwrap_or_default()),
+            draft: boolean(v, "/draft").unwrap_or(false),
+            author: v
+                .pointer("/author/user")
+                .map(|u| User::from_datacenter(u).unwrap_or_default()),
+            source: pr_ref(v, "fromRef")?,
+            destination: pr_ref(v, "toRef")?,
+            reviewers,
+            // Recorded only once there are comments.
+            comment_count: v
+                .get("properties")
+                .filter(|p| p.is_object())
+                .map(|p| uint(p, "/commentCount").unwrap_or(0)),
+            created: millis(v, "/createdDate"),
+            updated: millis(v, "/updatedDate"),
+            web_url: set(v, "/links/self/0/href"),
+        })
+    }
+}
+
+fn build_status(state: &str) -> RunStatus {
+    match state {
+        "SUCCESSFUL" => RunStatus::Successful,
+        "FAILED" => RunStatus::Failed,
+        "INPROGRESS" => RunStatus::InProgress,
+        "CANCELLED" => RunStatus::Stopped,
+        _ => RunStatus::Unknown,
+    }
+}
+
+impl FromDataCenter for BuildStatus {
+    fn from_datacenter(v: &Value) -> Result<BuildStatus, ApiError> {
+        let state = text(v, "/state").unwrap_or_default();
+        Ok(BuildStatus {
+            key: required(v, "/key", "a build status")?,
+            name: set(v, "/name"),
+            status: build_status(&state),
+            state,
+            url: set(v, "/url"),
+            description: set(v, "/description"),
+            created: millis(v, "/dateAdded").or_else(|| millis(v, "/createdDate")),
+            build_number: set(v, "/buildNumber"),
+            duration_ms: uint(v, "/duration"),
+            git_ref: set(v, "/ref"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mapped_authors_show_the_name_they_go_by() {
+        let c = Commit::from_datacenter(&json!({
+            "id": "abc", "message": "m",
+            "author": {"name": "jcitizen", "displayName": "Jane Citizen", "emailAddress": "j@x"},
+            "authorTimestamp": 1_530_720_102_000i64,
+            "committer": {"name": "Git Name", "emailAddress": "g@x"},
+            "committerTimestamp": 0,
+            "parents": [{"id": "p1"}]
+        }))
+        .unwrap();
+        assert_eq!(c.author.name, "Jane Citizen");
+        assert_eq!(c.author.date.unwrap().timestamp(), 1_530_720_102);
+        let committer = c.committer.unwrap();
+        assert_eq!(
+            (committer.name.as_str(), committer.email.as_deref()),
+            ("Git Name", Some("g@x"))
+        );
+        assert_eq!(c.parents, ["p1"]);
+    }
+
+    #[test]
+    fn comment_counts_are_zero_only_when_the_properties_say_nothing() {
+        let base = json!({"id": 1, "fromRef": {"displayId": "a"}, "toRef": {"displayId": "b"}});
+        let mut with = base.clone();
+        with["properties"] = json!({"commentCount": 3});
+        let mut without = base.clone();
+        without["properties"] = json!({});
+        let count = |v: &Value| PullRequest::from_datacenter(v).unwrap().comment_count;
+        assert_eq!(count(&with), Some(3));
+        assert_eq!(count(&without), Some(0));
+        assert_eq!(count(&base), None);
+    }
+
+    #[test]
+    fn branch_refs_are_qualified_and_commits_are_not() {
+        assert_eq!(rev_param(&Rev::Branch("main".into())), "refs/heads/main");
+        assert_eq!(rev_param(&Rev::Commit("abc".into())), "abc");
+    }
+}

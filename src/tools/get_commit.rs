@@ -1,0 +1,442 @@
+//! `get_commit`: one commit's details and diffstat (optionally its patch); from the checkout,
+//! or from the API for a repository that is not cloned.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::source::checkout::{SHALLOW_NOTE, git_error};
+use super::source::remote::{NOTE, api_error, block_on, str_at, values_and_more};
+use super::source::{Checkout, Remote, Source};
+use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars};
+use super::{Context, Result, Tool};
+use crate::bitbucket::{ApiErrorKind, seg};
+
+/// Arguments of `get_commit`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    /// The repository, as the environment names it (see list_repositories).
+    pub repo: String,
+    /// A commit id (full or at least 7 hex digits) reachable from a branch in scope, or a
+    /// branch name for its head commit.
+    pub commit: String,
+    /// Also return the patch (unified diff), capped at 100 KB.
+    #[serde(default)]
+    pub patch: bool,
+}
+
+/// One changed file.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct FileChange {
+    /// The path after the change.
+    pub path: String,
+    /// The path before, for a rename or copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    /// added, deleted, modified, renamed, copied or type_changed.
+    pub status: String,
+    /// Lines added (0 for binary files).
+    pub additions: usize,
+    /// Lines removed (0 for binary files).
+    pub deletions: usize,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub binary: bool,
+}
+
+/// Totals over all changed files.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Totals {
+    pub files_changed: usize,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+/// Result of `get_commit`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct GetOutput {
+    pub repo: String,
+    /// Full commit id.
+    pub hash: String,
+    /// The full message (capped at 64 KB).
+    pub message: String,
+    pub author: Person,
+    pub committer: Person,
+    /// Parent commit ids; the diff is against the first one.
+    pub parents: Vec<String>,
+    /// The changed files (at most 1000 listed; `totals` counts all).
+    pub files: Vec<FileChange>,
+    pub totals: Totals,
+    /// True when `files` was cut at 1000 entries.
+    pub files_truncated: bool,
+    /// The unified diff, when `patch: true` was asked (capped at 100 KB, cut at a line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// True when the patch was cut at the cap.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub patch_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+pub struct GetCommit;
+
+impl Tool for GetCommit {
+    const NAME: &'static str = "get_commit";
+    const DESCRIPTION: &'static str = "Show one commit of a repository: message, author, committer, dates, parents, and a diffstat against its first parent (each changed file's path, status and lines added/removed, at most 1000 files, with totals over all). `commit` is a commit id (7 to 40 hex digits) reachable from a branch in scope, or a branch name for its head. `patch: true` adds the unified diff, capped at 100 KB at a line boundary (`patch_truncated`). A cloned repository is answered from its checkout; an in-scope repository that is not cloned from the Bitbucket API (Data Center gives no line counts), and `note` says so.";
+    type Args = GetArgs;
+    type Output = GetOutput;
+
+    fn run(ctx: &Context, args: GetArgs) -> Result<GetOutput> {
+        match ctx.source(&args.repo)? {
+            Source::Checkout(c) => checkout(&c, &args),
+            Source::Remote(r) => remote(&r, &args),
+        }
+    }
+}
+
+const MAX_FILES: usize = 1000;
+const MAX_MESSAGE: usize = 64 * 1024;
+
+fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
+    let at = c.resolve(Some(&args.commit))?;
+    let git = &*c.git;
+    let commit = git.find_commit(at.commit).map_err(git_error)?;
+    let tree = commit.tree().map_err(git_error)?;
+    let parent_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
+    let mut notes = Vec::new();
+    let shallow = c.shallow_commits();
+    if parent_tree.is_none() && shallow.contains(&commit.id()) {
+        notes.push(format!(
+            "this commit is at the shallow clone's boundary: its parent is not in the checkout, so the diffstat shows every file as added; {SHALLOW_NOTE}"
+        ));
+    }
+    if commit.parent_count() > 1 {
+        notes.push("merge commit: the diff is against the first parent".to_string());
+    }
+    let diff = diff_against_parent(git, parent_tree.as_ref(), &tree)?;
+
+    let mut files = Vec::new();
+    let mut totals = Totals {
+        files_changed: 0,
+        additions: 0,
+        deletions: 0,
+    };
+    let deltas = diff.as_ref().map_or(0, |d| d.deltas().len());
+    for idx in 0..deltas {
+        let Some(diff) = diff.as_ref() else { break };
+        let Some(delta) = diff.get_delta(idx) else {
+            continue;
+        };
+        let (adds, dels) = git2::Patch::from_diff(diff, idx)
+            .ok()
+            .flatten()
+            .and_then(|p| p.line_stats().ok())
+            .map(|(_, a, d)| (a, d))
+            .unwrap_or((0, 0));
+        totals.files_changed += 1;
+        totals.additions += adds;
+        totals.deletions += dels;
+        if files.len() >= MAX_FILES {
+            continue;
+        }
+        let path_of = |f: git2::DiffFile<'_>| {
+            f.path()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let new_path = path_of(delta.new_file());
+        let old = path_of(delta.old_file());
+        let status = match delta.status() {
+            git2::Delta::Added => "added",
+            git2::Delta::Deleted => "deleted",
+            git2::Delta::Renamed => "renamed",
+            git2::Delta::Copied => "copied",
+            git2::Delta::Typechange => "type_changed",
+            _ => "modified",
+        };
+        let path = if delta.status() == git2::Delta::Deleted {
+            old.clone()
+        } else {
+            new_path.clone()
+        };
+        files.push(FileChange {
+            old_path: (matches!(status, "renamed" | "copied") && old != path).then_some(old),
+            path,
+            status: status.to_string(),
+            additions: adds,
+            deletions: dels,
+            binary: delta.flags().is_binary(),
+        });
+    }
+    let files_truncated = totals.files_changed > files.len();
+    if files_truncated {
+        notes.push(format!(
+            "only the first {MAX_FILES} of {} changed files are listed",
+            totals.files_changed
+        ));
+    }
+
+    let (patch, patch_truncated) = if args.patch {
+        let (p, cut) = diff.as_ref().map(patch_text).unwrap_or_default();
+        if cut {
+            notes.push(format!(
+                "the patch is capped at 100 KB and was cut at a line boundary; read_file the changed files at `{}` and at its parent for the rest",
+                commit.id()
+            ));
+        }
+        (Some(p), cut)
+    } else {
+        (None, false)
+    };
+
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    let out = GetOutput {
+        repo: c.name().to_string(),
+        hash: commit.id().to_string(),
+        message: cut_chars(&message, MAX_MESSAGE),
+        author: Person::of(&commit.author()),
+        committer: Person::of(&commit.committer()),
+        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        files,
+        totals,
+        files_truncated,
+        patch,
+        patch_truncated,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    };
+    Ok(out)
+}
+
+/// The diff of a commit's tree against its first parent's, with renames found; `None` when
+/// the trees are equal.
+///
+/// libgit2 walks both trees in full, loading and hashing every tree object on either side even
+/// where a subtree did not change, which on a large checkout costs far more than the diff
+/// itself. So the changed files are found first by a walk that skips subtrees whose ids are
+/// equal, and libgit2 diffs only those paths: the same deltas (renames pair up deletions and
+/// additions, both of which are listed) at the cost of the trees on the changed paths.
+fn diff_against_parent<'r>(
+    git: &'r git2::Repository,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Option<git2::Diff<'r>>> {
+    let mut opts = git2::DiffOptions::new();
+    if let Some(parent) = parent {
+        let mut changed = Vec::new();
+        changed_files(git, Some(parent), Some(tree), b"", &mut changed).map_err(git_error)?;
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        // Exact paths, not globs: a path with `*` or `[` in it names only itself.
+        opts.disable_pathspec_match(true);
+        for path in changed {
+            opts.pathspec(path);
+        }
+    }
+    let mut diff = git
+        .diff_tree_to_tree(parent, Some(tree), Some(&mut opts))
+        .map_err(git_error)?;
+    let _ = diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)));
+    Ok(Some(diff))
+}
+
+/// The paths of the files (blobs and submodules) that differ between two trees, `None` being
+/// the empty tree, in any order. Subtrees with equal ids are not read.
+fn changed_files(
+    git: &git2::Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), git2::Error> {
+    use std::collections::BTreeMap;
+    let entries = |t: Option<&git2::Tree<'_>>| -> BTreeMap<Vec<u8>, (git2::Oid, i32, bool)> {
+        t.into_iter()
+            .flat_map(|t| t.iter())
+            .map(|e| {
+                let is_tree = e.kind() == Some(git2::ObjectType::Tree);
+                (e.name_bytes().to_vec(), (e.id(), e.filemode(), is_tree))
+            })
+            .collect()
+    };
+    let (before, after) = (entries(old), entries(new));
+    let names: std::collections::BTreeSet<&Vec<u8>> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        let (b, a) = (before.get(name), after.get(name));
+        if b == a {
+            continue;
+        }
+        // Bytes, not text: a name that is not UTF-8 must still match itself.
+        let path = [prefix, name.as_slice()].concat();
+        let subtree = |side: Option<&(git2::Oid, i32, bool)>| match side {
+            Some((id, _, true)) => git.find_tree(*id).map(Some),
+            _ => Ok(None),
+        };
+        let (bt, at) = (subtree(b)?, subtree(a)?);
+        if bt.is_some() || at.is_some() {
+            changed_files(
+                git,
+                bt.as_ref(),
+                at.as_ref(),
+                &[&path[..], b"/"].concat(),
+                out,
+            )?;
+        }
+        // A file on either side (also where the other side is a directory: a type change).
+        if b.is_some_and(|e| !e.2) || a.is_some_and(|e| !e.2) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The unified diff, at most [`MAX_OUTPUT_BYTES`], cut at a line boundary.
+fn patch_text(diff: &git2::Diff<'_>) -> (String, bool) {
+    let mut buf = String::new();
+    let mut cut = false;
+    // Returning false from the callback stops libgit2's printer: no need to render the rest.
+    let _ = diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        let mut piece = String::new();
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            piece.push(line.origin());
+        }
+        piece.push_str(&String::from_utf8_lossy(line.content()));
+        if buf.len() + piece.len() > MAX_OUTPUT_BYTES {
+            cut = true;
+            return false;
+        }
+        buf.push_str(&piece);
+        true
+    });
+    (buf, cut)
+}
+
+fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {
+    let id = r.commit_in_scope(&args.commit)?;
+    let what = format!("commit `{}` of `{}`", args.commit, r.name);
+    let cloud = r.is_cloud();
+    let v = block_on(r.client.get_json(&r.commit_path(&id))).map_err(|e| api_error(e, &what))?;
+    let c = r.commit(&v);
+    let stat_path = if cloud {
+        format!("{}/diffstat/{}?pagelen=500", r.base, seg(&c.hash))
+    } else {
+        format!("{}/commits/{}/changes?limit=1000", r.base, seg(&c.hash))
+    };
+    let stat = block_on(r.client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
+    let (entries, more) = values_and_more(&stat);
+    let files: Vec<FileChange> = entries
+        .iter()
+        .take(MAX_FILES)
+        .map(|e| change(cloud, e))
+        .collect();
+    let totals = Totals {
+        files_changed: entries.len(),
+        additions: files.iter().map(|f| f.additions).sum(),
+        deletions: files.iter().map(|f| f.deletions).sum(),
+    };
+    let mut notes = vec![NOTE.to_string()];
+    if !cloud {
+        notes.push(
+            "Data Center's change list has no line counts: additions and deletions are 0".into(),
+        );
+    }
+    let mut out = GetOutput {
+        repo: r.name.clone(),
+        hash: c.hash,
+        message: cut_chars(&c.message, MAX_MESSAGE),
+        author: Person {
+            name: c.name,
+            email: c.email,
+            date: c.date,
+        },
+        committer: Person {
+            name: c.committer_name,
+            email: c.committer_email,
+            date: c.committed,
+        },
+        parents: c.parents,
+        files,
+        totals,
+        files_truncated: more || entries.len() > MAX_FILES,
+        patch: None,
+        patch_truncated: false,
+        note: None,
+    };
+    if args.patch {
+        let patch_path = if cloud {
+            format!("{}/diff/{}", r.base, seg(&out.hash))
+        } else {
+            // Data Center has no per-commit patch endpoint; its raw diff (`streamRawDiff`)
+            // with only `until` diffs the commit against its first parent.
+            format!("{}/diff?until={}", r.base, seg(&out.hash))
+        };
+        match block_on(
+            r.client
+                .get(&patch_path, "text/plain", MAX_OUTPUT_BYTES + 1),
+        ) {
+            Ok(r) => {
+                let text = r.text();
+                let cut = r.truncated || text.len() > MAX_OUTPUT_BYTES;
+                let text = if cut {
+                    // Cut at a line, as the checkout's patch is.
+                    let head = cut_chars(&text, MAX_OUTPUT_BYTES);
+                    head[..head.rfind('\n').map_or(0, |i| i + 1)].to_string()
+                } else {
+                    text
+                };
+                out.patch = Some(text);
+                out.patch_truncated = cut;
+            }
+            Err(e) if e.kind == ApiErrorKind::NotFound => {
+                notes.push("the server offers no patch for this commit".into());
+            }
+            Err(e) => return Err(api_error(e, &what)),
+        }
+    }
+    out.note = Some(notes.join("; "));
+    Ok(out)
+}
+
+fn change(cloud: bool, e: &Value) -> FileChange {
+    let count = |k: &str| e.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+    let (path, old, status, add, del) = if cloud {
+        let status = match str_at(e, "/status").as_deref() {
+            Some("removed") => "deleted".to_string(),
+            Some(other) => other.to_string(),
+            None => "modified".to_string(),
+        };
+        let new = str_at(e, "/new/path");
+        let old = str_at(e, "/old/path");
+        (
+            new.clone().or_else(|| old.clone()).unwrap_or_default(),
+            if status == "renamed" { old } else { None },
+            status,
+            count("lines_added"),
+            count("lines_removed"),
+        )
+    } else {
+        let status = match str_at(e, "/type").as_deref() {
+            Some("ADD") => "added",
+            Some("DELETE") => "deleted",
+            Some("MOVE") => "renamed",
+            Some("COPY") => "copied",
+            _ => "modified",
+        };
+        (
+            str_at(e, "/path/toString").unwrap_or_default(),
+            str_at(e, "/srcPath/toString"),
+            status.to_string(),
+            0,
+            0,
+        )
+    };
+    FileChange {
+        path,
+        old_path: old,
+        status,
+        additions: add,
+        deletions: del,
+        binary: false,
+    }
+}

@@ -1,0 +1,260 @@
+//! `list_branches`: the in-scope branches of a repository; those the checkout knows (local and
+//! remote-tracking), or every one on the server through the API for a repository that is not
+//! cloned.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::paging::{self, page_limit};
+use super::source::checkout::{BranchHead, summary};
+use super::source::remote::{MAX_PAGES, NOTE, str_at};
+use super::source::{Checkout, Remote, Source};
+use super::text::{self, rfc3339};
+use super::{Context, Result, Tool};
+
+/// Arguments of `list_branches`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// The repository, as the environment names it (see list_repositories).
+    pub repo: String,
+    /// `next_cursor` from the previous page; omit for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Branches per page: 1 to 100, default 30.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One branch.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Branch {
+    /// The branch name, usable as `ref` in the other tools.
+    pub name: String,
+    /// The full id of the commit at the branch head.
+    pub commit: String,
+    /// The head commit's committer date (RFC 3339).
+    pub date: String,
+    /// The head commit's message summary (first line).
+    pub summary: String,
+    /// True for the branch checked out in the working copy.
+    pub checked_out: bool,
+    /// True for the environment's default branch for this repo (the spec's `branch:`, else
+    /// the remote's HEAD, else the checked-out branch).
+    pub default: bool,
+    /// True when the checkout has a local branch of this name.
+    pub local: bool,
+    /// The remote holding a remote-tracking ref of this name (`origin`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+/// Result of `list_branches`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Output {
+    pub repo: String,
+    /// This page of branches, sorted by name.
+    pub branches: Vec<Branch>,
+    /// In-scope branches known to the checkout, over all pages.
+    pub total: usize,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Why the list may be short: clones are single-branch unless the spec says otherwise.
+    pub note: String,
+}
+
+pub struct ListBranches;
+
+impl Tool for ListBranches {
+    const NAME: &'static str = "list_branches";
+    const DESCRIPTION: &'static str = "List the branches of a repository that are in the environment's scope, sorted by name: name, head commit, date, summary, and which one is checked out and which is the default; names are usable as `ref` in the other tools. A cloned repository is answered from its checkout (local branches and remote-tracking refs: a single-branch clone knows only the branches it fetched); an in-scope repository that is not cloned is answered from the Bitbucket API (every in-scope branch on the server; Data Center gives no dates or summaries), and `note` says so. Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor`.";
+    type Args = Args;
+    type Output = Output;
+
+    fn run(ctx: &Context, args: Args) -> Result<Output> {
+        let limit = page_limit(args.limit)?;
+        // The cursor is the last name shown, on either source.
+        let after = args
+            .cursor
+            .as_deref()
+            .map(|c| paging::decode(KIND, c))
+            .transpose()?;
+        let page = Page {
+            after: after.as_deref(),
+            limit,
+        };
+        match ctx.source(&args.repo)? {
+            Source::Checkout(c) => Ok(checkout(&c, page)),
+            Source::Remote(r) => remote(&r, page),
+        }
+    }
+}
+
+const KIND: &str = "branches.v1";
+
+/// Which page of the branches, sorted by name, a call asks for.
+struct Page<'a> {
+    after: Option<&'a str>,
+    limit: usize,
+}
+
+impl Page<'_> {
+    /// This page of `items` (sorted by name), and the cursor of the next one.
+    fn of<T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        name: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        let mut rest = items.filter(|t| self.after.is_none_or(|a| name(t) > a));
+        let page: Vec<T> = rest.by_ref().take(self.limit).collect();
+        let next = match (rest.next(), page.last()) {
+            (Some(_), Some(last)) => Some(paging::encode(KIND, name(last))),
+            _ => None,
+        };
+        (page, next)
+    }
+}
+
+fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Output {
+    let git = &*c.git;
+    let checked_out = git.head().ok().and_then(|h| {
+        h.name()
+            .ok()
+            .and_then(|n| n.strip_prefix("refs/heads/"))
+            .map(str::to_string)
+    });
+    let default = c
+        .repo
+        .spec
+        .branch
+        .clone()
+        .or_else(|| remote_default(git))
+        .or_else(|| checked_out.clone());
+
+    // One entry per name: a local branch wins over its remote-tracking ref for the head.
+    let mut by_name: BTreeMap<String, (Option<BranchHead>, Option<BranchHead>)> = BTreeMap::new();
+    for h in c.branch_heads() {
+        let slot = by_name.entry(h.name.clone()).or_default();
+        match h.remote {
+            None => slot.0 = Some(h),
+            Some(_) => {
+                if slot.1.is_none() {
+                    slot.1 = Some(h)
+                }
+            }
+        }
+    }
+    let (names, next_cursor) = page.of(by_name.iter(), |(name, _)| name.as_str());
+    let branches = names
+        .into_iter()
+        .filter_map(|(name, (local, remote))| {
+            let head = local.as_ref().or(remote.as_ref())?;
+            let commit = git.find_commit(head.commit).ok()?;
+            Some(Branch {
+                name: name.clone(),
+                commit: head.commit.to_string(),
+                date: rfc3339(commit.committer().when()),
+                summary: summary(&commit),
+                checked_out: checked_out.as_deref() == Some(name),
+                default: default.as_deref() == Some(name),
+                local: local.is_some(),
+                remote: remote.as_ref().and_then(|r| r.remote.clone()),
+            })
+        })
+        .collect();
+    Output {
+        repo: c.name().to_string(),
+        branches,
+        total: by_name.len(),
+        next_cursor,
+        note: "branches known to the local clone only (clones are single-branch unless the spec sets otherwise); out-of-scope branches are not listed".to_string(),
+    }
+}
+
+fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
+    let (all, complete) = r.all_branches()?;
+    let default = if r.is_cloud() {
+        match &r.spec.branch {
+            Some(b) => Some(b.clone()),
+            None => r.default_branch().ok(),
+        }
+    } else {
+        r.spec.branch.clone().or_else(|| {
+            all.iter()
+                .find(|b| b.get("isDefault").and_then(Value::as_bool) == Some(true))
+                .and_then(|b| str_at(b, "/displayId"))
+        })
+    };
+    let mut branches = Vec::new();
+    for b in &all {
+        let (name, commit, date, message) = if r.is_cloud() {
+            (
+                str_at(b, "/name"),
+                str_at(b, "/target/hash"),
+                str_at(b, "/target/date").unwrap_or_default(),
+                str_at(b, "/target/message").unwrap_or_default(),
+            )
+        } else {
+            (
+                str_at(b, "/displayId"),
+                str_at(b, "/latestCommit"),
+                String::new(),
+                String::new(),
+            )
+        };
+        let (Some(name), Some(commit)) = (name, commit) else {
+            continue;
+        };
+        if !r.scope().branch(&name) {
+            continue;
+        }
+        branches.push(Branch {
+            default: default.as_deref() == Some(name.as_str()),
+            name,
+            commit,
+            date,
+            summary: text::summary(&message),
+            checked_out: false,
+            local: false,
+            remote: None,
+        });
+    }
+    branches.sort_by(|a, b| a.name.cmp(&b.name));
+    let total = branches.len();
+    let (branches, next_cursor) = page.of(branches.into_iter(), |b| b.name.as_str());
+    let mut note = format!("{NOTE}; out-of-scope branches are not listed");
+    if !r.is_cloud() {
+        note.push_str(
+            "; Data Center's branch list has no commit dates or messages (call list_commits)",
+        );
+    }
+    if !complete {
+        note.push_str(&format!(
+            "; only the first {} branches on the server were read",
+            MAX_PAGES * 100
+        ));
+    }
+    Ok(Output {
+        repo: r.name.clone(),
+        branches,
+        total,
+        next_cursor,
+        note,
+    })
+}
+
+/// The branch `refs/remotes/<remote>/HEAD` points at, if the clone recorded one.
+fn remote_default(git: &git2::Repository) -> Option<String> {
+    let refs = git.references_glob("refs/remotes/*/HEAD").ok()?;
+    for r in refs.flatten() {
+        if let Ok(Some(target)) = r.symbolic_target() {
+            let rest = target.strip_prefix("refs/remotes/")?;
+            return rest.split_once('/').map(|(_, b)| b.to_string());
+        }
+    }
+    None
+}

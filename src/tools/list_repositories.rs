@@ -1,0 +1,183 @@
+//! `list_repositories`: the repositories of a provider's workspace (Cloud) or project (Data
+//! Center) that the scope allows, and which of them the environment has cloned.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::paging::{self, page_limit};
+use super::paths;
+use super::source::remote::{api_error, block_on, str_at};
+use super::{Context, Error, Result, Tool};
+use crate::bitbucket::{Flavor, seg};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// The provider (a key of the spec's `providers`); optional when the spec has only one.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// `next_cursor` from the previous page; omit for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Repositories requested per page: 1 to 100, default 30. Out-of-scope ones are then left
+    /// out, so a page may hold fewer.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One repository.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Repository {
+    /// The slug: pass it as `repo` to the other tools when `in_environment` is true.
+    pub name: String,
+    /// `workspace/slug` (Cloud) or `PROJECT/slug` (Data Center).
+    pub full_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Main language as Bitbucket records it (Cloud only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// `private` or `public`.
+    pub visibility: String,
+    /// The default branch (Cloud; Data Center's listing does not include it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+    /// The repository's web page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The spec names this repository, so the other tools accept it.
+    pub in_environment: bool,
+    /// It is cloned in the workdir: checkout tools answer from the local copy.
+    pub cloned: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Output {
+    pub provider: String,
+    pub repositories: Vec<Repository>,
+    /// Repositories of this page left out because the scope does not allow them.
+    pub out_of_scope: usize,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+pub struct ListRepositories;
+
+impl Tool for ListRepositories {
+    const NAME: &'static str = "list_repositories";
+    const DESCRIPTION: &'static str = "List the repositories of a provider's Cloud workspace or Data Center project that the environment's scope allows: name, full name, language, visibility, default branch, web URL, and whether the environment names it and has it cloned. From the Bitbucket API (counts against the provider's request budget). Paginated: pass `next_cursor` back as `cursor`.";
+    const API_ONLY: bool = true;
+    type Args = Args;
+    type Output = Output;
+
+    fn run(ctx: &Context, args: Args) -> Result<Output> {
+        let limit = page_limit(args.limit)?;
+        let provider = match args.provider {
+            Some(p) => p,
+            None => {
+                let names: Vec<&String> = ctx.env.spec.providers.keys().collect();
+                match names.as_slice() {
+                    [one] => (*one).clone(),
+                    _ => {
+                        return Err(Error::input(format!(
+                            "pass `provider`: this environment has {} providers ({})",
+                            names.len(),
+                            names
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        // Bound to the provider, so a cursor from one provider is refused for another.
+        let after = paging::decode_bound(KIND, &provider, args.cursor.as_deref())?;
+        let client = ctx.api_client(&provider)?;
+        let endpoint = match &client.flavor {
+            Flavor::Cloud { workspace } => format!("/repositories/{}", seg(workspace)),
+            Flavor::DataCenter { project } => format!("/api/1.0/projects/{}/repos", seg(project)),
+        };
+        let page = block_on(client.page(&endpoint, &[], limit, after.as_deref())).map_err(|e| {
+            api_error(
+                e,
+                &format!("the workspace/project of provider `{provider}`"),
+            )
+        })?;
+        let mut out_of_scope = 0;
+        let mut repositories = Vec::new();
+        for v in &page.values {
+            let repo = if client.is_cloud() {
+                cloud_repo(v)
+            } else {
+                dc_repo(v)
+            };
+            let Some(mut repo) = repo else { continue };
+            if !ctx.env.scope.repo(&repo.name, Some(&repo.full_name)) {
+                out_of_scope += 1;
+                continue;
+            }
+            let spec = ctx.env.spec.repos.iter().find(|r| {
+                r.provider.as_deref() == Some(provider.as_str())
+                    && r.name().eq_ignore_ascii_case(&repo.name)
+            });
+            repo.in_environment = spec.is_some();
+            repo.cloned = spec.is_some_and(|r| {
+                paths::clean_path(&r.checkout_path())
+                    .is_ok_and(|p| ctx.workdir.join(p).join(".git").exists())
+            });
+            repositories.push(repo);
+        }
+        let out = Output {
+            next_cursor: paging::encode_bound(KIND, &provider, page.next),
+            provider,
+            repositories,
+            out_of_scope,
+        };
+        Ok(out)
+    }
+}
+
+const KIND: &str = "repos.v1";
+
+fn cloud_repo(v: &Value) -> Option<Repository> {
+    let name = str_at(v, "/slug").or_else(|| str_at(v, "/name"))?;
+    Some(Repository {
+        full_name: str_at(v, "/full_name").unwrap_or_else(|| name.clone()),
+        name,
+        description: str_at(v, "/description").filter(|d| !d.is_empty()),
+        language: str_at(v, "/language").filter(|l| !l.is_empty()),
+        visibility: match v.get("is_private").and_then(Value::as_bool) {
+            Some(false) => "public",
+            _ => "private",
+        }
+        .to_string(),
+        default_branch: str_at(v, "/mainbranch/name"),
+        url: str_at(v, "/links/html/href"),
+        in_environment: false,
+        cloned: false,
+    })
+}
+
+fn dc_repo(v: &Value) -> Option<Repository> {
+    let name = str_at(v, "/slug")?;
+    let project = str_at(v, "/project/key").unwrap_or_default();
+    Some(Repository {
+        full_name: format!("{project}/{name}"),
+        name,
+        description: str_at(v, "/description").filter(|d| !d.is_empty()),
+        language: None,
+        visibility: match v.get("public").and_then(Value::as_bool) {
+            Some(true) => "public",
+            _ => "private",
+        }
+        .to_string(),
+        default_branch: None,
+        url: str_at(v, "/links/self/0/href"),
+        in_environment: false,
+        cloned: false,
+    })
+}
