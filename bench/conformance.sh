@@ -14,5 +14,5 @@ export GIT_SEMANTICS_REF="${2:-master}"
 # The git CLI side runs without the user's or the system's config, as the tests do.
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 git --version
-cargo test --release --quiet --test git_semantics_harness real_repository_conformance \
+cargo test --release --quiet --test it git_semantics::real_repository_conformance \
   -- --ignored --nocapture

@@ -17,8 +17,8 @@
 //! `git rev-parse --verify`. The first mismatch is printed readably.
 //!
 //! `real_repository_conformance` (ignored) runs the same comparisons over a real history:
-//! `GIT_SEMANTICS_REPO=/path/to/repo.git cargo test --release --test git_semantics_harness
-//! -- --ignored --nocapture` (see `bench/conformance.sh`).
+//! `GIT_SEMANTICS_REPO=/path/to/repo.git cargo test --release --test it
+//! git_semantics::real_repository_conformance -- --ignored --nocapture` (see `bench/conformance.sh`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use bitbucket_emulator::{Config, Emulator, Token};
 
+use crate::support::git::git;
+
 const EMAIL: &str = "bot@acme.example";
 const API_TOKEN: &str = "CANARY-gitapi-5c1e9a7b3d";
 const DC_TOKEN: &str = "CANARY-gitdc-8e2a4c6f0b";
@@ -35,27 +37,6 @@ const FAST: &[(&str, &str)] = &[
 
 // ---------------------------------------------------------------------------------------------
 // Repositories, the emulator, specs, the binary
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Two commits on `main` and a `dev` branch; with `big`, a ~400 KB file that compresses badly,
 /// so that the pack is far larger than what a stalling proxy lets through.

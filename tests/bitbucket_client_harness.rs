@@ -1,2 +1,0 @@
-#[path = "it/bitbucket_client.rs"]
-mod bitbucket_client;

@@ -1,2 +1,0 @@
-#[path = "it/git_semantics.rs"]
-mod git_semantics;

@@ -1,2 +1,0 @@
-#[path = "it/git_transport.rs"]
-mod git_transport;

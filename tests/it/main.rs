@@ -1,0 +1,79 @@
+//! The integration tests, in one binary (as cargo's own `tests/testsuite`): one module per
+//! stage, and `support` for what they share. One binary links the crate once, instead of once
+//! per test file.
+//!
+//! Run one stage with a filter: `cargo test --test it secrets::`.
+
+mod support;
+
+/// The spec: the committed JSON Schema and `agentenv validate`.
+mod spec {
+    mod schema;
+    mod validate;
+}
+
+/// The secrets store, resolution, redaction, and interoperability with the age CLI.
+mod secrets {
+    mod bad_input;
+    mod canary;
+    mod interop;
+    mod prompt;
+    mod redact;
+    mod store;
+}
+
+/// `agentenv provision`: repositories and setup steps.
+mod provision {
+    mod repos;
+    mod steps;
+}
+
+/// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
+/// argv and disk.
+mod clone {
+    mod auth;
+    mod faults;
+    mod secrets;
+}
+
+/// `agentenv check` and `agentenv branches`: asking the remote before provisioning.
+mod check {
+    mod branches;
+    mod connection;
+}
+
+/// The Bitbucket REST client and the tools that answer from the API.
+mod api {
+    mod checkout;
+    mod client;
+    mod tools;
+}
+
+/// The tools that answer from a checkout: what they show, scope and confinement, search.
+mod tools {
+    mod checkout;
+    mod search;
+    mod security;
+}
+
+/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, and the Python MCP SDK.
+mod serve {
+    mod cli;
+    mod http;
+    mod interop;
+    mod stdio;
+}
+
+/// The Bitbucket REST client against Atlassian's recorded samples and the emulator.
+mod bitbucket_client;
+
+/// Every command's output into a pipe nobody reads.
+mod cli_pipe;
+
+/// `agentenv::git` against the git CLI on the same repositories.
+mod git_semantics;
+
+/// git's network operations against hostile or broken servers.
+mod git_transport;
+
+mod toolsnaps;

@@ -1,0 +1,211 @@
+//! `agentenv serve` over stdio, driven by rmcp's client spawning the real binary:
+//! handshake, server identity, tool list with schemas, calls, typed errors, tool selection.
+
+use std::process::Stdio;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::support::BIN;
+use crate::support::git::git;
+use crate::support::workspace::{Fixture, small_app};
+
+async fn connect(fx: &Fixture, extra: &[&str]) -> RunningService<RoleClient, ()> {
+    let cmd = tokio::process::Command::new(BIN).configure(|cmd| {
+        cmd.arg("serve")
+            .arg(&fx.spec)
+            .arg("--workdir")
+            .arg(&fx.workdir)
+            .args(extra)
+            .env_remove("AGENTENV_WORKDIR");
+    });
+    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn agentenv serve");
+    ().serve(transport).await.expect("MCP handshake")
+}
+
+async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(name.to_string())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    client.call_tool(params).await.expect("tools/call answered")
+}
+
+fn text_of(result: &CallToolResult) -> Value {
+    let text = result.content[0]
+        .as_text()
+        .expect("first content block is text")
+        .text
+        .clone();
+    serde_json::from_str(&text).expect("text content is JSON")
+}
+
+async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.iter().map(|t| t.name.to_string()).collect()
+}
+
+/// The default set for the fixture's spec, which names no Bitbucket provider.
+fn default_tool_names() -> Vec<String> {
+    agentenv::serve::select_tools(&["default".into()], &[], &[], false)
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+#[test]
+fn the_default_set_leaves_out_api_tools_only_without_a_provider() {
+    let with = |has: bool| -> Vec<&'static str> {
+        agentenv::serve::select_tools(&["default".into()], &[], &[], has)
+            .unwrap()
+            .iter()
+            .map(|t| t.name)
+            .collect()
+    };
+    assert!(with(true).contains(&"list_pull_requests"));
+    assert!(!with(false).contains(&"list_pull_requests"));
+    assert!(with(false).contains(&"read_file") && with(false).contains(&"search_code"));
+    // Named explicitly, an API tool is served all the same.
+    let named = agentenv::serve::select_tools(&["list_pull_requests".into()], &[], &[], false);
+    assert_eq!(named.unwrap()[0].name, "list_pull_requests");
+}
+
+#[tokio::test]
+async fn handshake_reports_agentenv_and_lists_tools_with_schemas() {
+    let fx = small_app();
+    let client = connect(&fx, &[]).await;
+    let info = client.peer_info().expect("server info after initialize");
+    let server = info.server_info.as_ref().expect("server identity");
+    assert_eq!(server.name, "agentenv");
+    assert_eq!(server.version, env!("CARGO_PKG_VERSION"));
+    assert!(info.capabilities.tools.is_some());
+
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, default_tool_names());
+    for tool in &tools {
+        let catalog = agentenv::tools::catalog();
+        let info = catalog.iter().find(|c| c.name == tool.name).unwrap();
+        assert_eq!(
+            Value::Object((*tool.input_schema).clone()),
+            info.input_schema
+        );
+        let output = tool.output_schema.as_ref().expect("output schema");
+        assert_eq!(Value::Object((**output).clone()), info.output_schema);
+        assert!(tool.description.as_deref().is_some_and(|d| !d.is_empty()));
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_code_answers_with_text_and_structured_content() {
+    let fx = small_app();
+    let client = connect(&fx, &[]).await;
+    let result = call(
+        &client,
+        "search_code",
+        json!({"query": "TODO", "repo": "app"}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(false));
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structuredContent");
+    assert_eq!(text_of(&result), structured);
+    assert_eq!(structured["total_matches"], 2);
+    assert_eq!(structured["matches"][0]["path"], "README.md");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn tool_errors_are_error_results_carrying_the_typed_error() {
+    let fx = small_app();
+    let client = connect(&fx, &[]).await;
+    let cases = [
+        (json!({"query": "(", "regex": true}), "invalid_argument"),
+        (json!({"query": "x", "repo": "missing"}), "not_found"),
+        (json!({"nonsense": 1}), "invalid_argument"),
+    ];
+    for (args, kind) in cases {
+        let result = call(&client, "search_code", args.clone()).await;
+        assert_eq!(result.is_error, Some(true), "{args}");
+        let structured = result
+            .structured_content
+            .clone()
+            .expect("structuredContent");
+        assert_eq!(structured["kind"], kind, "{args}: {structured}");
+        assert!(
+            structured["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert_eq!(text_of(&result), structured);
+    }
+    // A tool that is not served is an error result too, naming what is available.
+    let result = call(&client, "no_such_tool", json!({})).await;
+    assert_eq!(result.is_error, Some(true));
+    let structured = result.structured_content.unwrap();
+    assert_eq!(structured["kind"], "unknown_tool");
+    assert!(
+        structured["message"]
+            .as_str()
+            .unwrap()
+            .contains("search_code")
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_served_tool_answers_a_call() {
+    // The interop smoke test does the same with the Python SDK; this one needs no Python.
+    let fx = small_app();
+    let head = git(&fx.workdir.join("app"), &["rev-parse", "HEAD"]);
+    let client = connect(&fx, &[]).await;
+    for name in tool_names(&client).await {
+        let args = match name.as_str() {
+            "search_code" => json!({"query": "TODO"}),
+            "read_file" => json!({"repo": "app", "path": "README.md"}),
+            "get_commit" => json!({"repo": "app", "commit": head}),
+            _ => json!({"repo": "app"}),
+        };
+        let result = call(&client, &name, args).await;
+        assert_eq!(result.is_error, Some(false), "{name}: {:?}", result.content);
+        assert!(result.structured_content.is_some(), "{name}");
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn tools_flag_and_spec_choose_what_is_served() {
+    let fx = small_app();
+    let client = connect(&fx, &["--tools", "search_code"]).await;
+    assert_eq!(tool_names(&client).await, ["search_code"]);
+    client.cancel().await.unwrap();
+
+    fx.spec(&["app"], "serve:\n  tools: [search_code]\n");
+    let client = connect(&fx, &[]).await;
+    assert_eq!(tool_names(&client).await, ["search_code"]);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn excluded_tools_are_neither_listed_nor_callable() {
+    let fx = small_app();
+    let rest: Vec<String> = default_tool_names()
+        .into_iter()
+        .filter(|n| n != "search_code")
+        .collect();
+    // With nothing left to serve, start-up refuses instead (checked in serve::cli).
+    assert!(!rest.is_empty(), "the default set is more than search_code");
+    let client = connect(&fx, &["--exclude-tools", "search_code"]).await;
+    assert_eq!(tool_names(&client).await, rest);
+    let result = call(&client, "search_code", json!({"query": "x"})).await;
+    assert_eq!(result.structured_content.unwrap()["kind"], "unknown_tool");
+    client.cancel().await.unwrap();
+}
