@@ -8,6 +8,7 @@ mod support;
 
 /// The spec: the committed JSON Schema and `agentenv validate`.
 mod spec {
+    mod hostile;
     mod schema;
     mod validate;
 }
