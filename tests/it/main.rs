@@ -17,6 +17,7 @@ mod spec {
 mod secrets {
     mod bad_input;
     mod canary;
+    mod damage;
     mod interop;
     mod prompt;
     mod redact;
