@@ -271,3 +271,20 @@ fn hostile_yaml_in_a_secrets_file_is_refused_in_bounded_memory() {
         run.out.failed(2).says(want).hides(&CANARIES);
     }
 }
+
+#[test]
+fn a_key_file_that_never_ends_is_refused_in_bounded_memory() {
+    // Before: AGENTENV_AGE_KEY_FILE=/dev/zero grew to 8.9 GB in 10 s.
+    let (sb, _alice) = populated();
+    let mut cmd = std::process::Command::new(crate::support::BIN);
+    cmd.args(["validate", sb.spec.to_str().unwrap()])
+        .env_clear()
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", &sb.config)
+        .env("AGENTENV_AGE_KEY_FILE", "/dev/zero");
+    let run = bounded::run(&mut cmd, ADDRESS_SPACE, Duration::from_secs(60));
+    run.out
+        .failed(3)
+        .says("cannot read the key file /dev/zero: larger than 1 MiB")
+        .hides(&CANARIES);
+}
