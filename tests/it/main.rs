@@ -62,7 +62,9 @@ mod tools {
 mod serve {
     mod cli;
     mod http;
+    mod http_wire;
     mod interop;
+    mod raw;
     mod stdio;
 }
 
