@@ -64,6 +64,7 @@ mod serve {
     mod http;
     mod http_wire;
     mod interop;
+    mod pressure;
     mod raw;
     mod stdio;
 }

@@ -17,6 +17,7 @@ use ignore::{WalkBuilder, WalkState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{self, Next, SearchBudget};
 use super::source::{Checkout, RepoRef};
 use super::{Context, Error, Kind, Result, Tool, output_schema_of};
 use collect::{Collector, FileSink};
@@ -193,6 +194,7 @@ fn plan(args: &SearchArgs) -> Result<Plan> {
             "`query` is empty; give the text or regex to search for",
         ));
     }
+    limits::check_query(&args.query)?;
     let limit = match args.limit {
         None => DEFAULT_LIMIT,
         Some(n) if (1..=MAX_LIMIT as u32).contains(&n) => n as usize,
@@ -216,20 +218,22 @@ fn plan(args: &SearchArgs) -> Result<Plan> {
         .fixed_strings(!args.regex)
         // Lets the matcher search whole buffers for candidate lines, as ripgrep does.
         .line_terminator(Some(b'\n'));
+    limits::bound_matcher(&mut builder);
     match args.case_sensitive {
         None => builder.case_smart(true),
         Some(sensitive) => builder.case_insensitive(!sensitive),
     };
     let matcher = builder.build(&args.query).map_err(|e| {
-        invalid(format!(
+        limits::regex_too_big(&args.query, args.regex).unwrap_or_else(|| invalid(format!(
             "`query` is not a valid regex: {e}. Fix the pattern, or set `regex: false` to search for the text literally"
-        ))
+        )))
     })?;
     let searcher = SearcherBuilder::new()
         .line_number(true)
         .before_context(context)
         .after_context(context)
         .binary_detection(BinaryDetection::quit(0))
+        .heap_limit(Some(limits::MAX_LINE_BUFFER))
         .build();
     Ok(Plan {
         matcher,
@@ -282,12 +286,16 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     }
 
     let collector = Mutex::new(Collector::new(plan.limit));
+    let budget = SearchBudget::new(&ctx.limits);
     let mut searched = Vec::new();
     for repo in &repos {
+        if budget.is_cut() {
+            break;
+        }
         let ov = overrides(&repo.dir, args)?;
         match &args.reference {
             None => {
-                search_working_tree(&plan, repo, &ov, &collector);
+                search_working_tree(&plan, repo, &ov, &collector, &budget);
                 searched.push(Searched {
                     repo: repo.name.clone(),
                     source: "working_tree",
@@ -296,7 +304,7 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
                 });
             }
             Some(reference) => {
-                match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
+                match search_commit(ctx, &plan, repo, reference, &ov, &collector, &budget) {
                     Ok(commit) => searched.push(Searched {
                         repo: repo.name.clone(),
                         source: "commit",
@@ -315,7 +323,9 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     }
 
     let collector = collector.into_inner().expect("collector lock");
-    Ok(collector.finish(searched, skipped, args))
+    let mut result = collector.finish(searched, skipped, args);
+    budget.annotate(&mut result.truncated, &mut result.note);
+    Ok(result)
 }
 
 fn rel_path(path: &Path) -> String {
@@ -332,6 +342,7 @@ fn search_working_tree(
     repo: &RepoRef<'_>,
     ov: &Override,
     collector: &Mutex<Collector>,
+    budget: &SearchBudget,
 ) {
     let mut walk = WalkBuilder::new(&repo.dir);
     walk.hidden(false)
@@ -357,12 +368,18 @@ fn search_working_tree(
             let Ok(rel) = entry.path().strip_prefix(&repo.dir) else {
                 return WalkState::Continue;
             };
+            let size = entry.metadata().map_or(0, |m| m.len());
+            if budget.file(size, false) == Next::Stop {
+                return WalkState::Quit;
+            }
             let mut sink = FileSink::new(context, limit);
             if searcher
                 .search_path(matcher, entry.path(), &mut sink)
                 .is_ok()
             {
                 sink.deliver(collector, &repo.name, rel_path(rel));
+            } else {
+                budget.skipped();
             }
             WalkState::Continue
         })
@@ -377,6 +394,7 @@ fn search_commit(
     reference: &str,
     ov: &Override,
     collector: &Mutex<Collector>,
+    budget: &SearchBudget,
 ) -> Result<String> {
     let internal = |e: git2::Error| {
         Error::failure(format!(
@@ -401,8 +419,9 @@ fn search_commit(
             .with_source(e)
         })?;
     let mut searcher = plan.searcher.clone();
+    let odb = git.odb().map_err(internal)?;
     let mut stack = vec![(String::new(), tree)];
-    while let Some((prefix, tree)) = stack.pop() {
+    'walk: while let Some((prefix, tree)) = stack.pop() {
         for entry in tree.iter() {
             let name = String::from_utf8_lossy(entry.name_bytes());
             let path = format!("{prefix}{name}");
@@ -421,7 +440,17 @@ fn search_commit(
                     if ov.matched(&path, false).is_ignore() {
                         continue;
                     }
+                    // The header gives the size without reading the blob into memory.
+                    let size = odb
+                        .read_header(entry.id())
+                        .map_or(0, |(size, _)| size as u64);
+                    match budget.file(size, true) {
+                        Next::Stop => break 'walk,
+                        Next::Skip => continue,
+                        Next::Search => {}
+                    }
                     let Ok(blob) = git.find_blob(entry.id()) else {
+                        budget.skipped();
                         continue;
                     };
                     if blob.is_binary() {
