@@ -38,6 +38,7 @@ mod clone {
 
 /// `agentenv check` and `agentenv branches`: asking the remote before provisioning.
 mod check {
+    mod bare_401;
     mod branches;
     mod connection;
 }
