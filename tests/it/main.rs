@@ -9,6 +9,7 @@ mod support;
 /// The spec: the committed JSON Schema and `agentenv validate`.
 mod spec {
     mod schema;
+    mod secrets;
     mod validate;
 }
 
@@ -17,9 +18,11 @@ mod secrets {
     mod bad_input;
     mod canary;
     mod interop;
+    mod personal;
     mod prompt;
     mod redact;
     mod store;
+    mod unresolved;
 }
 
 /// `agentenv provision`: repositories and setup steps.
