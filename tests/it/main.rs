@@ -74,6 +74,9 @@ mod bitbucket_client;
 /// Every command's output into a pipe nobody reads.
 mod cli_pipe;
 
+/// Every command the README shows, run as shown.
+mod readme;
+
 /// `agentenv::git` against the git CLI on the same repositories.
 mod git_semantics;
 
