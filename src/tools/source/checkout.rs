@@ -552,7 +552,10 @@ impl<'a> Checkout<'a> {
         };
         let distance = self.distance(from, &needs.boundary).unwrap_or(0);
         let wanted = u32::try_from(needs.at_least).unwrap_or(u32::MAX);
-        let mut depth = distance.saturating_add(wanted).saturating_add(1);
+        let mut depth = distance
+            .saturating_add(wanted)
+            .saturating_add(1)
+            .max(self.current_depth(&branch).unwrap_or(0).saturating_add(1));
         let before = self.shallow_commits();
         if let Some(last) = self.depths.borrow().get(&branch)
             && depth <= *last
@@ -566,6 +569,26 @@ impl<'a> Checkout<'a> {
         // No progress: the boundary the answer stopped at is still there and nothing moved.
         let after = self.shallow_commits();
         Ok(after != before || needs.boundary.iter().any(|b| !after.contains(b)))
+    }
+
+    /// How deep the checkout holds branch `name`'s history, counted as the protocol counts
+    /// (`deepen N`: the tip is 1): `None` when no shallow boundary is in it (complete), 0 when
+    /// its tip is missing. A fetch with a smaller depth would make git record the history as
+    /// shorter than it is (`--depth` also shortens), so rounds never ask for less.
+    fn current_depth(&self, name: &str) -> Option<u32> {
+        let Some(tip) = self
+            .branch_heads()
+            .into_iter()
+            .find(|h| h.name == name)
+            .map(|h| h.commit)
+        else {
+            return Some(0);
+        };
+        let shallow = self.shallow_commits();
+        if shallow.is_empty() {
+            return None;
+        }
+        self.distance(tip, &shallow).map(|d| d + 1)
     }
 
     /// The fewest first-or-other-parent steps from `tip` to the farthest of `targets` that
@@ -605,8 +628,17 @@ impl<'a> Checkout<'a> {
         best
     }
 
-    /// A commit id (full or abbreviated) that some in-scope branch contains; searched for in
-    /// the in-scope branches' tips, then in rounds of their history, when the checkout lacks it.
+    /// A commit id (full or abbreviated) that some in-scope branch contains; searched for on
+    /// the remote when the checkout lacks it, cheapest places first:
+    ///
+    /// 1. an in-scope branch whose advertised tip starts with the id (a pull request's head);
+    /// 2. the checked-out branch's history, 64, 256 then 1,024 commits deep (ids an agent asks
+    ///    about are mostly recent commits of the default branch);
+    /// 3. the tips of the other in-scope branches;
+    /// 4. the checked-out branch's history, four times deeper each round, to its start;
+    /// 5. the other in-scope branches' histories, 8 commits deep, then four times deeper.
+    ///
+    /// Each step ends the search as soon as the id resolves; the call's budget bounds it all.
     fn resolve_commit_id(&self, id: &str) -> Result<ResolvedRef> {
         let not_found = |searched: &str| {
             Error::not_found(format!(
@@ -614,10 +646,10 @@ impl<'a> Checkout<'a> {
                 self.repo.name
             ))
         };
+        let stopped = || not_found(&format!(" (the search stopped: {})", budget_text()));
         if let Some(r) = self.lookup_commit(id)? {
             return Ok(r);
         }
-        // Stage 1: the tips of the in-scope branches the checkout lacks or has stale.
         let advertised = match self.advertised() {
             Ok(a) => a,
             Err(e) => {
@@ -627,62 +659,102 @@ impl<'a> Checkout<'a> {
                 )));
             }
         };
-        let heads = self.branch_heads();
-        let missing: Vec<String> = advertised
+        let in_scope: Vec<(String, git2::Oid)> = advertised
             .branches
             .iter()
-            .filter(|(name, tip)| {
-                self.scope.branch(name)
-                    && !heads.iter().any(|h| &h.name == name && h.commit == *tip)
-            })
-            .map(|(name, _)| name.clone())
+            .filter(|(name, _)| self.scope.branch(name))
+            .cloned()
             .collect();
-        if !missing.is_empty() {
-            if !self.fetch(&missing, self.tip_depth())? {
-                return Err(not_found(&format!(
-                    " (the search stopped: {})",
-                    budget_text()
-                )));
+        let heads = self.branch_heads();
+        let lacks =
+            |name: &str, tip: git2::Oid| !heads.iter().any(|h| h.name == name && h.commit == tip);
+        let lower = id.to_ascii_lowercase();
+        // Step 1.
+        let named: Vec<String> = in_scope
+            .iter()
+            .filter(|(n, tip)| tip.to_string().starts_with(&lower) && lacks(n, *tip))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !named.is_empty() {
+            if !self.fetch(&named, self.tip_depth())? {
+                return Err(stopped());
             }
             if let Some(r) = self.lookup_commit(id)? {
                 return Ok(r);
             }
         }
-        // Stage 2: deeper and deeper history, the checked-out branch ahead of the others (an
-        // id an agent asks about is most often on it).
-        let main = self.checked_out_branch();
-        let others: Vec<String> = advertised
-            .branches
-            .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| self.scope.branch(n) && Some(n) != main.as_ref())
-            .collect();
-        let mut depth = 64u32;
-        while self.git.is_shallow() {
-            let before = self.shallow_commits();
-            if let Some(m) = &main
-                && advertised.tip(m).is_some()
-                && !self.fetch(std::slice::from_ref(m), Depth::Commits(depth))?
-            {
-                return Err(not_found(&format!(
-                    " (the search stopped: {})",
-                    budget_text()
-                )));
+        let main = self
+            .checked_out_branch()
+            .filter(|m| in_scope.iter().any(|(n, _)| n == m));
+        // One round of a branch's history: `Ok(None)` when it made no progress.
+        let round = |branches: &[String], depth: u32| -> Result<Option<Option<ResolvedRef>>> {
+            if branches.is_empty() || !self.git.is_shallow() {
+                return Ok(None);
             }
-            let side = (depth / 8).max(1);
-            if side > 1 && !self.fetch(&others, Depth::Commits(side))? {
-                return Err(not_found(&format!(
-                    " (the search stopped: {})",
-                    budget_text()
-                )));
+            let depths: Vec<(String, Option<u32>)> = branches
+                .iter()
+                .map(|b| (b.clone(), self.current_depth(b)))
+                .collect();
+            if depths.iter().all(|(_, d)| d.is_none()) {
+                return Ok(None);
+            }
+            let deeper: Vec<String> = depths
+                .into_iter()
+                .filter(|(_, d)| d.is_some_and(|d| d < depth))
+                .map(|(b, _)| b)
+                .collect();
+            if deeper.is_empty() {
+                // Already this deep: the next round goes further.
+                return Ok(Some(None));
+            }
+            let before = self.shallow_commits();
+            if !self.fetch(&deeper, Depth::Commits(depth))? {
+                return Err(stopped());
+            }
+            let found = self.lookup_commit(id)?;
+            if found.is_none() && self.shallow_commits() == before {
+                return Ok(None);
+            }
+            Ok(Some(found))
+        };
+        let main: Vec<String> = main.into_iter().collect();
+        // Step 2.
+        for depth in [64, 256, 1024] {
+            match round(&main, depth)? {
+                Some(Some(r)) => return Ok(r),
+                Some(None) => {}
+                None => break,
+            }
+        }
+        // Step 3.
+        let tips: Vec<String> = in_scope
+            .iter()
+            .filter(|(n, tip)| lacks(n, *tip) && !main.contains(n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !tips.is_empty() {
+            if !self.fetch(&tips, self.tip_depth())? {
+                return Err(stopped());
             }
             if let Some(r) = self.lookup_commit(id)? {
                 return Ok(r);
             }
-            if self.shallow_commits() == before && side > 1 {
-                break;
+        }
+        // Steps 4 and 5.
+        let others: Vec<String> = in_scope
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !main.contains(n))
+            .collect();
+        for (branches, start) in [(&main, 4096u32), (&others, 8)] {
+            let mut depth = start;
+            loop {
+                match round(branches, depth)? {
+                    Some(Some(r)) => return Ok(r),
+                    Some(None) => depth = depth.saturating_mul(4),
+                    None => break,
+                }
             }
-            depth = depth.saturating_mul(2);
         }
         Err(not_found(""))
     }

@@ -865,3 +865,130 @@ async fn side_branch_commits_are_found_and_concurrent_fetches_are_safe() {
         &["fsck", "--connectivity-only", "--no-progress"],
     );
 }
+
+/// A fetch budget of nothing: the answer is what the clone already has, and says how to get
+/// the rest (`agentenv tool`, the budget set through its environment variable).
+#[test]
+fn a_spent_fetch_budget_answers_what_it_has_and_says_how_to_get_more() {
+    let w = World::new();
+    let work = w.provision("budget");
+    let tool = |budget_mb: &str, name: &str, args: &[&str]| {
+        let mut cmd = agentenv_cmd(&["tool", w.spec.to_str().unwrap(), name, "--workdir"]);
+        cmd.arg(&work);
+        for a in args {
+            cmd.args(["--arg", a]);
+        }
+        let out = cmd
+            .env("BB_TOKEN", TOKEN)
+            .env("AGENTENV_PERSONAL_FILE", w.base.join("none.yaml"))
+            .env("AGENTENV_FETCH_BUDGET_MB", budget_mb)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = tool("0", "list_commits", &["repo=conform", "limit=10"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["commits"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["history_truncated_by_depth"], true, "{v}");
+    let note = v["note"].as_str().unwrap();
+    assert!(note.contains("AGENTENV_FETCH_BUDGET_MB"), "{note}");
+    // The cursor goes on from there once the budget allows.
+    let cursor = v["next_cursor"]
+        .as_str()
+        .expect("a cursor to continue")
+        .to_string();
+    let (code, stdout, stderr) = tool(
+        "64",
+        "list_commits",
+        &["repo=conform", "limit=10", &format!("cursor={cursor}")],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let rest: Vec<&str> = v["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hash"].as_str().unwrap())
+        .collect();
+    let theirs = w.git(&["log", "--format=%H", "--skip=1", "-n10", "main"]);
+    assert_eq!(rest, theirs.lines().collect::<Vec<_>>());
+
+    // The boundary commit's diff cannot be had without its parent: an error, not a guess.
+    let work2 = w.provision("budget2");
+    let mut cmd = agentenv_cmd(&["tool", w.spec.to_str().unwrap(), "get_commit", "--workdir"]);
+    let out = cmd
+        .arg(&work2)
+        .args(["--arg", "repo=conform", "--arg", "commit=HEAD"])
+        .env("BB_TOKEN", TOKEN)
+        .env("AGENTENV_PERSONAL_FILE", w.base.join("none.yaml"))
+        .env("AGENTENV_FETCH_BUDGET_MB", "0")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("fetch budget"), "{all}");
+    assert!(!all.contains(TOKEN));
+}
+
+/// A server keeps repositories open between calls: one opened before another process fetched
+/// into the checkout sees the fetched branch and history, without fetching them again.
+#[tokio::test]
+async fn pooled_repositories_see_what_another_process_fetched() {
+    let w = World::new();
+    let work = w.provision("pool");
+    let server = w.context(&work);
+    let mut seen = String::new();
+    // The server opens the checkout and keeps it.
+    let v = ok(&server, &mut seen, "browse", json!({"repo": "conform"})).await;
+    assert!(v.get("note").is_none(), "{v}");
+
+    // Another process (here: another context on the same workdir) fetches a branch and history.
+    let other = w.context(&work);
+    ok(
+        &other,
+        &mut seen,
+        "read_file",
+        json!({"repo": "conform", "path": "open.txt", "ref": "feature/open"}),
+    )
+    .await;
+    let all = all_pages(&other, &mut seen, json!({"repo": "conform"}), 100).await;
+    assert_eq!(all, git_log(&w, "main", &[], &[]));
+
+    // The server's open repository answers from what is on disk now: nothing is fetched again.
+    let v = ok(
+        &server,
+        &mut seen,
+        "read_file",
+        json!({"repo": "conform", "path": "open.txt", "ref": "feature/open"}),
+    )
+    .await;
+    assert!(v.get("note").is_none(), "fetched again: {v}");
+    let v = ok(
+        &server,
+        &mut seen,
+        "list_commits",
+        json!({"repo": "conform", "limit": 100}),
+    )
+    .await;
+    assert!(v.get("note").is_none(), "fetched again: {v}");
+    assert_eq!(v["commits"], json!(git_log(&w, "main", &[], &[])));
+    let old = w.git(&["rev-parse", "main~30"]);
+    let v = ok(
+        &server,
+        &mut seen,
+        "get_commit",
+        json!({"repo": "conform", "commit": old}),
+    )
+    .await;
+    assert!(v.get("note").is_none(), "fetched again: {v}");
+    assert_eq!(v["files"], json!(git_changes(&w, &old)));
+}
