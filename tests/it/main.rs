@@ -56,6 +56,7 @@ mod api {
 /// The tools that answer from a checkout: what they show, scope and confinement, search.
 mod tools {
     mod checkout;
+    mod conformance;
     mod search;
     mod security;
 }
