@@ -152,7 +152,8 @@ pub const REGEX_SIZE_LIMIT: usize = 10 << 20;
 pub const DFA_CACHE_LIMIT: usize = 10 << 20;
 /// The longest line a file may have to be searched: the searcher holds a whole line in memory.
 pub const MAX_LINE_BUFFER: usize = 16 << 20;
-/// The largest file searched at a `ref`: a blob is read into memory whole.
+/// The largest file searched in a committed tree (the default, or a `ref`'s): each file is
+/// read into memory whole.
 pub const MAX_BLOB_BYTES: u64 = 64 << 20;
 
 /// Refuse a query longer than [`MAX_QUERY_BYTES`].
@@ -197,16 +198,6 @@ pub fn regex_too_big(query: &str, is_regex: bool) -> Option<Error> {
     })
 }
 
-/// What the budget says of the next file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    Search,
-    /// Not searched (too large to hold), counted; the search goes on.
-    Skip,
-    /// The budget is spent: the search stops and answers with what it found.
-    Stop,
-}
-
 /// How far one search may read: [`Limits::search_time`] and [`Limits::search_bytes`].
 /// Checked before each file, so a search stops within a file of its budget.
 pub struct SearchBudget {
@@ -231,13 +222,9 @@ impl SearchBudget {
         }
     }
 
-    /// Take a file of `size` bytes from the budget. `whole` when the file is read into memory
-    /// whole (a blob at a `ref`), which caps its size at [`MAX_BLOB_BYTES`].
-    pub fn file(&self, size: u64, whole: bool) -> Next {
-        if whole && size > MAX_BLOB_BYTES {
-            self.skipped();
-            return Next::Skip;
-        }
+    /// Take a file of `size` bytes from the budget: true to search it; false when the time is
+    /// up or the bytes are not there, and the search stops with what it found.
+    pub fn file(&self, size: u64) -> bool {
         let taken = Instant::now() < self.deadline
             && self
                 .bytes_left
@@ -247,14 +234,14 @@ impl SearchBudget {
                 .is_ok();
         if taken {
             self.read.fetch_add(size, Ordering::Relaxed);
-            Next::Search
         } else {
             self.cut.store(true, Ordering::Relaxed);
-            Next::Stop
         }
+        taken
     }
 
-    /// A file that could not be searched (unreadable, or a line over [`MAX_LINE_BUFFER`]).
+    /// A file that could not be searched: unreadable, a line over [`MAX_LINE_BUFFER`], or in a
+    /// committed tree over [`MAX_BLOB_BYTES`].
     pub fn skipped(&self) {
         self.unsearched.fetch_add(1, Ordering::Relaxed);
     }
@@ -283,7 +270,7 @@ impl SearchBudget {
         if unsearched > 0 {
             notes.push(format!(
                 "{unsearched} files were not searched: unreadable, a line longer than {} MiB, \
-                 or (at a `ref`) larger than {} MiB",
+                 or (in a committed tree) larger than {} MiB",
                 MAX_LINE_BUFFER >> 20,
                 MAX_BLOB_BYTES >> 20
             ));
@@ -348,16 +335,17 @@ mod tests {
     }
 
     #[test]
-    fn a_search_budget_stops_at_its_bytes_and_skips_large_blobs() {
+    fn a_search_budget_stops_at_its_bytes_and_counts_skipped_files() {
         let limits = Limits {
             search_bytes: 100,
             ..Limits::default()
         };
         let budget = SearchBudget::new(&limits);
-        assert_eq!(budget.file(60, false), Next::Search);
-        assert_eq!(budget.file(MAX_BLOB_BYTES + 1, true), Next::Skip);
+        assert!(budget.file(60));
+        budget.skipped();
         assert!(!budget.is_cut());
-        assert_eq!(budget.file(60, false), Next::Stop);
+        assert!(!budget.file(60));
+        assert!(budget.is_cut());
         let (mut truncated, mut note) = (false, Some("earlier note".to_string()));
         budget.annotate(&mut truncated, &mut note);
         let note = note.unwrap();

@@ -10,6 +10,7 @@ mod support;
 mod spec {
     mod hostile;
     mod schema;
+    mod secrets;
     mod validate;
 }
 
@@ -19,9 +20,11 @@ mod secrets {
     mod canary;
     mod damage;
     mod interop;
+    mod personal;
     mod prompt;
     mod redact;
     mod store;
+    mod unresolved;
 }
 
 /// `agentenv provision`: repositories and setup steps.
@@ -40,6 +43,7 @@ mod clone {
 
 /// `agentenv check` and `agentenv branches`: asking the remote before provisioning.
 mod check {
+    mod bare_401;
     mod branches;
     mod connection;
 }
@@ -54,6 +58,8 @@ mod api {
 /// The tools that answer from a checkout: what they show, scope and confinement, search.
 mod tools {
     mod checkout;
+    mod conformance;
+    mod one_view;
     mod search;
     mod security;
 }
@@ -74,6 +80,9 @@ mod bitbucket_client;
 
 /// Every command's output into a pipe nobody reads.
 mod cli_pipe;
+
+/// Every command the README shows, run as shown.
+mod readme;
 
 /// `agentenv::git` against the git CLI on the same repositories.
 mod git_semantics;

@@ -10,18 +10,22 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::raw::Server;
+use crate::support::git::commit_all;
 use crate::support::workspace::{Fixture, small_app};
 
-/// `small_app` plus `files` untracked files of `mib` MiB each under `app/big/`, none holding
-/// the needle the tests search for, so a search reads every byte of them.
+/// `small_app` plus `files` files of `mib` MiB each under `app/big/`, committed in the
+/// checkout (search_code reads the committed tree by default), none holding the absent regex
+/// the tests search for, so a search of it reads every byte of them.
 fn big_app(files: usize, mib: usize) -> Fixture {
     let fx = small_app();
-    let dir = fx.workdir.join("app").join("big");
+    let app = fx.workdir.join("app");
+    let dir = app.join("big");
     std::fs::create_dir_all(&dir).unwrap();
     let content = LINE.repeat(mib * LINES_PER_MIB);
     for i in 0..files {
         std::fs::write(dir.join(format!("f{i:03}.txt")), &content).unwrap();
     }
+    commit_all(&app, "big files");
     fx
 }
 
@@ -117,7 +121,7 @@ fn heavy_calls_past_the_cap_wait_then_are_refused_with_a_retry_time() {
         &[],
         &[
             ("AGENTENV_HEAVY_CALLS", "1"),
-            ("AGENTENV_HEAVY_CALL_WAIT", "0.1"),
+            ("AGENTENV_HEAVY_CALL_WAIT", "0.05"),
         ],
     );
     let mut probe = server.connect();
@@ -172,12 +176,12 @@ fn heavy_calls_past_the_cap_wait_then_are_refused_with_a_retry_time() {
         refused += 1;
     }
     eprintln!(
-        "figure: one search of 48 MiB took {:.2} s; 32 calls at once with 1 turn and a 0.1 s wait: {served} served, {refused} refused",
+        "figure: one search of 48 MiB (committed tree) took {:.2} s; 32 calls at once with 1 turn and a 0.05 s wait: {served} served, {refused} refused",
         one.as_secs_f64()
     );
     assert!(
         refused > 0,
-        "no call was refused although one search takes {one:?} and a turn is waited for 0.1 s"
+        "no call was refused although one search takes {one:?} and a turn is waited for 0.05 s"
     );
     // Every light call (8) was served, and the turns were all given back.
     assert!(served >= 8, "{served} served");
@@ -197,32 +201,45 @@ fn a_search_stops_at_its_budget_and_says_so() {
     let server = Server::start(&fx, &[], &[("AGENTENV_SEARCH_MAX_BYTES", "3145728")]);
     let mut conn = server.connect();
     conn.handshake(&[]);
-    let answer = conn.call(
-        2,
-        "search_code",
-        json!({"query": "lazy dog", "repo": "app", "include": ["big/**"]}),
-        &[],
-    );
-    let out = structured(&answer);
-    assert_eq!(answer["result"]["isError"], false, "{answer}");
-    assert_eq!(out["truncated"], true, "{out}");
-    let note = out["note"].as_str().unwrap();
-    assert!(
-        note.contains("the search stopped early") && note.contains("may read 3 MiB"),
-        "{note}"
-    );
-    // Every line of every file matches: at most three files' worth were read.
-    let total = out["total_matches"].as_u64().unwrap();
-    assert!(
-        total > 0 && total <= 3 * LINES_PER_MIB as u64,
-        "{total} matches counted"
-    );
+    // The committed tree (the default) and the working tree have each their own walk.
+    for (id, working_tree) in [(2, false), (3, true)] {
+        let answer = conn.call(
+            id,
+            "search_code",
+            json!({"query": "lazy dog", "repo": "app", "include": ["big/**"],
+                   "working_tree": working_tree}),
+            &[],
+        );
+        let out = structured(&answer);
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+        assert_eq!(out["truncated"], true, "{out}");
+        let note = out["note"].as_str().unwrap();
+        assert!(
+            note.contains("the search stopped early") && note.contains("may read 3 MiB"),
+            "working_tree {working_tree}: {note}"
+        );
+        // Every line of every file matches: at most three files' worth were read.
+        let total = out["total_matches"].as_u64().unwrap();
+        assert!(
+            total > 0 && total <= 3 * LINES_PER_MIB as u64,
+            "working_tree {working_tree}: {total} matches counted"
+        );
+    }
 
     // A narrow search within the budget is whole, with no note.
     let answer = conn.call(
-        3,
+        4,
         "search_code",
         json!({"query": "TODO", "repo": "app", "exclude": ["big/**"]}),
+        &[],
+    );
+    let out = structured(&answer);
+    assert_eq!(out["truncated"], false, "{out}");
+    assert!(out.get("note").is_none_or(Value::is_null), "{out}");
+    let answer = conn.call(
+        5,
+        "search_code",
+        json!({"query": "TODO", "repo": "app", "exclude": ["big/**"], "working_tree": true}),
         &[],
     );
     let out = structured(&answer);
@@ -233,17 +250,19 @@ fn a_search_stops_at_its_budget_and_says_so() {
     let server = Server::start(&fx, &[], &[("AGENTENV_SEARCH_TIMEOUT", "0.000001")]);
     let mut conn = server.connect();
     conn.handshake(&[]);
-    let answer = conn.call(
-        2,
-        "search_code",
-        json!({"query": "lazy dog", "repo": "app"}),
-        &[],
-    );
-    let out = structured(&answer);
-    assert_eq!(out["truncated"], true, "{out}");
-    assert_eq!(out["total_matches"], 0, "{out}");
-    assert!(
-        out["note"].as_str().unwrap().contains("stopped early"),
-        "{out}"
-    );
+    for (id, working_tree) in [(2, false), (3, true)] {
+        let answer = conn.call(
+            id,
+            "search_code",
+            json!({"query": "lazy dog", "repo": "app", "working_tree": working_tree}),
+            &[],
+        );
+        let out = structured(&answer);
+        assert_eq!(out["truncated"], true, "{out}");
+        assert_eq!(out["total_matches"], 0, "{out}");
+        assert!(
+            out["note"].as_str().unwrap().contains("stopped early"),
+            "{out}"
+        );
+    }
 }
