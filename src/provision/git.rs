@@ -501,10 +501,15 @@ fn populate(repo: &Repository, tree: &git2::Tree<'_>) -> std::result::Result<(),
                 })
             })
             .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(git2::Error::from_str("a checkout writer panicked")))
-        })
+        // Every writer is joined before the first failure is returned.
+        let done: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(git2::Error::from_str("a checkout writer panicked")))
+            })
+            .collect();
+        done.into_iter().collect::<std::result::Result<(), _>>()
     })?;
     write_index(repo, workdir, tree)
 }
