@@ -57,6 +57,7 @@ mod api {
 mod tools {
     mod checkout;
     mod conformance;
+    mod one_view;
     mod search;
     mod security;
 }
