@@ -554,8 +554,11 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
         (_, ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Ssh) => {
             Kind::Unavailable
         }
-        // Sockets report through the OS class ("connection refused").
-        (_, ErrorClass::Os) if plan.local_path.is_none() => Kind::Unavailable,
+        // libgit2's own sockets (`git://`) report a refused connection through the OS class;
+        // `http(s)://` goes through agentenv's transport, whose failures are typed above. Any
+        // other OS error is a local file: a full disk, a permission.
+        (_, ErrorClass::Os) if uses_libgit2_sockets(plan) => Kind::Unavailable,
+        (_, ErrorClass::Os) => return local_failure(plan, e),
         _ => Kind::Failure,
     };
     let mut err = Error::new(
@@ -567,4 +570,65 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
             .with_hint("check the URL and that the server is reachable, then run provision again");
     }
     err.with_source(e)
+}
+
+/// A local file failure while cloning or updating (libgit2's OS class, on a connection that
+/// is not libgit2's own socket): exit 1 with libgit2's words (the file and the OS's reason)
+/// and what to do. Never retried: trying again cannot make room or grant permission.
+///
+/// libgit2 keeps the OS error only as text (it clears `errno` once it has written the
+/// message), so the hint comes from asking the file system about the target directly.
+fn local_failure(plan: &RepoPlan, e: git2::Error) -> Error {
+    let target = plan.target.display();
+    let hint = match storage_problem(&plan.target).and_then(|io| io.raw_os_error()) {
+        Some(libc::ENOSPC) => format!(
+            "the file system that holds {target} is full: free space (or pass another --workdir), then run provision again — an interrupted update is completed, an interrupted clone starts over"
+        ),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => format!(
+            "{target} or its parent directory is not writable by this user: fix its permissions (or pass another --workdir)"
+        ),
+        _ => match &plan.local_path {
+            Some(source) => format!(
+                "check the free space and permissions of {target}, and that {} is readable",
+                source.display()
+            ),
+            None => format!("check the free space and permissions of {target}"),
+        },
+    };
+    Error::failure(format!(
+        "repository {} ({}): {}",
+        plan.name,
+        plan.url,
+        e.message()
+    ))
+    .with_hint(hint)
+    .with_source(e)
+}
+
+/// What keeps anything from being written at `target` (or its nearest existing ancestor):
+/// a full file system (`ENOSPC`), or a directory this process may not write (`EACCES`,
+/// `EROFS`); `None` when nothing does, now.
+fn storage_problem(target: &Path) -> Option<std::io::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = target.ancestors().find(|p| p.is_dir())?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid C string; access(2) and statvfs(2) only read it.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            return Some(std::io::Error::last_os_error());
+        }
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_bavail == 0 {
+            return Some(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+    }
+    None
+}
+
+/// Whether libgit2 opens the connection itself (`git://`), rather than agentenv's HTTP
+/// transport (`http(s)://`) or the local transport (paths, `file://`).
+fn uses_libgit2_sockets(plan: &RepoPlan) -> bool {
+    plan.local_path.is_none()
+        && !plan.fetch_url.starts_with("http://")
+        && !plan.fetch_url.starts_with("https://")
 }

@@ -85,12 +85,27 @@ pub fn provision(env_path: &Path, opts: &Options, watcher: &dyn Watcher) -> Repo
     report
 }
 
-/// The workdir: the one given, else the spec's default; absolute.
+/// The workdir: the one given, else the spec's default; absolute. A path that is (or runs
+/// through) a file is refused before anything is created.
 fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
     let dir = given
         .map(Path::to_path_buf)
         .unwrap_or_else(|| env.default_workdir());
-    std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
+    let dir = std::path::absolute(&dir)
+        .map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))?;
+    if let Some(file) = dir.ancestors().find(|p| p.exists()).filter(|p| !p.is_dir()) {
+        let what = if file == dir {
+            "is a file, not a directory".to_string()
+        } else {
+            format!("is inside {}, which is a file", file.display())
+        };
+        return Err(
+            Error::input(format!("workdir {} {what}", dir.display())).with_hint(
+                "pass --workdir with a directory (it is created if missing), or move the file away",
+            ),
+        );
+    }
+    Ok(dir)
 }
 
 /// A repository in place (or, in a dry run, where it would be).

@@ -28,6 +28,11 @@ mod provision {
     mod steps;
 }
 
+/// Provision under faults: a full disk, permissions.
+mod reliability {
+    mod disk;
+}
+
 /// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
 /// argv and disk.
 mod clone {
