@@ -28,8 +28,9 @@ mod provision {
     mod steps;
 }
 
-/// Provision under faults: a full disk, permissions.
+/// Provision under faults: a full disk, permissions, SIGKILL at any point, racing runs.
 mod reliability {
+    mod crash;
     mod disk;
 }
 
