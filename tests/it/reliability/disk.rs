@@ -84,6 +84,19 @@ impl Full {
         }
     }
 
+    /// Make room: a bigger tmpfs (a file-size limit applies only to the commands it is
+    /// applied to).
+    fn make_room(&self) {
+        if let Full::Tmpfs(d) = self {
+            let st = Command::new("mount")
+                .args(["-o", "remount,size=16m", "tmpfs"])
+                .arg(&d.at)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+    }
+
     fn apply(&self, cmd: &mut Command) {
         if let Full::FileSizeLimit(limit) = *self {
             // SAFETY: between fork and exec, only setrlimit(2) and signal(2), which are
@@ -156,6 +169,47 @@ fn a_full_disk_during_a_clone_is_exit_1_with_the_cause_and_the_path() {
     assert_local_failure(&out, full.says(), &wd);
     assert_eq!(emu.count("GET */info/refs*"), 1, "not retried");
     assert_eq!(entries(&wd), [".agentenv"], "no half clone left");
+}
+
+#[test]
+fn a_full_disk_during_an_update_is_exit_1_and_the_next_run_completes_the_update() {
+    let t = tempfile::tempdir().unwrap();
+    let up = upstream(&t.path().join("up"));
+    let (_emu, url) = served(&up);
+    let spec = spec(
+        t.path(),
+        &format!("repos:\n  - url: {url}\n    path: app\n"),
+    );
+    let full = Full::new(&t.path().join("small"), "1m", 1_000_000);
+    let wd = t.path().join("small/wd");
+    Out::from(provision_cmd(&spec, &wd).output().unwrap()).ok();
+
+    // 2 MB that compress to almost nothing: the fetch fits, the checkout does not, and it
+    // stops half-way (files before big.txt written, those after not).
+    write(&up.join("a-first.txt"), "written before the disk fills\n");
+    write(
+        &up.join("big.txt"),
+        "all work and no play\n".repeat(100_000),
+    );
+    write(&up.join("file2.txt"), "2 moved on\n");
+    std::fs::remove_file(up.join("file3.txt")).unwrap();
+    let b = commit_all(&up, "move on");
+    let mut cmd = provision_cmd(&spec, &wd);
+    full.apply(&mut cmd);
+    let out = Out::from(cmd.output().unwrap());
+    assert_local_failure(&out, full.says(), &wd.join("app"));
+
+    full.make_room();
+    let out = Out::from(provision_cmd(&spec, &wd).output().unwrap());
+    out.ok();
+    assert!(!out.all().contains("local changes"), "{}", out.all());
+    let app = wd.join("app");
+    assert_eq!(git(&app, &["rev-parse", "HEAD"]), b);
+    assert_eq!(
+        git(&app, &["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+    git(&app, &["fsck", "--full", "--no-progress"]);
 }
 
 /// Run as `nobody` when root (root may write anywhere): `owned` becomes theirs.
