@@ -62,14 +62,17 @@ impl GitAuth {
         depth: i32,
     ) -> FetchOptions<'a> {
         let mut fo = FetchOptions::new();
-        if let Some(report) = progress {
+        if progress.is_some() || super::crash::armed("fetch") {
             let mut cb = RemoteCallbacks::new();
             cb.transfer_progress(move |p| {
-                report(Transfer {
-                    received: p.received_objects(),
-                    total: p.total_objects(),
-                    bytes: p.received_bytes(),
-                });
+                if let Some(report) = progress {
+                    report(Transfer {
+                        received: p.received_objects(),
+                        total: p.total_objects(),
+                        bytes: p.received_bytes(),
+                    });
+                }
+                super::crash::point("fetch");
                 true
             });
             fo.remote_callbacks(cb);
@@ -331,6 +334,7 @@ fn clone(
     let result = clone_into(plan, auth, progress, &tmp);
     match result {
         Ok(synced) => {
+            super::crash::point("clone-rename");
             if plan.target.exists() {
                 // An empty directory: rename(2) cannot replace it portably, so remove it first.
                 std::fs::remove_dir(&plan.target)?;
@@ -368,7 +372,7 @@ fn clone_into(
     // `origin` fetches this branch only, as after `git clone --single-branch`.
     repo.remote_with_fetch("origin", &plan.url, &refspec)
         .map_err(err)?;
-    checkout(plan, &repo, &tip, false)?;
+    checkout(plan, &repo, &tip, WorkTree::Fresh)?;
     Ok(Synced {
         action: RepoAction::Cloned,
         branch: tip.branch,
@@ -393,8 +397,19 @@ fn fetch_branch(
     Ok(refspec)
 }
 
+/// The work tree a checkout writes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkTree {
+    /// The empty work tree of a new clone.
+    Fresh,
+    /// An existing checkout; untracked files stay.
+    Existing,
+    /// An existing checkout whose local changes and untracked files are discarded (`--force`).
+    Discarding,
+}
+
 /// Point the local branch, its remote-tracking ref and HEAD at the tip, and check it out.
-fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, discard: bool) -> Result<()> {
+fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, into: WorkTree) -> Result<()> {
     let err = |e| git_error(plan, e);
     let commit = repo.find_commit(tip.oid).map_err(err)?;
     let b = &tip.branch;
@@ -405,13 +420,20 @@ fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, discard: bool) 
         "agentenv: fetch",
     )
     .map_err(err)?;
-    let mut co = CheckoutBuilder::new();
-    co.force();
-    if discard {
-        co.remove_untracked(true);
+    if into == WorkTree::Fresh {
+        let tree = commit.tree().map_err(err)?;
+        populate(repo, &tree).map_err(err)?;
+    } else {
+        let mut co = CheckoutBuilder::new();
+        co.force();
+        if into == WorkTree::Discarding {
+            co.remove_untracked(true);
+        }
+        crash_hook(&mut co);
+        repo.checkout_tree(commit.as_object(), Some(&mut co))
+            .map_err(err)?;
     }
-    repo.checkout_tree(commit.as_object(), Some(&mut co))
-        .map_err(err)?;
+    super::crash::point("checkout-done");
     if tip.detached {
         return repo.set_head_detached(tip.oid).map_err(err);
     }
@@ -429,6 +451,142 @@ fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, discard: bool) 
         .map_err(err)?;
     repo.set_head(&format!("refs/heads/{b}")).map_err(err)?;
     Ok(())
+}
+
+/// Files per writer below which a second writer is not worth its start.
+const FILES_PER_WRITER: usize = 64;
+
+/// Write a new clone's work tree and index from `tree`, several files at a time.
+///
+/// Creating files is most of a cold provision (on ext4, inode allocation alone was 60% of its
+/// cycles on tokio) and the git CLI does it one file at a time (`checkout.workers` is 1 unless
+/// configured). Here one libgit2 checkout per core writes its own run of paths (in tree order,
+/// so writers rarely share a directory), each on its own repository handle, with libgit2's
+/// filters and attributes as in a single checkout: the `.gitattributes` files are written
+/// first, alone, so every writer finds them. The writers leave the index alone; it is built
+/// once at the end from the tree and each file's stat data, as a checkout would write it.
+fn populate(repo: &Repository, tree: &git2::Tree<'_>) -> std::result::Result<(), git2::Error> {
+    let writers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    let mut attributes = Vec::new();
+    let mut paths = Vec::new();
+    // The walk stops at a directory whose name is not UTF-8; one checkout then writes all.
+    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(git2::ObjectType::Tree) {
+            let mut path = dir.as_bytes().to_vec();
+            path.extend_from_slice(entry.name_bytes());
+            if entry.name_bytes() == b".gitattributes" {
+                attributes.push(path);
+            } else {
+                paths.push(path);
+            }
+        }
+        git2::TreeWalkResult::Ok
+    });
+    let writers = writers.min(paths.len() / FILES_PER_WRITER).max(1);
+    let workdir = match repo.workdir() {
+        Some(w) if walked.is_ok() && writers > 1 && cfg!(unix) => w,
+        _ => {
+            let mut co = CheckoutBuilder::new();
+            co.force();
+            crash_hook(&mut co);
+            return repo.checkout_tree(tree.as_object(), Some(&mut co));
+        }
+    };
+    write_paths(repo, tree, &attributes)?;
+    let tree_id = tree.id();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(paths.len().div_ceil(writers))
+            .map(|chunk| {
+                s.spawn(move || {
+                    let repo = Repository::open(workdir)?;
+                    let tree = repo.find_tree(tree_id)?;
+                    write_paths(&repo, &tree, chunk)
+                })
+            })
+            .collect();
+        // Every writer is joined before the first failure is returned.
+        let done: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(git2::Error::from_str("a checkout writer panicked")))
+            })
+            .collect();
+        done.into_iter().collect::<std::result::Result<(), _>>()
+    })?;
+    write_index(repo, workdir, tree)
+}
+
+/// The reliability tests' `checkout` crash point, at each file written (only when armed).
+fn crash_hook(co: &mut CheckoutBuilder<'_>) {
+    if super::crash::armed("checkout") {
+        co.progress(|_, _, _| super::crash::point("checkout"));
+    }
+}
+
+/// Write these paths of `tree` into the work tree, leaving the index alone.
+fn write_paths(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    paths: &[Vec<u8>],
+) -> std::result::Result<(), git2::Error> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let mut co = CheckoutBuilder::new();
+    co.force().update_index(false).disable_pathspec_match(true);
+    crash_hook(&mut co);
+    for p in paths {
+        co.path(p.as_slice());
+    }
+    repo.checkout_tree(tree.as_object(), Some(&mut co))
+}
+
+/// The index of a fresh checkout: the tree's entries with the stat data of the files written.
+#[cfg(unix)]
+fn write_index(
+    repo: &Repository,
+    workdir: &Path,
+    tree: &git2::Tree<'_>,
+) -> std::result::Result<(), git2::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mut index = repo.index()?;
+    index.read_tree(tree)?;
+    let entries: Vec<git2::IndexEntry> = index.iter().collect();
+    for mut e in entries {
+        let path = workdir.join(std::ffi::OsStr::from_bytes(&e.path));
+        let m = std::fs::symlink_metadata(&path).map_err(|err| {
+            git2::Error::from_str(&format!("cannot stat {}: {err}", path.display()))
+        })?;
+        // Truncated to 32 bits as git's index stores them.
+        e.ctime = git2::IndexTime::new(m.ctime() as i32, m.ctime_nsec() as u32);
+        e.mtime = git2::IndexTime::new(m.mtime() as i32, m.mtime_nsec() as u32);
+        e.dev = m.dev() as u32;
+        e.ino = m.ino() as u32;
+        e.uid = m.uid();
+        e.gid = m.gid();
+        if e.mode != 0o160000 {
+            e.file_size = m.size() as u32;
+        }
+        index.add(&e)?;
+    }
+    index.write()
+}
+
+#[cfg(not(unix))]
+fn write_index(
+    _: &Repository,
+    _: &Path,
+    _: &git2::Tree<'_>,
+) -> std::result::Result<(), git2::Error> {
+    Err(git2::Error::from_str(
+        "the parallel checkout is for unix only",
+    ))
 }
 
 /// Files with local changes: modified, staged, deleted or untracked (ignored files don't count).
@@ -454,6 +612,10 @@ fn update(
     check_local_source(plan)?;
     let err = |e| git_error(plan, e);
     let repo = Repository::open(&plan.target).map_err(err)?;
+    let interrupted = Interrupted::find(&repo);
+    if interrupted.is_some() {
+        remove_stale_locks(plan, &repo)?;
+    }
     match repo.find_remote("origin") {
         Err(_) => {
             repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
@@ -475,7 +637,11 @@ fn update(
             .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()))
     };
     let head = repo.head().ok().and_then(|h| h.target());
-    let current = on_branch && head == Some(tip.oid) && !needs_unshallow(plan, &repo);
+    // An interrupted update may have moved HEAD but not yet the branch's config: finish it.
+    let current = on_branch
+        && head == Some(tip.oid)
+        && !needs_unshallow(plan, &repo)
+        && interrupted.is_none();
     let up_to_date = || Synced {
         action: RepoAction::UpToDate,
         branch: tip.branch.clone(),
@@ -490,7 +656,13 @@ fn update(
     if current && changed.is_empty() {
         return Ok(up_to_date());
     }
-    if !changed.is_empty() && !force {
+    // Changes an interrupted update left (files it had written, or begun to write, on its way
+    // to its target) are ours to finish, not the user's to keep.
+    let ours = !changed.is_empty()
+        && interrupted
+            .as_ref()
+            .is_some_and(|i| i.made(&repo, &changed));
+    if !changed.is_empty() && !force && !ours {
         let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
         let more = changed.len().saturating_sub(shown.len());
         let mut list = shown.join(", ");
@@ -506,6 +678,7 @@ fn update(
             "commit or copy them elsewhere, or run `agentenv provision --force` to discard them",
         ));
     }
+    Interrupted::begin(plan, &repo, head, tip.oid)?;
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
         let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
         let known = repo
@@ -523,12 +696,139 @@ fn update(
     } else {
         drop(conn);
     }
-    checkout(plan, &repo, &tip, force)?;
+    // An interrupted update of ours is completed as a forced one would be.
+    let into = if force || ours {
+        WorkTree::Discarding
+    } else {
+        WorkTree::Existing
+    };
+    checkout(plan, &repo, &tip, into)?;
+    Interrupted::end(&repo);
     Ok(Synced {
         action: RepoAction::Updated,
         branch: tip.branch,
         head: tip.oid.to_string(),
     })
+}
+
+/// An update that began and never ended: `.git/agentenv-update` holds the commit it moved
+/// from (or `-` for none) and the one it moved to. Written before an update changes anything
+/// (fetch, refs, work tree) and removed once it is done, so a provision killed (or stopped
+/// by a full disk) half-way leaves it, and the next one knows which changes are its own.
+struct Interrupted {
+    from: Option<git2::Oid>,
+    to: git2::Oid,
+}
+
+impl Interrupted {
+    fn marker(repo: &Repository) -> std::path::PathBuf {
+        repo.path().join("agentenv-update")
+    }
+
+    /// The interrupted update of this checkout, if any. A marker cut short when it was
+    /// written is none: nothing had been changed yet.
+    fn find(repo: &Repository) -> Option<Interrupted> {
+        let text = std::fs::read_to_string(Self::marker(repo)).ok()?;
+        let (from, to) = text.trim().split_once(' ')?;
+        Some(Interrupted {
+            from: git2::Oid::from_str(from).ok(),
+            to: git2::Oid::from_str(to).ok()?,
+        })
+    }
+
+    fn begin(
+        plan: &RepoPlan,
+        repo: &Repository,
+        from: Option<git2::Oid>,
+        to: git2::Oid,
+    ) -> Result<()> {
+        let from = from.map_or("-".to_string(), |o| o.to_string());
+        let path = Self::marker(repo);
+        std::fs::write(&path, format!("{from} {to}\n")).map_err(|e| {
+            Error::failure(format!(
+                "repository {}: cannot write {}: {e}",
+                plan.name,
+                path.display()
+            ))
+        })
+    }
+
+    fn end(repo: &Repository) {
+        let _ = std::fs::remove_file(Self::marker(repo));
+    }
+
+    /// Whether every changed path is one this update changes between its two commits: a
+    /// file it wrote, removed, or was writing when it stopped. A change anywhere else is
+    /// someone's own, and stops the update as any local change does.
+    fn made(&self, repo: &Repository, changed: &[String]) -> bool {
+        let tree = |oid: Option<git2::Oid>| -> Option<Option<git2::Tree<'_>>> {
+            match oid {
+                None => Some(None),
+                Some(o) => Some(Some(repo.find_commit(o).ok()?.tree().ok()?)),
+            }
+        };
+        let (Some(from), Some(Some(to))) = (tree(self.from), tree(Some(self.to))) else {
+            return false;
+        };
+        let Ok(diff) = repo.diff_tree_to_tree(from.as_ref(), Some(&to), None) else {
+            return false;
+        };
+        let mut touched = std::collections::HashSet::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(p) = file.path().and_then(Path::to_str) {
+                    touched.insert(p.to_string());
+                }
+            }
+        }
+        changed.iter().all(|p| touched.contains(p))
+    }
+}
+
+/// Remove the lock files a killed update left in the checkout's `.git` (the index, HEAD,
+/// config, refs): git and libgit2 refuse to change a file whose `.lock` exists. Called only
+/// for an interrupted update, under the workdir lock.
+fn remove_stale_locks(plan: &RepoPlan, repo: &Repository) -> Result<()> {
+    fn locks_in(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                locks_in(&path, found);
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                found.push(path);
+            }
+        }
+    }
+    let git_dir = repo.path();
+    let mut found = Vec::new();
+    for top in [
+        "index",
+        "HEAD",
+        "config",
+        "packed-refs",
+        "shallow",
+        "FETCH_HEAD",
+        "ORIG_HEAD",
+    ] {
+        let lock = git_dir.join(format!("{top}.lock"));
+        if lock.exists() {
+            found.push(lock);
+        }
+    }
+    locks_in(&git_dir.join("refs"), &mut found);
+    for lock in found {
+        std::fs::remove_file(&lock).map_err(|e| {
+            Error::failure(format!(
+                "repository {}: cannot remove {}, left by an interrupted update: {e}",
+                plan.name,
+                lock.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn needs_unshallow(plan: &RepoPlan, repo: &Repository) -> bool {
@@ -554,8 +854,11 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
         (_, ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Ssh) => {
             Kind::Unavailable
         }
-        // Sockets report through the OS class ("connection refused").
-        (_, ErrorClass::Os) if plan.local_path.is_none() => Kind::Unavailable,
+        // libgit2's own sockets (`git://`) report a refused connection through the OS class;
+        // `http(s)://` goes through agentenv's transport, whose failures are typed above. Any
+        // other OS error is a local file: a full disk, a permission.
+        (_, ErrorClass::Os) if uses_libgit2_sockets(plan) => Kind::Unavailable,
+        (_, ErrorClass::Os) => return local_failure(plan, e),
         _ => Kind::Failure,
     };
     let mut err = Error::new(
@@ -567,4 +870,65 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
             .with_hint("check the URL and that the server is reachable, then run provision again");
     }
     err.with_source(e)
+}
+
+/// A local file failure while cloning or updating (libgit2's OS class, on a connection that
+/// is not libgit2's own socket): exit 1 with libgit2's words (the file and the OS's reason)
+/// and what to do. Never retried: trying again cannot make room or grant permission.
+///
+/// libgit2 keeps the OS error only as text (it clears `errno` once it has written the
+/// message), so the hint comes from asking the file system about the target directly.
+fn local_failure(plan: &RepoPlan, e: git2::Error) -> Error {
+    let target = plan.target.display();
+    let hint = match storage_problem(&plan.target).and_then(|io| io.raw_os_error()) {
+        Some(libc::ENOSPC) => format!(
+            "the file system that holds {target} is full: free space (or pass another --workdir), then run provision again — an interrupted update is completed, an interrupted clone starts over"
+        ),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => format!(
+            "{target} or its parent directory is not writable by this user: fix its permissions (or pass another --workdir)"
+        ),
+        _ => match &plan.local_path {
+            Some(source) => format!(
+                "check the free space and permissions of {target}, and that {} is readable",
+                source.display()
+            ),
+            None => format!("check the free space and permissions of {target}"),
+        },
+    };
+    Error::failure(format!(
+        "repository {} ({}): {}",
+        plan.name,
+        plan.url,
+        e.message()
+    ))
+    .with_hint(hint)
+    .with_source(e)
+}
+
+/// What keeps anything from being written at `target` (or its nearest existing ancestor):
+/// a full file system (`ENOSPC`), or a directory this process may not write (`EACCES`,
+/// `EROFS`); `None` when nothing does, now.
+fn storage_problem(target: &Path) -> Option<std::io::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = target.ancestors().find(|p| p.is_dir())?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid C string; access(2) and statvfs(2) only read it.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            return Some(std::io::Error::last_os_error());
+        }
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_bavail == 0 {
+            return Some(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+    }
+    None
+}
+
+/// Whether libgit2 opens the connection itself (`git://`), rather than agentenv's HTTP
+/// transport (`http(s)://`) or the local transport (paths, `file://`).
+fn uses_libgit2_sockets(plan: &RepoPlan) -> bool {
+    plan.local_path.is_none()
+        && !plan.fetch_url.starts_with("http://")
+        && !plan.fetch_url.starts_with("https://")
 }

@@ -33,6 +33,12 @@ mod provision {
     mod steps;
 }
 
+/// Provision under faults: a full disk, permissions, SIGKILL at any point, racing runs.
+mod reliability {
+    mod crash;
+    mod disk;
+}
+
 /// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
 /// argv and disk.
 mod clone {
