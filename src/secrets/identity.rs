@@ -124,9 +124,13 @@ pub(crate) fn discover(vars: Lookup) -> Result<Option<Identities>> {
     Ok((!ids.keys.is_empty()).then_some(ids))
 }
 
+/// The largest key file read: an RSA-16384 OpenSSH key is 12 KB; a list of age keys a few KB.
+const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
 fn read_key_file(path: &Path) -> Result<String> {
     warn_if_shared(path, "key file");
-    std::fs::read_to_string(path)
+    // Bounded: AGENTENV_AGE_KEY_FILE pointed at a device or a large file must not hang.
+    crate::spec::yaml::read_file(path, MAX_KEY_FILE_BYTES)
         .map_err(|e| Error::auth(format!("cannot read the key file {}: {e}", path.display())))
 }
 

@@ -8,7 +8,7 @@
 //! refused as tampering. Anyone can produce a valid value with the age CLI:
 //! `printf 'agentenv-secret/v1 %s\n%s' NAME "$VALUE" | age -e -a -r RECIPIENT`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::identity::{Identities, Recipient};
 use crate::error::{Error, Result};
+use crate::spec::yaml::{self, Entry, Pos, ReadError, Value as YamlValue};
 
 /// The first line of every plaintext, before the name.
 pub(crate) const BINDING_PREFIX: &str = "agentenv-secret/v1 ";
@@ -25,6 +26,8 @@ const ARMOR_BEGIN: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
 const ARMOR_END: &str = "-----END AGE ENCRYPTED FILE-----";
 /// Larger values cannot be passed as one environment variable on Linux (MAX_ARG_STRLEN).
 pub(crate) const MAX_VALUE_BYTES: usize = 128 * 1024;
+/// The largest secrets file read: room for about ninety values of the largest size, armored.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Shorter values cannot be redacted without masking ordinary text everywhere.
 pub(crate) const MIN_VALUE_CHARS: usize = 4;
 
@@ -88,34 +91,51 @@ pub(crate) struct SecretsFile {
 impl SecretsFile {
     /// Read a secrets file; a file that does not exist is an empty store.
     pub fn load(path: &Path) -> Result<SecretsFile> {
-        match std::fs::read_to_string(path) {
+        match yaml::read_file(path, MAX_FILE_BYTES) {
             Ok(text) => Self::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SecretsFile {
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(SecretsFile {
                 path: path.to_path_buf(),
                 exists: false,
                 recipients: Vec::new(),
                 values: BTreeMap::new(),
             }),
-            Err(e) => Err(Error::failure(format!(
+            Err(ReadError::Io(e)) => Err(Error::failure(format!(
                 "cannot read the secrets file {}: {e}",
                 path.display()
             ))),
+            Err(e @ ReadError::TooLarge { .. }) => Err(Error::input(format!(
+                "{}: not a secrets file: {e}",
+                path.display()
+            ))
+            .with_hint("check that secrets.team names the right file")),
+            Err(ReadError::NotUtf8 { pos, hint, .. }) => Err(Error::input(format!(
+                "{}:{}:{}: not a secrets file: not UTF-8 text",
+                path.display(),
+                pos.line,
+                pos.column
+            ))
+            .with_hint(hint)),
         }
     }
 
     /// Parse and check the structure (not the ciphertexts: those are checked on decryption, so
-    /// a broken value can still be replaced or removed). Errors never quote values.
+    /// a broken value can still be replaced or removed). Errors point at `file:line:column`
+    /// and never quote values.
+    ///
+    /// A file cut short is refused, not read as the part that is left: every value must run
+    /// to its END line, every recorded recipient must parse, and a file with nothing in it
+    /// (we always write `recipients:`) is not an empty store.
     pub fn parse(path: &Path, text: &str) -> Result<SecretsFile> {
         let shown = path.display();
         let how = "a secrets file is a YAML mapping of NAME to an age-armored value, managed with `agentenv secret create|update|remove`";
-        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-            let mut msg = e.to_string();
-            if msg.starts_with("duplicate entry") {
-                // serde_yaml points at the mapping, not at the repeated keys.
-                let key = duplicate_key(&msg);
-                msg = format!("duplicate name {key} (lines {})", key_lines(text, &key));
-            }
-            Error::input(format!("{shown}: not a valid secrets file: {msg}")).with_hint(how)
+        let at = |pos: Pos| format!("{shown}:{}:{}", pos.line, pos.column);
+        let doc = yaml::parse_document(text).map_err(|d| {
+            let place = match (d.line, d.column) {
+                (Some(line), Some(column)) => format!("{shown}:{line}:{column}"),
+                _ => shown.to_string(),
+            };
+            Error::input(format!("{place}: not a valid secrets file: {}", d.message))
+                .with_hint(d.hint.unwrap_or_else(|| how.to_string()))
         })?;
         let mut file = SecretsFile {
             path: path.to_path_buf(),
@@ -123,50 +143,97 @@ impl SecretsFile {
             recipients: Vec::new(),
             values: BTreeMap::new(),
         };
-        let map = match doc {
-            serde_yaml::Value::Null => return Ok(file),
-            serde_yaml::Value::Mapping(m) => m,
+        let Some(doc) = doc else {
+            return Err(Error::input(format!(
+                "{shown}: the secrets file holds nothing (no `recipients:`, no values): it is empty or was cut short"
+            ))
+            .with_hint("restore it from git; if it is meant to be new, delete it and use `agentenv secret create`"));
+        };
+        let entries = match &doc.value {
+            YamlValue::Map(entries) => entries,
             other => {
                 let found = match other {
-                    serde_yaml::Value::Sequence(_) => "a list",
-                    serde_yaml::Value::String(_) => "a plain string",
+                    YamlValue::Seq(_) => "a list",
+                    YamlValue::String(_) => "a plain string",
                     _ => "a scalar",
                 };
                 return Err(Error::input(format!(
-                    "{shown}: expected a mapping of secret names to age-armored values, found {found}"
+                    "{}: expected a mapping of secret names to age-armored values, found {found}",
+                    at(doc.pos)
                 ))
                 .with_hint(how));
             }
         };
-        for (key, value) in map {
-            let Some(key) = key.as_str() else {
-                return Err(Error::input(format!("{shown}: a key is not a string")).with_hint(how));
-            };
-            let at = format!("{shown}:{}", key_lines(text, key));
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for entry in entries {
+            if let Some(first) = seen.insert(&entry.key, entry.key_pos) {
+                return Err(Error::input(format!(
+                    "{}: duplicate name {} (lines {}, {})",
+                    at(entry.key_pos),
+                    entry.key.escape_debug(),
+                    first.line,
+                    entry.key_pos.line
+                ))
+                .with_hint(how));
+            }
+        }
+        for Entry {
+            key,
+            key_pos,
+            value,
+        } in entries
+        {
+            let here = at(*key_pos);
             if key == RECIPIENTS_KEY {
-                let list = value.as_sequence().ok_or_else(|| {
-                    Error::input(format!("{at}: `recipients` must be a list of public keys"))
-                })?;
-                for r in list {
-                    let r = r.as_str().ok_or_else(|| {
-                        Error::input(format!("{at}: `recipients` must be a list of public keys"))
-                    })?;
-                    file.recipients.push(r.to_string());
+                let not_list = || {
+                    Error::input(format!(
+                        "{here}: `recipients` must be a list of public keys"
+                    ))
+                };
+                let YamlValue::Seq(items) = &value.value else {
+                    return Err(not_list());
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let YamlValue::String(r) = &item.value else {
+                        return Err(not_list());
+                    };
+                    // A recipient line cut short (or edited) would otherwise only surface as a
+                    // puzzling "rekey needed"; the values after it would be silently gone.
+                    Recipient::parse(r, &format!("{}: recipients[{i}]", at(item.pos))).map_err(
+                        |e| {
+                            e.with_hint(format!(
+                                "the file records a recipient that is not a valid public key: it was cut short or edited by hand; restore {shown} from git"
+                            ))
+                        },
+                    )?;
+                    file.recipients.push(r.clone());
                 }
                 continue;
             }
-            check_name(key, &at)?;
-            let armored = value
-                .as_str()
-                .map(str::trim)
-                .filter(|v| v.starts_with(ARMOR_BEGIN) && v.ends_with(ARMOR_END));
-            let Some(armored) = armored else {
-                return Err(Error::input(format!(
-                    "{at}: the value of {key} is not an age-armored ciphertext ({ARMOR_BEGIN} … {ARMOR_END})"
-                ))
-                .with_hint("never put a plain value in this file; remove the entry and use `agentenv secret create`"));
+            check_name(key, &here)?;
+            let text = match &value.value {
+                YamlValue::String(v) => Some(v.trim()),
+                _ => None,
             };
-            file.values.insert(key.to_string(), format!("{armored}\n"));
+            match text {
+                Some(v) if v.starts_with(ARMOR_BEGIN) && v.ends_with(ARMOR_END) => {
+                    file.values.insert(key.clone(), format!("{v}\n"));
+                }
+                Some(v) if v.starts_with(ARMOR_BEGIN) => {
+                    return Err(Error::input(format!(
+                        "{here}: the value of {key} is cut short: it has no `{ARMOR_END}` line (was the file truncated?)"
+                    ))
+                    .with_hint(format!(
+                        "restore {shown} from git, or replace the value with `agentenv secret update ENV --team|--personal {key}`"
+                    )));
+                }
+                _ => {
+                    return Err(Error::input(format!(
+                        "{here}: the value of {key} is not an age-armored ciphertext ({ARMOR_BEGIN} … {ARMOR_END})"
+                    ))
+                    .with_hint("never put a plain value in this file; remove the entry and use `agentenv secret create`"));
+                }
+            }
         }
         Ok(file)
     }
@@ -308,28 +375,6 @@ fn yaml_scalar(s: &str) -> String {
     }
 }
 
-fn duplicate_key(msg: &str) -> String {
-    msg.split('"').nth(1).unwrap_or("").to_string()
-}
-
-/// The line numbers where a top-level `key:` is written, for messages ("3, 9"); "?" if unknown.
-fn key_lines(text: &str, key: &str) -> String {
-    let lines: Vec<String> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|(i, _)| (i + 1).to_string())
-        .collect();
-    if lines.is_empty() {
-        "?".into()
-    } else {
-        lines.join(", ")
-    }
-}
-
 /// Encrypt `value` under `name` to `recipients`; returns the armored text.
 pub(crate) fn seal(name: &str, value: &str, recipients: &[Recipient]) -> Result<String> {
     let encryptor = age::Encryptor::with_recipients(recipients.iter().map(Recipient::as_dyn))
@@ -351,6 +396,36 @@ pub(crate) struct Origin<'a> {
     pub recipients: &'a [String],
 }
 
+/// What is wrong with a value age refuses, in a few words (age's own texts run to several
+/// lines and suggest upgrading, which never helps with a damaged file).
+fn damage(e: &age::DecryptError) -> String {
+    use age::DecryptError as E;
+    match e {
+        E::InvalidHeader | E::UnknownFormat => "its header is not a valid age header".into(),
+        E::InvalidMac => "its header fails its integrity check".into(),
+        E::DecryptionFailed | E::KeyDecryptionFailed => {
+            "its contents fail their integrity check".into()
+        }
+        E::Io(io) => format!("its armor cannot be read: {io}"),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// The first of our public keys that the file lists as a recipient.
+fn listed_key(ids: &Identities, origin: &Origin) -> Option<String> {
+    let listed: Vec<String> = origin
+        .recipients
+        .iter()
+        .map(|r| super::identity::canonical(r))
+        .collect();
+    ids.publics.iter().find(|p| listed.contains(p)).cloned()
+}
+
 /// Decrypt the value stored under `name` and check its name binding.
 pub(crate) fn open(
     name: &str,
@@ -368,22 +443,30 @@ pub(crate) fn open(
         ))
     };
     let reader = age::armor::ArmoredReader::new(armored.as_bytes());
-    let decryptor = age::Decryptor::new_buffered(reader).map_err(|e| corrupt(e.to_string()))?;
-    let mut stream = decryptor.decrypt(ids.iter()).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => {
-            let to = recipients_text(origin.recipients);
-            Error::auth(format!(
-                "cannot decrypt {name} in {file}: it is encrypted to [{to}], and {} is not one of them",
-                ids.describe()
-            ))
-            .with_hint("use a key it is encrypted to (AGENTENV_AGE_KEY or AGENTENV_AGE_KEY_FILE), or ask someone who can decrypt it to add your public key to secrets.recipients and run `agentenv secret rekey ENV`")
-        }
-        other => corrupt(other.to_string()),
-    })?;
+    let decryptor = age::Decryptor::new_buffered(reader).map_err(|e| corrupt(damage(&e)))?;
+    // age cannot tell a damaged recipient stanza from one for another key: both just fail to
+    // open. When the file lists one of our keys, a value that does not open with it is
+    // damaged (or was re-encrypted behind the file's back), not "not for you".
+    let mut stream = decryptor
+        .decrypt(ids.iter())
+        .map_err(|e| match (e, listed_key(ids, origin)) {
+            (age::DecryptError::NoMatchingKeys, Some(key)) => corrupt(format!(
+                "its header does not open with your key {key}, which the file lists as a recipient"
+            )),
+            (age::DecryptError::NoMatchingKeys, None) => {
+                let to = recipients_text(origin.recipients);
+                Error::auth(format!(
+                    "cannot decrypt {name} in {file}: it is encrypted to [{to}], and {} is not one of them",
+                    ids.describe()
+                ))
+                .with_hint("use a key it is encrypted to (AGENTENV_AGE_KEY or AGENTENV_AGE_KEY_FILE), or ask someone who can decrypt it to add your public key to secrets.recipients and run `agentenv secret rekey ENV`")
+            }
+            (other, _) => corrupt(damage(&other)),
+        })?;
     let mut plain = Zeroizing::new(Vec::new());
     stream
         .read_to_end(&mut plain)
-        .map_err(|e| corrupt(e.to_string()))?;
+        .map_err(|e| corrupt(format!("its contents cannot be decrypted: {e}")))?;
     let text = std::str::from_utf8(&plain)
         .map_err(|_| Error::input(format!("{file}: the value of {name} is not UTF-8 text")))?;
     let unbound = || {

@@ -4,7 +4,7 @@ mod checks;
 mod diagnostic;
 mod model;
 mod shape;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use model::*;
@@ -14,6 +14,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::Result;
+
+/// The largest spec file read. Real specs are a few KB; the limit keeps what a hostile or
+/// mistaken file (a log, a binary, `/dev/zero`) can cost to a read of this much.
+pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+/// Problems reported per file; a generated file can have one per line.
+const MAX_DIAGNOSTICS: usize = 100;
+
+fn too_large() -> Diagnostic {
+    Diagnostic::whole_file(format!(
+        "the spec is larger than {} KiB; a spec is a short YAML file",
+        MAX_SPEC_BYTES / 1024
+    ))
+    .with_hint("check that this is the right file; split shared setup into its own spec")
+}
 
 /// A spec loaded from disk and validated, with its compiled scope.
 #[derive(Debug, Clone)]
@@ -41,11 +55,17 @@ impl LoadedEnv {
 
     /// Like [`LoadedEnv::load`], with every problem as data (for `validate --json`).
     pub fn diagnose_file(path: &Path) -> Result<LoadedEnv, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![
-                Diagnostic::whole_file(format!("cannot read the spec: {e}"))
-                    .with_hint("check the path; `agentenv validate` takes the spec file itself"),
-            ]
+        let text = yaml::read_file(path, MAX_SPEC_BYTES).map_err(|e| {
+            vec![match e {
+                yaml::ReadError::Io(e) => {
+                    Diagnostic::whole_file(format!("cannot read the spec: {e}"))
+                        .with_hint("check the path; `agentenv validate` takes the spec file itself")
+                }
+                yaml::ReadError::TooLarge { .. } => too_large(),
+                yaml::ReadError::NotUtf8 { pos, hint, .. } => {
+                    Diagnostic::new(pos, "", e.to_string()).with_hint(hint)
+                }
+            }]
         })?;
         Self::diagnose(path, &text)
     }
@@ -53,6 +73,9 @@ impl LoadedEnv {
     /// Parse and validate: YAML syntax, then the shape against the JSON Schema (every
     /// unknown key, wrong type, missing key at once), then the semantic checks.
     pub fn diagnose(path: &Path, text: &str) -> Result<LoadedEnv, Vec<Diagnostic>> {
+        if text.len() as u64 > MAX_SPEC_BYTES {
+            return Err(vec![too_large()]);
+        }
         let tree = yaml::parse(text).map_err(|d| vec![d])?;
         let shape_problems = shape::check(schema_ref(), &tree);
         // Take the ill-shaped values out, so the semantic checks can still look at the rest:
@@ -101,6 +124,13 @@ impl LoadedEnv {
         }
         problems.extend(shape_problems.into_iter().map(|(_, d)| d));
         problems.sort_by_key(|d| (d.line, d.column));
+        if problems.len() > MAX_DIAGNOSTICS {
+            let more = problems.len() - MAX_DIAGNOSTICS;
+            problems.truncate(MAX_DIAGNOSTICS);
+            problems.push(Diagnostic::whole_file(format!(
+                "… and {more} more problems (the first {MAX_DIAGNOSTICS} are shown)"
+            )));
+        }
         let (spec, scope) = match loaded {
             Some(ok) if problems.is_empty() => ok,
             _ => return Err(problems),

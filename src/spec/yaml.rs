@@ -2,9 +2,19 @@
 //! validation wants every problem, each pointing at its line and column. So the spec is parsed
 //! once into this small tree (yaml-rust2's marked events), checked against the schema on the
 //! tree, and only then turned into JSON for serde.
+//!
+//! This is the one YAML reader for files a user hands us (the spec, the secrets files), so it
+//! is also where hostile input stops: [`read_file`] reads at most a given size and points at
+//! the first byte that is not UTF-8; the tree builder refuses nesting deeper than
+//! [`MAX_DEPTH`] as the events arrive (everything after it — shape checks, JSON conversion,
+//! even dropping the tree — recurses) and counts the values it holds, aliases' copies
+//! included, against [`MAX_NODES`] and [`MAX_ALIAS_BYTES`], so a few hundred bytes of
+//! `&a [*b, *b, …]` cannot expand into gigabytes.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
 
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -209,13 +219,114 @@ impl Node {
     }
 }
 
+/// How deep lists and mappings may nest. A spec nests about five levels; the tree is walked
+/// recursively afterwards, and 50,000 levels of `- - - …` (100 KB) overflowed the stack.
+pub const MAX_DEPTH: usize = 64;
+/// How many values (scalars, lists, mappings) the tree may hold, counting what aliases
+/// (`*name`) copy. A spec holds hundreds; nine levels of nine aliases each copy 9^9 values
+/// from 300 bytes of text, and even without aliases a 1 MiB file of `[1,1,1,…]` is half a
+/// million values, each with its own checks and messages.
+pub const MAX_NODES: usize = 100_000;
+/// How much scalar text aliases may copy into the tree, in total: an alias of a long string,
+/// repeated, grows the tree without adding many values.
+pub const MAX_ALIAS_BYTES: usize = 1024 * 1024;
+
+/// Why a file could not be read as text.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// Larger than the limit given to [`read_file`].
+    TooLarge {
+        limit: u64,
+    },
+    /// The first invalid byte: 0-based offset, where it is, and what the file probably is.
+    NotUtf8 {
+        offset: usize,
+        byte: u8,
+        pos: Pos,
+        hint: &'static str,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::TooLarge { limit } => write!(f, "larger than {}", human_size(*limit)),
+            ReadError::NotUtf8 { offset, byte, .. } => write!(
+                f,
+                "not UTF-8 text: the byte at offset {offset} (0x{byte:02x}) is not valid UTF-8"
+            ),
+        }
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Read a text file of at most `limit` bytes. Reading stops at `limit + 1` bytes, so a huge
+/// file, a FIFO or a device costs no more than that.
+pub fn read_file(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line_start = bytes[..offset]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // The prefix is valid UTF-8, so the column counts characters as editors do.
+        let column =
+            std::str::from_utf8(&bytes[line_start..offset]).map_or(0, |s| s.chars().count()) + 1;
+        let line = bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+        ReadError::NotUtf8 {
+            offset,
+            byte: bytes[offset],
+            pos: Pos { line, column },
+            hint: if utf16 {
+                "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+            } else {
+                "save the file as UTF-8 (Latin-1 and other legacy encodings are not read)"
+            },
+        }
+    })
+}
+
 /// Parse one YAML document. A syntax error comes back as a diagnostic with its position.
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
+    parse_document(text)?.ok_or_else(|| {
+        Diagnostic::new(Pos { line: 1, column: 1 }, "", "the spec is empty")
+            .with_hint("start it with `version: 1` and `name: …`")
+    })
+}
+
+/// Parse one YAML document; `None` for a file with no content (empty, or only comments).
+pub fn parse_document(text: &str) -> Result<Option<Node>, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
     loop {
         let (event, mark) = parser.next_token().map_err(|e| {
             let pos = Pos::from(*e.marker());
+            if e.info() == "recursion limit exceeded" {
+                // The scanner reads ahead of the events, so a run of `[[[…` can reach its own
+                // limit (255 open brackets) before the builder counts MAX_DEPTH of them.
+                return too_deep(pos);
+            }
             Diagnostic::new(pos, "", format!("not valid YAML: {}", e.info())).with_hint(
                 "check the indentation and quoting on this line and the one before it; \
                  quote values that contain `: `, `#` or start with `*`, `&`, `!`, `{`, `[`",
@@ -226,10 +337,16 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
         }
         builder.event(event, mark)?;
     }
-    builder.root.ok_or_else(|| {
-        Diagnostic::new(Pos { line: 1, column: 1 }, "", "the spec is empty")
-            .with_hint("start it with `version: 1` and `name: …`")
-    })
+    Ok(builder.root)
+}
+
+fn too_deep(pos: Pos) -> Diagnostic {
+    Diagnostic::new(
+        pos,
+        "",
+        format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"),
+    )
+    .with_hint("a file like this nests a few levels; check for a run of `- - -`, `[[[` or `{{{`")
 }
 
 enum Frame {
@@ -237,26 +354,60 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         items: Vec<Node>,
+        size: Size,
     },
     Map {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Pos)>,
+        size: Size,
     },
+}
+
+/// How much a node holds, counting its descendants: what an alias to it copies.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn add(&mut self, other: Size) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Size)>,
     root: Option<Node>,
     documents: usize,
+    /// Values in the tree so far, aliases' copies included.
+    nodes: usize,
+    /// Text aliases have copied so far.
+    copied_bytes: usize,
 }
 
 impl Builder {
     fn event(&mut self, event: Event, mark: Marker) -> Result<(), Diagnostic> {
         let pos = Pos::from(mark);
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(Diagnostic::new(
+                    pos,
+                    "",
+                    format!("this file holds more than {MAX_NODES} values"),
+                )
+                .with_hint("check that this is the right file; a spec holds hundreds of values"));
+            }
+        }
         match event {
             Event::DocumentStart => {
                 self.documents += 1;
@@ -264,47 +415,84 @@ impl Builder {
                     return Err(Diagnostic::new(
                         pos,
                         "",
-                        "a spec file holds one YAML document, this is a second one",
+                        "a file holds one YAML document, this is a second one",
                     )
                     .with_hint("remove the `---` and what follows, or put it in its own file"));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let size = Size {
+                    nodes: 1,
+                    bytes: text.len(),
+                };
                 let node = scalar(text, style, tag.as_ref(), pos)?;
-                self.finish(node, anchor)?;
+                self.finish(node, anchor, size)?;
             }
             Event::Alias(id) => {
-                let mut node = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let (node, size) = self.anchors.get(&id).ok_or_else(|| {
                     Diagnostic::new(pos, "", "this alias (`*name`) refers to no anchor")
                 })?;
+                self.nodes = self.nodes.saturating_add(size.nodes);
+                self.copied_bytes = self.copied_bytes.saturating_add(size.bytes);
+                if self.nodes > MAX_NODES || self.copied_bytes > MAX_ALIAS_BYTES {
+                    return Err(Diagnostic::new(
+                        pos,
+                        "",
+                        format!(
+                            "with the copies aliases (`*name`) make, this file holds more than \
+                             {MAX_NODES} values or {} of copied text by here; it is refused \
+                             before it grows further (aliases of aliases multiply)",
+                            human_size(MAX_ALIAS_BYTES as u64)
+                        ),
+                    )
+                    .with_hint("write the values out, or use fewer aliases of aliases"));
+                }
+                let (mut node, size) = (node.clone(), *size);
                 node.pos = pos;
-                self.finish(node, 0)?;
+                self.finish(node, 0, size)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                pos,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                pos,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(pos));
+                }
+                let size = Size { nodes: 1, bytes: 0 };
+                self.stack.push(match event {
+                    Event::SequenceStart(..) => Frame::Seq {
+                        pos,
+                        anchor,
+                        items: Vec::new(),
+                        size,
+                    },
+                    _ => Frame::Map {
+                        pos,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                        size,
+                    },
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let node = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (
+                let (node, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        pos,
+                        anchor,
+                        items,
+                        size,
+                    }) => (
                         Node {
                             value: Value::Seq(items),
                             pos,
                             text: None,
                         },
                         anchor,
+                        size,
                     ),
                     Some(Frame::Map {
                         pos,
                         anchor,
                         entries,
+                        size,
                         ..
                     }) => {
                         // A block mapping's start event sits after its first key; the first
@@ -317,11 +505,12 @@ impl Builder {
                                 text: None,
                             },
                             anchor,
+                            size,
                         )
                     }
                     None => return Ok(()),
                 };
-                self.finish(node.0, node.1)?;
+                self.finish(node, anchor, size)?;
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
@@ -329,14 +518,24 @@ impl Builder {
     }
 
     /// A complete node: it is a list item, a key, a value, or the document.
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+    fn finish(&mut self, node: Node, anchor: usize, size: Size) -> Result<(), Diagnostic> {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Seq {
+                items, size: total, ..
+            }) => {
+                total.add(size);
+                items.push(node);
+            }
+            Some(Frame::Map {
+                entries,
+                key,
+                size: total,
+                ..
+            }) => match key.take() {
                 None => {
                     let name = match &node.value {
                         Value::Seq(_) | Value::Map(_) => {
@@ -349,13 +548,17 @@ impl Builder {
                         Value::String(s) => s.clone(),
                         _ => node.text.clone().unwrap_or_default(),
                     };
+                    total.add(size);
                     *key = Some((name, node.pos));
                 }
-                Some((k, key_pos)) => entries.push(Entry {
-                    key: k,
-                    key_pos,
-                    value: node,
-                }),
+                Some((k, key_pos)) => {
+                    total.add(size);
+                    entries.push(Entry {
+                        key: k,
+                        key_pos,
+                        value: node,
+                    });
+                }
             },
         }
         Ok(())
@@ -503,6 +706,58 @@ mod tests {
             json("a: &x [1, 2]\nb: *x\n"),
             serde_json::json!({"a": [1, 2], "b": [1, 2]})
         );
+    }
+
+    #[test]
+    fn nesting_is_limited_where_it_goes_too_deep() {
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("x:\n{}a\n", "- ".repeat(MAX_DEPTH * 100));
+        let d = parse(&deep).unwrap_err();
+        assert_eq!((d.line, d.column), (Some(2), Some(2 * MAX_DEPTH - 1)));
+        assert!(d.message.contains("nest more than 64"), "{}", d.message);
+    }
+
+    #[test]
+    fn aliases_and_values_are_counted() {
+        // Aliases within the budget are copied as before.
+        let shared = "base: &b {x: 1, y: [1, 2]}\nl: [*b, *b, *b]\n";
+        assert_eq!(json(shared)["l"][2]["y"][1], 2);
+        // Ten aliases of a list of 20,000 values: over the budget at the fourth.
+        let text = format!(
+            "a: &a [{}]\nb: [{}]\n",
+            vec!["1"; 20_000].join(","),
+            ["*a"; 10].join(", ")
+        );
+        let d = parse(&text).unwrap_err();
+        assert_eq!((d.line, d.column), (Some(2), Some(5 + 3 * 4)));
+        // Without aliases, the number of values is bounded too.
+        let flat = format!("[{}]", vec!["1"; MAX_NODES].join(","));
+        assert!(
+            parse(&flat)
+                .unwrap_err()
+                .message
+                .contains("more than 100000")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.yaml");
+        std::fs::write(&path, b"a: 1\nb: \xc3\xa9\xff\n").unwrap();
+        match read_file(&path, 100) {
+            Err(ReadError::NotUtf8 { offset, pos, .. }) => {
+                assert_eq!(offset, 10);
+                // `é` is one column.
+                assert_eq!(pos, Pos { line: 2, column: 5 });
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_file(&path, 5),
+            Err(ReadError::TooLarge { limit: 5 })
+        ));
     }
 
     #[test]

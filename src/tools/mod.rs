@@ -7,8 +7,9 @@
 //!   calls that source's back end. Both back ends of a tool are in its file.
 //! - This module: the [`Tool`] trait and the registry that turns each tool into its catalog
 //!   entry ([`catalog`]) and does the JSON conversion once (parse the arguments, run, serialize
-//!   the answer); [`Context`] and [`Context::call`], which runs a tool off the async runtime and
-//!   redacts what it returns; [`error_json`], the one view of an error that agents see.
+//!   the answer); [`Context`] and [`Context::call`], which runs a tool off the async runtime
+//!   (heavy ones one turn each, see [`limits`]) and redacts what it returns; [`error_json`], the
+//!   one view of an error that agents see.
 //! - [`source`]: where answers come from. `checkout` holds the repository pool, opening an
 //!   in-scope clone, ref resolution against its refs and tree lookups; `remote` the REST
 //!   clients, a repository reached through its provider and ref resolution through the API.
@@ -20,6 +21,7 @@ pub mod browse;
 pub mod get_commit;
 pub mod get_pipeline_log;
 pub mod get_pull_request;
+pub mod limits;
 pub mod list_branches;
 pub mod list_commits;
 pub mod list_pipelines;
@@ -177,16 +179,22 @@ pub struct Context {
     pub api: source::remote::Clients,
     /// Repositories kept open between the checkout tools' calls.
     pub repos: source::checkout::RepoPool,
+    /// What a call may cost; `turns` holds the heavy calls to `limits.heavy_calls` at once.
+    pub limits: limits::Limits,
+    turns: limits::Turns,
 }
 
 impl Context {
     pub fn open(env: LoadedEnv, workdir: &Path, secrets: ResolvedSecrets) -> Result<Context> {
+        let limits = limits::Limits::from_env()?;
         Ok(Context {
             env,
             workdir: workdir.to_path_buf(),
             secrets,
             api: source::remote::Clients::default(),
             repos: source::checkout::RepoPool::default(),
+            turns: limits::Turns::new(&limits),
+            limits,
         })
     }
 
@@ -200,10 +208,14 @@ impl Context {
             .iter()
             .find(|t| t.info.name == name)
             .ok_or_else(|| Error::new(Kind::UnknownTool, format!("unknown tool `{name}`")))?;
+        let turn = self.turns.take(name).await?;
         let (call, ctx) = (tool.call, self.clone());
-        let out = tokio::task::spawn_blocking(move || call(&ctx, args))
-            .await
-            .map_err(|e| Error::failure(format!("tool panicked: {e}")))?;
+        let out = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            call(&ctx, args)
+        })
+        .await
+        .map_err(|e| Error::failure(format!("tool panicked: {e}")))?;
         let redactor = self.secrets.redactor();
         let redact = |text: &str| redactor.redact(text);
         match out {

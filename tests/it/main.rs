@@ -8,6 +8,7 @@ mod support;
 
 /// The spec: the committed JSON Schema and `agentenv validate`.
 mod spec {
+    mod hostile;
     mod schema;
     mod secrets;
     mod validate;
@@ -17,6 +18,7 @@ mod spec {
 mod secrets {
     mod bad_input;
     mod canary;
+    mod damage;
     mod interop;
     mod personal;
     mod prompt;
@@ -72,7 +74,10 @@ mod tools {
 mod serve {
     mod cli;
     mod http;
+    mod http_wire;
     mod interop;
+    mod pressure;
+    mod raw;
     mod stdio;
 }
 

@@ -20,6 +20,7 @@ use ignore::{WalkBuilder, WalkState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{self, SearchBudget};
 use super::source::{Checkout, RepoRef};
 use super::{Context, Error, Kind, Result, Tool, output_schema_of};
 use collect::{Collector, FileSink};
@@ -203,6 +204,7 @@ fn plan(args: &SearchArgs) -> Result<Plan> {
             "`query` is empty; give the text or regex to search for",
         ));
     }
+    limits::check_query(&args.query)?;
     let limit = match args.limit {
         None => DEFAULT_LIMIT,
         Some(n) if (1..=MAX_LIMIT as u32).contains(&n) => n as usize,
@@ -226,20 +228,22 @@ fn plan(args: &SearchArgs) -> Result<Plan> {
         .fixed_strings(!args.regex)
         // Lets the matcher search whole buffers for candidate lines, as ripgrep does.
         .line_terminator(Some(b'\n'));
+    limits::bound_matcher(&mut builder);
     match args.case_sensitive {
         None => builder.case_smart(true),
         Some(sensitive) => builder.case_insensitive(!sensitive),
     };
     let matcher = builder.build(&args.query).map_err(|e| {
-        invalid(format!(
+        limits::regex_too_big(&args.query, args.regex).unwrap_or_else(|| invalid(format!(
             "`query` is not a valid regex: {e}. Fix the pattern, or set `regex: false` to search for the text literally"
-        ))
+        )))
     })?;
     let searcher = SearcherBuilder::new()
         .line_number(true)
         .before_context(context)
         .after_context(context)
         .binary_detection(BinaryDetection::quit(0))
+        .heap_limit(Some(limits::MAX_LINE_BUFFER))
         .build();
     Ok(Plan {
         matcher,
@@ -297,11 +301,15 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     }
 
     let collector = Mutex::new(Collector::new(plan.limit));
+    let budget = SearchBudget::new(&ctx.limits);
     let mut searched = Vec::new();
     for repo in &repos {
+        if budget.is_cut() {
+            break;
+        }
         let ov = overrides(&repo.dir, args)?;
         if args.working_tree {
-            search_working_tree(&plan, repo, &ov, &collector);
+            search_working_tree(&plan, repo, &ov, &collector, &budget);
             searched.push(Searched {
                 repo: repo.name.clone(),
                 source: "working_tree",
@@ -311,7 +319,7 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
             continue;
         }
         let reference = args.reference.as_deref();
-        match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
+        match search_commit(ctx, &plan, repo, reference, &ov, &collector, &budget) {
             Ok(commit) => searched.push(Searched {
                 repo: repo.name.clone(),
                 source: "commit",
@@ -328,7 +336,9 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     }
 
     let collector = collector.into_inner().expect("collector lock");
-    Ok(collector.finish(searched, skipped, args))
+    let mut result = collector.finish(searched, skipped, args);
+    budget.annotate(&mut result.truncated, &mut result.note);
+    Ok(result)
 }
 
 fn rel_path(path: &Path) -> String {
@@ -345,6 +355,7 @@ fn search_working_tree(
     repo: &RepoRef<'_>,
     ov: &Override,
     collector: &Mutex<Collector>,
+    budget: &SearchBudget,
 ) {
     let mut walk = WalkBuilder::new(&repo.dir);
     walk.hidden(false)
@@ -370,12 +381,18 @@ fn search_working_tree(
             let Ok(rel) = entry.path().strip_prefix(&repo.dir) else {
                 return WalkState::Continue;
             };
+            let size = entry.metadata().map_or(0, |m| m.len());
+            if !budget.file(size) {
+                return WalkState::Quit;
+            }
             let mut sink = FileSink::new(context, limit);
             if searcher
                 .search_path(matcher, entry.path(), &mut sink)
                 .is_ok()
             {
                 sink.deliver(collector, &repo.name, rel_path(rel));
+            } else {
+                budget.skipped();
             }
             WalkState::Continue
         })
@@ -391,6 +408,7 @@ fn search_commit(
     reference: Option<&str>,
     ov: &Override,
     collector: &Mutex<Collector>,
+    budget: &SearchBudget,
 ) -> Result<String> {
     let internal = |e: git2::Error| {
         Error::failure(format!(
@@ -415,6 +433,6 @@ fn search_commit(
             ))
             .with_source(e)
         })?;
-    tree::search(plan, repo, git, &tree, ov, collector);
+    tree::search(plan, repo, git, &tree, ov, collector, budget);
     Ok(oid.to_string())
 }

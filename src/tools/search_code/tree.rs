@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ignore::overrides::Override;
 
 use super::collect::{Collector, FileSink};
+use super::limits::{self, SearchBudget};
 use super::{Plan, RepoRef};
 
 /// What git's index recorded about one path (stage 0).
@@ -46,6 +47,7 @@ pub(super) fn search(
     tree: &git2::Tree<'_>,
     ov: &Override,
     collector: &Mutex<Collector>,
+    budget: &SearchBudget,
 ) {
     let items = files(git, tree, ov);
     let racy_after = index_mtime(git);
@@ -66,7 +68,7 @@ pub(super) fn search(
                 // Opened only when a file must come from the object store: a repository is
                 // not shared between threads.
                 let mut odb: Option<git2::Repository> = None;
-                loop {
+                while !budget.is_cut() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
                     let from_disk = item.recorded.as_ref().is_some_and(|r| {
@@ -79,12 +81,23 @@ pub(super) fn search(
                         if odb.is_none() {
                             odb = git2::Repository::open(git_dir).ok();
                         }
-                        let Some(b) = odb.as_ref().and_then(|g| g.find_blob(item.oid).ok()) else {
+                        let Some(g) = odb.as_ref() else { continue };
+                        // A blob is read whole: its size, from the object header, comes first.
+                        let size = g.odb().and_then(|o| o.read_header(item.oid));
+                        if size.map_or(0, |(n, _)| n as u64) > limits::MAX_BLOB_BYTES {
+                            budget.skipped();
+                            continue;
+                        }
+                        let Ok(b) = g.find_blob(item.oid) else {
+                            budget.skipped();
                             continue;
                         };
                         blob = b;
                         blob.content()
                     };
+                    if !budget.file(data.len() as u64) {
+                        break;
+                    }
                     let mut sink = FileSink::new(context, limit);
                     if searcher.search_slice(matcher, data, &mut sink).is_ok() {
                         sink.deliver(collector, &repo.name, item.path.clone());
@@ -168,7 +181,9 @@ fn read_if_unchanged(path: &Path, r: &Recorded, racy_after: (i64, i64), buf: &mu
     let ctime = (meta.ctime(), meta.ctime_nsec());
     let recorded = |t: (i32, u32)| (i64::from(t.0), i64::from(t.1));
     // The index keeps 32-bit sizes and inode numbers, truncated as git truncates them.
+    // A file too large to hold is left to the object store's path, which skips it by size.
     let same = meta.file_type().is_file()
+        && meta.size() <= limits::MAX_BLOB_BYTES
         && meta.size() as u32 == r.size
         && meta.ino() as u32 == r.ino
         && mtime == recorded(r.mtime)

@@ -122,7 +122,7 @@ fn truncated_or_corrupted_armor_is_reported_and_can_be_replaced() {
         };
         replace_armored(&team, "BB_TOKEN", &bad);
         let what: &[&str] = if damage == "no-end" {
-            &["BB_TOKEN", "not an age-armored ciphertext"]
+            &["BB_TOKEN", "is cut short"]
         } else {
             &["BB_TOKEN", "damaged"]
         };

@@ -2,6 +2,7 @@
 //! against their schemas, and one fixture module per kind of world a test needs.
 
 pub mod api;
+pub mod bounded;
 pub mod canary;
 pub mod checkout;
 pub mod git;
