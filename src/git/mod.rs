@@ -18,6 +18,11 @@
 //! (tests, anonymous use) the defaults apply and no credential is sent. After a failed git2
 //! call, [`take_failure`] hands over what went wrong as a [`Failure`], on this thread.
 //!
+//! ## Clone cache
+//!
+//! [`cache`]: the node-level clone cache (one bare mirror per repository URL, locked, bounded),
+//! from which new checkouts are made without fetching what the node already has.
+//!
 //! ## History semantics
 //!
 //! Proven equal to the git CLI by `tests/it/git_semantics.rs`):
@@ -29,6 +34,7 @@
 //! one error type of these modules, [`HistoryError`], whose [`NeedsHistory`] case tells a
 //! caller on a shallow clone how much more history an answer needs.
 
+pub mod cache;
 pub mod diffstat;
 mod failure;
 pub mod log;
