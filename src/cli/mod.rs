@@ -8,6 +8,7 @@ pub mod check;
 pub mod git_credential;
 pub mod output;
 pub mod provision;
+pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod serve;

@@ -116,7 +116,7 @@ impl<'a> Summary<'a> {
 /// Shows a provision as it happens: JSON events on stdout with `--json`; otherwise one line
 /// per repository and step on stderr (above progress bars on a terminal), and nothing while
 /// a dry run plans. Step output goes to stderr in every mode, so stdout stays parseable.
-struct Printer {
+pub(crate) struct Printer {
     json: bool,
     dry_run: bool,
     /// On a terminal only, and never with `--json`.
@@ -128,7 +128,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(json: bool, dry_run: bool) -> Printer {
+    pub(crate) fn new(json: bool, dry_run: bool) -> Printer {
         use std::io::IsTerminal;
         let tty = !json && std::io::stderr().is_terminal();
         Printer {

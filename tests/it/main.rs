@@ -30,6 +30,7 @@ mod provision {
 
 /// `agentenv run` and the node-level clone cache it and `provision` share.
 mod run {
+    mod agent;
     mod cache;
 }
 
