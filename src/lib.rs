@@ -13,6 +13,7 @@ pub mod branches;
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod export;
 pub mod git;
 pub mod providers;
 pub mod provision;

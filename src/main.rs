@@ -28,6 +28,9 @@ enum Command {
     /// Provision, then run an agent in the workdir with the tools wired in (AGENTENV_MCP_CONFIG)
     /// and no secret in its environment unless the spec names it; exits with the agent's code.
     Run(cli::run::Args),
+    /// Print manifests that run the agent elsewhere: `export kubernetes` (CronJob or Job).
+    #[command(subcommand)]
+    Export(cli::export::Command),
     /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
     Serve(cli::serve::Args),
     /// Call one tool once and print its JSON result (the same code path as `serve`).
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Schema => cli::schema::run(),
+        Command::Export(cmd) => cli::export::run(cmd),
         Command::Serve(args) => cli::serve::run(args),
         Command::Tool(args) => cli::tool::run(args),
         Command::Secret(cmd) => cli::secret::run(cmd),

@@ -5,6 +5,7 @@
 
 pub mod branches;
 pub mod check;
+pub mod export;
 pub mod git_credential;
 pub mod output;
 pub mod provision;

@@ -6,6 +6,7 @@ mod model;
 mod shape;
 mod yaml;
 
+pub use checks::check_cron;
 pub use diagnostic::Diagnostic;
 pub use model::*;
 

@@ -34,6 +34,12 @@ mod run {
     mod cache;
 }
 
+/// `agentenv export kubernetes` and the container image it runs.
+mod export {
+    mod image;
+    mod kubernetes;
+}
+
 /// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
 /// argv and disk.
 mod clone {
