@@ -267,7 +267,8 @@ pub fn export(opts: &Options) -> Result<Export> {
                 "secret",
                 map([
                     ("secretName", age_secret.as_str().into()),
-                    ("defaultMode", 0o400.into()),
+                    // Owned by root, group fsGroup: the group bit is what lets the non-root user read it.
+                    ("defaultMode", 0o440.into()),
                     (
                         "items",
                         Value::Sequence(vec![map([

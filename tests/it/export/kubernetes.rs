@@ -130,6 +130,11 @@ fn the_pod_runs_agentenv_with_secrets_referenced_and_a_locked_down_container() {
     }
     assert_eq!(volume("age-key")["secret"]["secretName"], "test-age-key");
     assert_eq!(
+        volume("age-key")["secret"]["defaultMode"],
+        0o440,
+        "root-owned, group fsGroup: readable by the pod's user through the group only"
+    );
+    assert_eq!(
         volume("cache")["hostPath"]["path"],
         "/var/cache/agentenv/test",
         "one cache directory per environment"

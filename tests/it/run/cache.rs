@@ -293,7 +293,10 @@ fn half_written_and_corrupt_mirrors_are_rebuilt() {
         }),
     ];
     for (i, (what, break_it)) in breaks.into_iter().enumerate() {
-        // A broken mirror never damages checkouts made before: they own their objects.
+        // Rebuilding a broken mirror never damages checkouts made before: it unlinks the
+        // mirror's files, and w0 holds its own links to (or copies of) the packs it was made
+        // from. (Damage written into a pack in place reaches the checkouts that hard-link that
+        // very file; the README says so.)
         break_it(&mirror, &pack(&mirror));
         c.f.emu.reset_counters();
         let work = c.work(&format!("after{i}"));
