@@ -89,7 +89,7 @@ pub struct Browse;
 
 impl Tool for Browse {
     const NAME: &'static str = "browse";
-    const DESCRIPTION: &'static str = "List a directory of a repository at a ref: each entry's name, path, type (file, dir, symlink, submodule) and size, directories first; at most 1000 entries (`truncated` and `total_entries` tell when there are more). `path` is relative to the repository root (omit for the root); `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are shown with their target and never followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "List a directory of a repository at a ref: each entry's name, path, type (file, dir, symlink, submodule) and size, directories first; at most 1000 entries (`truncated` and `total_entries` tell when there are more). `path` is relative to the repository root (omit for the root); `ref` is a branch in scope, `HEAD` or a commit id reachable from one, optionally with `~N`/`^N` (`main~3`); a cloned repository fetches a branch or history it lacks on demand (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are shown with their target and never followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
     type Args = Args;
     type Output = Output;
 
@@ -204,12 +204,14 @@ fn checkout(c: &Checkout<'_>, reference: Option<&str>, shown: String) -> Result<
         entries.push(entry);
     }
     let mut out = Output::new(c.name(), label, at.commit.to_string(), shown, entries, true);
+    let mut notes: Vec<String> = c.fetch_note().into_iter().collect();
     if out.truncated {
-        out.note = Some(format!(
+        notes.push(format!(
             "only the first {MAX_ENTRIES} of {} entries are listed; browse a subdirectory or use search_code to find files",
             out.total_entries
         ));
     }
+    out.note = (!notes.is_empty()).then(|| notes.join("; "));
     Ok(out)
 }
 

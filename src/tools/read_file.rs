@@ -80,7 +80,7 @@ pub struct ReadFile;
 
 impl Tool for ReadFile {
     const NAME: &'static str = "read_file";
-    const DESCRIPTION: &'static str = "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope, `HEAD` or a commit id reachable from one, optionally with `~N`/`^N` (`main~3`); a cloned repository fetches a branch or history it lacks on demand (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
     type Args = Args;
     type Output = Output;
 
@@ -183,7 +183,8 @@ fn checkout(c: &Checkout<'_>, reference: Option<&str>, at: Lines) -> Result<Outp
         out.note = Some("binary file: content not shown".to_string());
         return Ok(out);
     }
-    out.with_lines(bytes, &at, &[])
+    let fetched: Vec<String> = c.fetch_note().into_iter().collect();
+    out.with_lines(bytes, &at, &fetched)
 }
 
 fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> {

@@ -62,7 +62,8 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(range(max = 10))]
     pub context: Option<u32>,
-    /// Search this branch or commit's tree instead of the checked-out working tree.
+    /// Search this branch or commit's tree instead of the checked-out working tree (as for the
+    /// other tools: `main~3` works, and a branch the checkout lacks is fetched).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// The most matches to return (1–500, default 50).
@@ -144,7 +145,8 @@ impl Tool for SearchCode {
                 `case_sensitive` is set; `include`/`exclude` path globs; `context` lines; one \
                 `repo` or every cloned repository in scope. Honours .gitignore and skips .git \
                 and binary files. With `ref`, searches that branch or commit's tree instead of \
-                the working tree. Returns at most `limit` matches (default 50, max 500) ordered \
+                the working tree (`ref` as in the other tools: `main~3` works, and an \
+                in-scope branch the checkout lacks is fetched). Returns at most `limit` matches (default 50, max 500) ordered \
                 by repo, path and line, with `total_matches` and a note when truncated.";
     type Args = SearchArgs;
     type Output = SearchResult;

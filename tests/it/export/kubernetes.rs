@@ -44,11 +44,10 @@ fn the_committed_example_is_the_export_of_its_spec() {
     let out = export(&["environments/payments-cloud.yaml"]);
     out.ok();
     let committed =
-        std::fs::read_to_string(Path::new(ROOT).join("environments/payments-cloud.k8s.yaml"))
-            .unwrap();
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/payments-cloud.k8s.yaml")).unwrap();
     assert!(
         out.stdout == committed,
-        "environments/payments-cloud.k8s.yaml is stale: regenerate it with\n  cargo run -q -- export kubernetes environments/payments-cloud.yaml > environments/payments-cloud.k8s.yaml"
+        "deploy/payments-cloud.k8s.yaml is stale: regenerate it with\n  cargo run -q -- export kubernetes environments/payments-cloud.yaml > deploy/payments-cloud.k8s.yaml"
     );
 }
 
