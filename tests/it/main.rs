@@ -69,6 +69,7 @@ mod api {
 mod tools {
     mod checkout;
     mod conformance;
+    mod one_view;
     mod search;
     mod security;
 }

@@ -15,7 +15,7 @@
 //! - Every other block runs, in README order, line by line with `sh -c`, in a scratch git
 //!   repository holding the README, `environments/`, `schema/` and `src/` (so
 //!   `environments/local.yaml`'s `url: ..` is a repository), with `agentenv` on `PATH` being
-//!   the binary under test (and `cargo run -q --` running it too), an empty HOME and no
+//!   the binary under test (and `cargo run --` running it too), an empty HOME and no
 //!   `AGENTENV_*` variables: nothing from the network, nothing from the developer's machine.
 //!   Each line must exit 0.
 
@@ -129,7 +129,7 @@ fn blocks(readme: &str) -> Vec<Block> {
 }
 
 /// A directory with `agentenv` (the binary under test) and a `cargo` that runs it for
-/// `cargo run -q -- ARGS` and refuses anything else, to put first on `PATH`.
+/// `cargo run [-q] -- ARGS` and refuses anything else, to put first on `PATH`.
 fn shims(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -137,7 +137,7 @@ fn shims(dir: &Path) -> PathBuf {
     let cargo = bin.join("cargo");
     std::fs::write(
         &cargo,
-        "#!/bin/sh\nif [ \"$1 $2 $3\" = \"run -q --\" ]; then shift 3; exec agentenv \"$@\"; fi\necho \"readme test: only 'cargo run -q --' is run, not: cargo $*\" >&2\nexit 99\n",
+        "#!/bin/sh\nif [ \"$1 $2\" = \"run --\" ]; then shift 2; exec agentenv \"$@\"; fi\nif [ \"$1 $2 $3\" = \"run -q --\" ]; then shift 3; exec agentenv \"$@\"; fi\necho \"readme test: only 'cargo run [-q] --' is run, not: cargo $*\" >&2\nexit 99\n",
     )
     .unwrap();
     crate::support::secrets::set_mode(&cargo, 0o755);
@@ -408,7 +408,7 @@ fn every_command_the_readme_shows_runs_as_shown() {
     let first = blocks.first().expect("the README shows commands");
     assert!(
         first.mode == Mode::Run
-            && first.commands[0].starts_with("cargo run -q -- provision environments/local.yaml"),
+            && first.commands[0].starts_with("cargo run -- provision environments/local.yaml"),
         "the README's first command provisions environments/local.yaml offline: {first:?}"
     );
     let mut ran: Vec<(&str, Out)> = Vec::new();
@@ -432,7 +432,7 @@ fn every_command_the_readme_shows_runs_as_shown() {
 
     // What the commands answered is what the README says they do.
     assert!(
-        output("cargo run -q -- provision").contains("\"content\": \"1\\t# agentenv\\n"),
+        output("cargo run -- provision").contains("\"content\": \"1\\t# agentenv\\n"),
         "the first command reads the README's first lines, numbered"
     );
     let check = output("agentenv check environments/payments-cloud.yaml");

@@ -1,11 +1,14 @@
-//! `search_code`: ripgrep's crates over the checkouts — the working tree (gitignore-aware,
-//! parallel walk) or, when a `ref` is given, that commit's tree read from the object store.
+//! `search_code`: ripgrep's crates over the checkouts — the committed tree of the checked-out
+//! commit or of a `ref` (`tree.rs`: files git's index vouches for are read from disk, the rest
+//! from the object store), or, with `working_tree: true`, the working tree (gitignore-aware,
+//! parallel walk).
 //!
 //! Results are deterministic whatever the walk order: every file is searched, and only the
 //! first `limit` matches in (repo, path, line) order are kept. Memory stays bounded because
 //! the collector drops whole files that sort after the first `limit` matches as it goes.
 
 mod collect;
+mod tree;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -62,10 +65,14 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(range(max = 10))]
     pub context: Option<u32>,
-    /// Search this branch or commit's tree instead of the checked-out working tree (as for the
+    /// Search this branch or commit's tree instead of the checked-out commit's (as for the
     /// other tools: `main~3` works, and a branch the checkout lacks is fetched).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
+    /// Search the files on disk instead of a commit's (what setup steps or an agent changed,
+    /// untracked files too; .gitignore honoured). Default false. Not with `ref`.
+    #[serde(default)]
+    pub working_tree: bool,
     /// The most matches to return (1–500, default 50).
     #[serde(default)]
     #[schemars(range(min = 1, max = 500))]
@@ -120,7 +127,7 @@ pub struct ContextLine {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Searched {
     pub repo: String,
-    /// `working_tree`, or `commit` when a ref was given.
+    /// `commit` (the default), or `working_tree` when asked for.
     pub source: &'static str,
     /// The ref as given.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -143,11 +150,12 @@ impl Tool for SearchCode {
     const DESCRIPTION: &'static str = "Search file contents in the cloned repositories (ripgrep semantics). \
                 Literal by default, or a regex with `regex: true`; smart case unless \
                 `case_sensitive` is set; `include`/`exclude` path globs; `context` lines; one \
-                `repo` or every cloned repository in scope. Honours .gitignore and skips .git \
-                and binary files. With `ref`, searches that branch or commit's tree instead of \
-                the working tree (`ref` as in the other tools: `main~3` works, and an \
-                in-scope branch the checkout lacks is fetched). Returns at most `limit` matches (default 50, max 500) ordered \
-                by repo, path and line, with `total_matches` and a note when truncated.";
+                `repo` or every cloned repository in scope. Searches the committed files of the \
+                checked-out commit, as read_file and browse read them, or of `ref` (`main~3` \
+                works; an in-scope branch the checkout lacks is fetched); `working_tree: true` \
+                searches the files on disk instead (local changes, untracked files, .gitignore \
+                honoured). Skips binary files. Returns at most `limit` matches (default 50, max \
+                500) ordered by repo, path and line, with `total_matches` and a note when truncated.";
     type Args = SearchArgs;
     type Output = SearchResult;
 
@@ -263,6 +271,11 @@ fn overrides(root: &Path, args: &SearchArgs) -> Result<Override> {
 
 fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     let plan = plan(args)?;
+    if args.working_tree && args.reference.is_some() {
+        return Err(invalid(
+            "`working_tree` and `ref` exclude each other: the working tree holds one version of the files; drop `ref` to search it, or `working_tree` to search that commit's files",
+        ));
+    }
     let mut repos = Vec::new();
     let mut skipped = Vec::new();
     match &args.repo {
@@ -287,32 +300,30 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     let mut searched = Vec::new();
     for repo in &repos {
         let ov = overrides(&repo.dir, args)?;
-        match &args.reference {
-            None => {
-                search_working_tree(&plan, repo, &ov, &collector);
-                searched.push(Searched {
-                    repo: repo.name.clone(),
-                    source: "working_tree",
-                    reference: None,
-                    commit: None,
-                });
-            }
-            Some(reference) => {
-                match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
-                    Ok(commit) => searched.push(Searched {
-                        repo: repo.name.clone(),
-                        source: "commit",
-                        reference: Some(reference.clone()),
-                        commit: Some(commit),
-                    }),
-                    // Searching one named repository: its error is the answer.
-                    Err(e) if args.repo.is_some() => return Err(e),
-                    Err(e) => skipped.push(Skipped {
-                        repo: repo.name.clone(),
-                        reason: e.message,
-                    }),
-                }
-            }
+        if args.working_tree {
+            search_working_tree(&plan, repo, &ov, &collector);
+            searched.push(Searched {
+                repo: repo.name.clone(),
+                source: "working_tree",
+                reference: None,
+                commit: None,
+            });
+            continue;
+        }
+        let reference = args.reference.as_deref();
+        match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
+            Ok(commit) => searched.push(Searched {
+                repo: repo.name.clone(),
+                source: "commit",
+                reference: reference.map(str::to_string),
+                commit: Some(commit),
+            }),
+            // Searching one named repository: its error is the answer.
+            Err(e) if args.repo.is_some() => return Err(e),
+            Err(e) => skipped.push(Skipped {
+                repo: repo.name.clone(),
+                reason: e.message,
+            }),
         }
     }
 
@@ -371,12 +382,13 @@ fn search_working_tree(
     });
 }
 
-/// Search the tree of `reference` (scope-checked); returns the commit id searched.
+/// Search the tree of `reference` (scope-checked; the checked-out commit when `None`);
+/// returns the commit id searched.
 fn search_commit(
     ctx: &Context,
     plan: &Plan,
     repo: &RepoRef<'_>,
-    reference: &str,
+    reference: Option<&str>,
     ov: &Override,
     collector: &Mutex<Collector>,
 ) -> Result<String> {
@@ -390,56 +402,19 @@ fn search_commit(
     };
     let git = ctx.repos.take(&repo.dir).map_err(internal)?;
     let checkout = Checkout::new(ctx, repo.clone(), git);
-    let oid = checkout.resolve(Some(reference))?.commit;
+    let oid = checkout.resolve(reference)?.commit;
     let git = &*checkout.git;
     let tree = git
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())
         .map_err(|e| {
             Error::not_found(format!(
-                "`{reference}` in `{}` does not name a commit whose files are available locally",
+                "`{}` in `{}` does not name a commit whose files are available locally",
+                reference.unwrap_or("HEAD"),
                 repo.name
             ))
             .with_source(e)
         })?;
-    let mut searcher = plan.searcher.clone();
-    let mut stack = vec![(String::new(), tree)];
-    while let Some((prefix, tree)) = stack.pop() {
-        for entry in tree.iter() {
-            let name = String::from_utf8_lossy(entry.name_bytes());
-            let path = format!("{prefix}{name}");
-            match entry.kind() {
-                Some(git2::ObjectType::Tree) => {
-                    if ov.matched(&path, true).is_ignore() {
-                        continue;
-                    }
-                    if let Ok(sub) = git.find_tree(entry.id()) {
-                        stack.push((format!("{path}/"), sub));
-                    }
-                }
-                // Symlinks (mode 120000) are skipped as in the working tree; submodules
-                // (commits) have no content here.
-                Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => {
-                    if ov.matched(&path, false).is_ignore() {
-                        continue;
-                    }
-                    let Ok(blob) = git.find_blob(entry.id()) else {
-                        continue;
-                    };
-                    if blob.is_binary() {
-                        continue;
-                    }
-                    let mut sink = FileSink::new(plan.context, plan.limit);
-                    if searcher
-                        .search_slice(&plan.matcher, blob.content(), &mut sink)
-                        .is_ok()
-                    {
-                        sink.deliver(collector, &repo.name, path);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    tree::search(plan, repo, git, &tree, ov, collector);
     Ok(oid.to_string())
 }

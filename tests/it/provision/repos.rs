@@ -522,3 +522,104 @@ fn scope_by_owner_and_slug_admits_a_repository_as_validation_does() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(t.path().join("wd/up/.git").exists());
 }
+
+/// Every path under `root` except `.git`: (path, kind and mode, content or link target).
+fn work_tree(root: &Path) -> Vec<(String, String, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".git" {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            if m.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((
+                    rel,
+                    "link".into(),
+                    target.into_os_string().into_encoded_bytes(),
+                ));
+            } else if m.is_dir() {
+                out.push((rel, "dir".into(), Vec::new()));
+                dirs.push(path);
+            } else {
+                let mode = format!("file {:o}", m.permissions().mode() & 0o111);
+                out.push((rel, mode, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_fresh_clone_writes_the_work_tree_and_index_git_clone_writes() {
+    // Enough files for several checkout writers, in many directories, with what a writer must
+    // get right: attributes from a `.gitattributes` at the root and in a subdirectory (eol and
+    // ident filters), an executable, a symlink.
+    let t = tempfile::tempdir().unwrap();
+    let up = t.path().join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    git(&up, &["init", "-q"]);
+    for i in 0..400 {
+        crate::support::git::write(
+            &up.join(format!("d{}/s{}/f{i}.txt", i % 7, i % 3)),
+            format!("line one {i}\nline two\n$Id$\n"),
+        );
+    }
+    crate::support::git::write(&up.join(".gitattributes"), "*.txt eol=crlf\n");
+    crate::support::git::write(&up.join("d3/.gitattributes"), "*.txt -text ident\n");
+    crate::support::git::write(&up.join("bin/run.sh"), "#!/bin/sh\necho run\n");
+    std::fs::set_permissions(
+        up.join("bin/run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    crate::support::git::symlink(&up.join("d0/link"), "s0/f0.txt");
+    crate::support::git::commit_all(&up, "many files");
+    let emu = Emulator::start(
+        Config::default()
+            .anonymous(true)
+            .cloud_repo("acme", "app", &up),
+    );
+    let url = emu.cloud_clone_url("acme", "app");
+
+    let wd = t.path().join("wd");
+    let out = provision(
+        &spec(t.path(), &format!("repos:\n  - url: {url}\n")),
+        &wd,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ours = wd.join("app");
+    git(t.path(), &["clone", "-q", "--depth", "1", &url, "theirs"]);
+    let theirs = t.path().join("theirs");
+
+    let (a, b) = (work_tree(&ours), work_tree(&theirs));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        assert!(x.2 == y.2, "{} differs from git clone's", x.0);
+    }
+    assert!(
+        a.iter()
+            .any(|f| f.0 == "d1/s1/f1.txt" && f.2.ends_with(b"\r\n")),
+        "the eol attribute applied"
+    );
+    assert_eq!(
+        git(&ours, &["ls-files", "-s"]),
+        git(&theirs, &["ls-files", "-s"])
+    );
+    // The index holds each file's stat data: git sees no change without re-reading anything.
+    assert_eq!(git(&ours, &["diff-files", "--name-only"]), "");
+    assert_eq!(git(&ours, &["status", "--porcelain"]), "");
+}
