@@ -119,6 +119,9 @@ for i in $(seq "$runs"); do
         [ "$(git -C "$d/$w" rev-parse HEAD)" = "$head" ] || { echo "$w is not at $head" >&2; exit 1; }
     done
     [ ! -e "$d/cached/repo/.git/objects/info/alternates" ]
+    for w in cached copied; do
+        [ -z "$(git -C "$d/$w/repo" status --porcelain)" ] || { echo "$w: work tree not clean" >&2; exit 1; }
+    done
     # Hard links on one file system, copies across.
     pack=$(ls "$d/cached/repo/.git/objects/pack/"*.pack | head -n 1)
     [ "$(stat -c %h "$pack")" -gt 1 ] || { echo "cached: packs not hard-linked" >&2; exit 1; }

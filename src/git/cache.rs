@@ -69,7 +69,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use git2::{AutotagOption, FetchOptions, Oid, Repository, build::CheckoutBuilder};
+use git2::{AutotagOption, FetchOptions, Oid, Repository};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -618,10 +618,10 @@ impl Mirror {
                 .map_err(err)?;
         }
         let commit = repo.find_commit(tip).map_err(err)?;
-        let mut co = CheckoutBuilder::new();
-        co.force();
-        repo.checkout_tree(commit.as_object(), Some(&mut co))
-            .map_err(err)?;
+        // The work tree is most of a warm-cache provision: written as a fresh clone's is,
+        // several files at a time.
+        let tree = commit.tree().map_err(err)?;
+        crate::provision::git::populate(&repo, &tree).map_err(err)?;
         repo.reference(
             &format!("refs/heads/{branch}"),
             tip,

@@ -518,7 +518,8 @@ fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, into: WorkTree)
 /// Files per writer below which a second writer is not worth its start.
 const FILES_PER_WRITER: usize = 64;
 
-/// Write a new clone's work tree and index from `tree`, several files at a time.
+/// Write a new clone's work tree and index from `tree`, several files at a time (also a
+/// checkout from the clone cache, `git::cache`).
 ///
 /// Creating files is most of a cold provision (on ext4, inode allocation alone was 60% of its
 /// cycles on tokio) and the git CLI does it one file at a time (`checkout.workers` is 1 unless
@@ -527,7 +528,10 @@ const FILES_PER_WRITER: usize = 64;
 /// filters and attributes as in a single checkout: the `.gitattributes` files are written
 /// first, alone, so every writer finds them. The writers leave the index alone; it is built
 /// once at the end from the tree and each file's stat data, as a checkout would write it.
-fn populate(repo: &Repository, tree: &git2::Tree<'_>) -> std::result::Result<(), git2::Error> {
+pub(crate) fn populate(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+) -> std::result::Result<(), git2::Error> {
     let writers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
