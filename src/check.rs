@@ -92,24 +92,8 @@ fn api_error(e: ApiError, what: &str) -> Error {
     err = err.context(format!("GET {what}"));
     match hint {
         Some(h) => err.with_hint(h),
-        None => split_fix(err),
+        None => err,
     }
-}
-
-/// The client words auth failures as "what happened (server said: …); the fix": the fix goes
-/// on its own line, as every other check's does.
-fn split_fix(mut err: Error) -> Error {
-    let at = err
-        .message
-        .find("); ")
-        .map(|i| i + 1)
-        .or_else(|| err.message.find("; "));
-    if let Some(i) = at {
-        let fix = err.message[i + 2..].to_string();
-        err.message.truncate(i);
-        err.hint = Some(fix);
-    }
-    err
 }
 
 async fn provider_checks(

@@ -545,19 +545,22 @@ impl Transport {
                 ApiError::new(
                     ApiErrorKind::Forbidden,
                     format!(
-                        "the token of provider `{}` is valid but not permitted to read this{said}; it needs at least REPO_READ on the repository (PROJECT_READ to list a project)",
+                        "the token of provider `{}` is valid but not permitted to read this{said}",
                         self.name
                     ),
+                )
+                .with_hint(
+                    "it needs at least REPO_READ on the repository (PROJECT_READ to list a project)",
                 )
             }
             401 => ApiError::new(
                 ApiErrorKind::AuthFailed,
                 format!(
-                    "Bitbucket rejected the credential of provider `{}` (401){said}; {}",
+                    "Bitbucket rejected the credential of provider `{}` (401){said}",
                     self.name,
-                    self.rejected_hint()
                 ),
-            ),
+            )
+            .with_hint(self.rejected_hint()),
             403 => {
                 let scopes = error::required_scopes(body);
                 let need = if scopes.is_empty() {
@@ -571,10 +574,11 @@ impl Transport {
                 ApiError::new(
                     ApiErrorKind::Forbidden,
                     format!(
-                        "Bitbucket refused access with the credential of provider `{}` (403){said}; {need}",
+                        "Bitbucket refused access with the credential of provider `{}` (403){said}",
                         self.name
                     ),
                 )
+                .with_hint(need)
             }
             404 => ApiError::new(ApiErrorKind::NotFound, format!("not found (404){said}")),
             429 => {

@@ -410,11 +410,9 @@ async fn pipelines_error(
     match e.kind {
         ApiErrorKind::NotFound => {}
         ApiErrorKind::Forbidden => {
-            let mut e = e;
-            e.message.push_str(
-                " — reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token",
+            return e.with_hint(
+                "reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token",
             );
-            return e;
         }
         _ => return e,
     }

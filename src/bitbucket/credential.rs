@@ -28,9 +28,8 @@ impl Credential {
         // A header value cannot hold line breaks; a pasted token with one would be cut or refused
         // by the HTTP library with an error that might quote it.
         if token.is_empty() || token.contains(['\r', '\n']) {
-            return Err(invalid(
-                "the token is empty or contains a line break; store it again with `agentenv secret update`",
-            ));
+            return Err(invalid("the token is empty or contains a line break")
+                .with_hint("store it again with `agentenv secret update`"));
         }
         let header = match form {
             RestForm::BasicEmailToken => {
@@ -74,7 +73,7 @@ impl Credential {
         };
         let auth_err = |m: String| ApiError::new(ApiErrorKind::AuthFailed, m);
         let rule = crate::providers::rule(provider.kind, auth.kind)
-            .map_err(|r| auth_err(format!("provider `{name}`: {}; {}", r.message, r.hint)))?;
+            .map_err(|r| auth_err(format!("provider `{name}`: {}", r.message)).with_hint(r.hint))?;
         if rule.rest == RestForm::BasicEmailToken && auth.email.is_none() {
             return Err(auth_err(format!(
                 "provider `{name}`: an api-token needs `auth.email` (the Atlassian account email) for the REST API"

@@ -30,8 +30,10 @@ pub enum ApiErrorKind {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub kind: ApiErrorKind,
-    /// What failed and what to do, for people; decide on the typed fields, not on this text.
+    /// What failed, for people; decide on the typed fields, not on this text.
     pub message: String,
+    /// What to do about it, when there is something to do.
+    pub hint: Option<String>,
     /// The HTTP status the server answered, when the failure is an answer (not a refused
     /// connection, a spent budget or a malformed body).
     pub status: Option<u16>,
@@ -46,6 +48,7 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            hint: None,
             status: None,
             server_message: None,
             retry_after: None,
@@ -66,6 +69,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
+        self.hint = Some(hint.into());
+        self
+    }
+
     pub fn context(mut self, what: impl std::fmt::Display) -> ApiError {
         self.message = format!("{what}: {}", self.message);
         self
@@ -74,7 +82,11 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
     }
 }
 
@@ -92,6 +104,9 @@ impl From<ApiError> for crate::Error {
             ApiErrorKind::Invalid => Kind::Input,
         };
         let mut err = crate::Error::new(kind, e.message.clone());
+        if let Some(hint) = &e.hint {
+            err = err.with_hint(hint.clone());
+        }
         if let Some(wait) = e.retry_after {
             err = err.with_retry_after(wait);
         }

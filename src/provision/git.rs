@@ -63,14 +63,17 @@ impl GitAuth {
         depth: i32,
     ) -> FetchOptions<'a> {
         let mut fo = FetchOptions::new();
-        if let Some(report) = progress {
+        if progress.is_some() || super::crash::armed("fetch") {
             let mut cb = RemoteCallbacks::new();
             cb.transfer_progress(move |p| {
-                report(Transfer {
-                    received: p.received_objects(),
-                    total: p.total_objects(),
-                    bytes: p.received_bytes(),
-                });
+                if let Some(report) = progress {
+                    report(Transfer {
+                        received: p.received_objects(),
+                        total: p.total_objects(),
+                        bytes: p.received_bytes(),
+                    });
+                }
+                super::crash::point("fetch");
                 true
             });
             fo.remote_callbacks(cb);
@@ -335,6 +338,7 @@ fn clone(
     let result = clone_into(plan, auth, progress, &tmp, cache);
     match result {
         Ok(synced) => {
+            super::crash::point("clone-rename");
             if plan.target.exists() {
                 // An empty directory: rename(2) cannot replace it portably, so remove it first.
                 std::fs::remove_dir(&plan.target)?;
@@ -493,9 +497,11 @@ fn checkout(plan: &RepoPlan, repo: &Repository, tip: &RemoteTip, into: WorkTree)
         if into == WorkTree::Discarding {
             co.remove_untracked(true);
         }
+        crash_hook(&mut co);
         repo.checkout_tree(commit.as_object(), Some(&mut co))
             .map_err(err)?;
     }
+    super::crash::point("checkout-done");
     if tip.detached {
         return repo.set_head_detached(tip.oid).map_err(err);
     }
@@ -557,6 +563,7 @@ pub(crate) fn populate(
         _ => {
             let mut co = CheckoutBuilder::new();
             co.force();
+            crash_hook(&mut co);
             return repo.checkout_tree(tree.as_object(), Some(&mut co));
         }
     };
@@ -586,6 +593,13 @@ pub(crate) fn populate(
     write_index(repo, workdir, tree)
 }
 
+/// The reliability tests' `checkout` crash point, at each file written (only when armed).
+fn crash_hook(co: &mut CheckoutBuilder<'_>) {
+    if super::crash::armed("checkout") {
+        co.progress(|_, _, _| super::crash::point("checkout"));
+    }
+}
+
 /// Write these paths of `tree` into the work tree, leaving the index alone.
 fn write_paths(
     repo: &Repository,
@@ -597,6 +611,7 @@ fn write_paths(
     }
     let mut co = CheckoutBuilder::new();
     co.force().update_index(false).disable_pathspec_match(true);
+    crash_hook(&mut co);
     for p in paths {
         co.path(p.as_slice());
     }
@@ -669,6 +684,10 @@ fn update(
     check_local_source(plan)?;
     let err = |e| git_error(plan, e);
     let repo = Repository::open(&plan.target).map_err(err)?;
+    let interrupted = Interrupted::find(&repo);
+    if interrupted.is_some() {
+        remove_stale_locks(plan, &repo)?;
+    }
     match repo.find_remote("origin") {
         Err(_) => {
             repo.remote_with_fetch("origin", &plan.url, "+refs/heads/*:refs/remotes/origin/*")
@@ -690,7 +709,11 @@ fn update(
             .is_some_and(|h| h.name().ok() == Some(format!("refs/heads/{}", tip.branch).as_str()))
     };
     let head = repo.head().ok().and_then(|h| h.target());
-    let current = on_branch && head == Some(tip.oid) && !needs_unshallow(plan, &repo);
+    // An interrupted update may have moved HEAD but not yet the branch's config: finish it.
+    let current = on_branch
+        && head == Some(tip.oid)
+        && !needs_unshallow(plan, &repo)
+        && interrupted.is_none();
     let up_to_date = || Synced {
         action: RepoAction::UpToDate,
         branch: tip.branch.clone(),
@@ -705,7 +728,13 @@ fn update(
     if current && changed.is_empty() {
         return Ok(up_to_date());
     }
-    if !changed.is_empty() && !force {
+    // Changes an interrupted update left (files it had written, or begun to write, on its way
+    // to its target) are ours to finish, not the user's to keep.
+    let ours = !changed.is_empty()
+        && interrupted
+            .as_ref()
+            .is_some_and(|i| i.made(&repo, &changed));
+    if !changed.is_empty() && !force && !ours {
         let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
         let more = changed.len().saturating_sub(shown.len());
         let mut list = shown.join(", ");
@@ -721,6 +750,7 @@ fn update(
             "commit or copy them elsewhere, or run `agentenv provision --force` to discard them",
         ));
     }
+    Interrupted::begin(plan, &repo, head, tip.oid)?;
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
         let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
         let known = repo
@@ -738,17 +768,139 @@ fn update(
     } else {
         drop(conn);
     }
-    let into = if force {
+    // An interrupted update of ours is completed as a forced one would be.
+    let into = if force || ours {
         WorkTree::Discarding
     } else {
         WorkTree::Existing
     };
     checkout(plan, &repo, &tip, into)?;
+    Interrupted::end(&repo);
     Ok(Synced {
         action: RepoAction::Updated,
         branch: tip.branch,
         head: tip.oid.to_string(),
     })
+}
+
+/// An update that began and never ended: `.git/agentenv-update` holds the commit it moved
+/// from (or `-` for none) and the one it moved to. Written before an update changes anything
+/// (fetch, refs, work tree) and removed once it is done, so a provision killed (or stopped
+/// by a full disk) half-way leaves it, and the next one knows which changes are its own.
+struct Interrupted {
+    from: Option<git2::Oid>,
+    to: git2::Oid,
+}
+
+impl Interrupted {
+    fn marker(repo: &Repository) -> std::path::PathBuf {
+        repo.path().join("agentenv-update")
+    }
+
+    /// The interrupted update of this checkout, if any. A marker cut short when it was
+    /// written is none: nothing had been changed yet.
+    fn find(repo: &Repository) -> Option<Interrupted> {
+        let text = std::fs::read_to_string(Self::marker(repo)).ok()?;
+        let (from, to) = text.trim().split_once(' ')?;
+        Some(Interrupted {
+            from: git2::Oid::from_str(from).ok(),
+            to: git2::Oid::from_str(to).ok()?,
+        })
+    }
+
+    fn begin(
+        plan: &RepoPlan,
+        repo: &Repository,
+        from: Option<git2::Oid>,
+        to: git2::Oid,
+    ) -> Result<()> {
+        let from = from.map_or("-".to_string(), |o| o.to_string());
+        let path = Self::marker(repo);
+        std::fs::write(&path, format!("{from} {to}\n")).map_err(|e| {
+            Error::failure(format!(
+                "repository {}: cannot write {}: {e}",
+                plan.name,
+                path.display()
+            ))
+        })
+    }
+
+    fn end(repo: &Repository) {
+        let _ = std::fs::remove_file(Self::marker(repo));
+    }
+
+    /// Whether every changed path is one this update changes between its two commits: a
+    /// file it wrote, removed, or was writing when it stopped. A change anywhere else is
+    /// someone's own, and stops the update as any local change does.
+    fn made(&self, repo: &Repository, changed: &[String]) -> bool {
+        let tree = |oid: Option<git2::Oid>| -> Option<Option<git2::Tree<'_>>> {
+            match oid {
+                None => Some(None),
+                Some(o) => Some(Some(repo.find_commit(o).ok()?.tree().ok()?)),
+            }
+        };
+        let (Some(from), Some(Some(to))) = (tree(self.from), tree(Some(self.to))) else {
+            return false;
+        };
+        let Ok(diff) = repo.diff_tree_to_tree(from.as_ref(), Some(&to), None) else {
+            return false;
+        };
+        let mut touched = std::collections::HashSet::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(p) = file.path().and_then(Path::to_str) {
+                    touched.insert(p.to_string());
+                }
+            }
+        }
+        changed.iter().all(|p| touched.contains(p))
+    }
+}
+
+/// Remove the lock files a killed update left in the checkout's `.git` (the index, HEAD,
+/// config, refs): git and libgit2 refuse to change a file whose `.lock` exists. Called only
+/// for an interrupted update, under the workdir lock.
+fn remove_stale_locks(plan: &RepoPlan, repo: &Repository) -> Result<()> {
+    fn locks_in(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                locks_in(&path, found);
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                found.push(path);
+            }
+        }
+    }
+    let git_dir = repo.path();
+    let mut found = Vec::new();
+    for top in [
+        "index",
+        "HEAD",
+        "config",
+        "packed-refs",
+        "shallow",
+        "FETCH_HEAD",
+        "ORIG_HEAD",
+    ] {
+        let lock = git_dir.join(format!("{top}.lock"));
+        if lock.exists() {
+            found.push(lock);
+        }
+    }
+    locks_in(&git_dir.join("refs"), &mut found);
+    for lock in found {
+        std::fs::remove_file(&lock).map_err(|e| {
+            Error::failure(format!(
+                "repository {}: cannot remove {}, left by an interrupted update: {e}",
+                plan.name,
+                lock.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn needs_unshallow(plan: &RepoPlan, repo: &Repository) -> bool {
@@ -774,8 +926,11 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
         (_, ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Ssh) => {
             Kind::Unavailable
         }
-        // Sockets report through the OS class ("connection refused").
-        (_, ErrorClass::Os) if plan.local_path.is_none() => Kind::Unavailable,
+        // libgit2's own sockets (`git://`) report a refused connection through the OS class;
+        // `http(s)://` goes through agentenv's transport, whose failures are typed above. Any
+        // other OS error is a local file: a full disk, a permission.
+        (_, ErrorClass::Os) if uses_libgit2_sockets(plan) => Kind::Unavailable,
+        (_, ErrorClass::Os) => return local_failure(plan, e),
         _ => Kind::Failure,
     };
     let mut err = Error::new(
@@ -787,4 +942,65 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
             .with_hint("check the URL and that the server is reachable, then run provision again");
     }
     err.with_source(e)
+}
+
+/// A local file failure while cloning or updating (libgit2's OS class, on a connection that
+/// is not libgit2's own socket): exit 1 with libgit2's words (the file and the OS's reason)
+/// and what to do. Never retried: trying again cannot make room or grant permission.
+///
+/// libgit2 keeps the OS error only as text (it clears `errno` once it has written the
+/// message), so the hint comes from asking the file system about the target directly.
+fn local_failure(plan: &RepoPlan, e: git2::Error) -> Error {
+    let target = plan.target.display();
+    let hint = match storage_problem(&plan.target).and_then(|io| io.raw_os_error()) {
+        Some(libc::ENOSPC) => format!(
+            "the file system that holds {target} is full: free space (or pass another --workdir), then run provision again — an interrupted update is completed, an interrupted clone starts over"
+        ),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => format!(
+            "{target} or its parent directory is not writable by this user: fix its permissions (or pass another --workdir)"
+        ),
+        _ => match &plan.local_path {
+            Some(source) => format!(
+                "check the free space and permissions of {target}, and that {} is readable",
+                source.display()
+            ),
+            None => format!("check the free space and permissions of {target}"),
+        },
+    };
+    Error::failure(format!(
+        "repository {} ({}): {}",
+        plan.name,
+        plan.url,
+        e.message()
+    ))
+    .with_hint(hint)
+    .with_source(e)
+}
+
+/// What keeps anything from being written at `target` (or its nearest existing ancestor):
+/// a full file system (`ENOSPC`), or a directory this process may not write (`EACCES`,
+/// `EROFS`); `None` when nothing does, now.
+fn storage_problem(target: &Path) -> Option<std::io::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = target.ancestors().find(|p| p.is_dir())?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid C string; access(2) and statvfs(2) only read it.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            return Some(std::io::Error::last_os_error());
+        }
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_bavail == 0 {
+            return Some(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+    }
+    None
+}
+
+/// Whether libgit2 opens the connection itself (`git://`), rather than agentenv's HTTP
+/// transport (`http(s)://`) or the local transport (paths, `file://`).
+fn uses_libgit2_sockets(plan: &RepoPlan) -> bool {
+    plan.local_path.is_none()
+        && !plan.fetch_url.starts_with("http://")
+        && !plan.fetch_url.starts_with("https://")
 }

@@ -13,6 +13,7 @@
 //! - `WORKDIR/.agentenv/lock` and `WORKDIR/.agentenv/fingerprint.key`.
 
 pub mod auth;
+pub mod crash;
 pub mod credential_helper;
 pub mod git;
 pub mod lock;
@@ -34,7 +35,7 @@ use crate::secrets::ResolvedSecrets;
 use crate::spec::{LoadedEnv, Step};
 use git::GitAuth;
 use plan::{RepoPlan, StepDecision};
-use state::{RepoState, State, StepState};
+use state::{RepoState, StartedStep, State, StepState};
 
 /// How many repositories are cloned or fetched at once: enough to overlap network waits,
 /// few enough not to starve a small CI machine.
@@ -88,12 +89,27 @@ pub fn provision(env_path: &Path, opts: &Options, watcher: &dyn Watcher) -> Repo
     report
 }
 
-/// The workdir: the one given, else the spec's default; absolute.
+/// The workdir: the one given, else the spec's default; absolute. A path that is (or runs
+/// through) a file is refused before anything is created.
 fn workdir_of(env: &LoadedEnv, given: Option<&Path>) -> Result<PathBuf> {
     let dir = given
         .map(Path::to_path_buf)
         .unwrap_or_else(|| env.default_workdir());
-    std::path::absolute(&dir).map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))
+    let dir = std::path::absolute(&dir)
+        .map_err(|e| Error::input(format!("workdir {}: {e}", dir.display())))?;
+    if let Some(file) = dir.ancestors().find(|p| p.exists()).filter(|p| !p.is_dir()) {
+        let what = if file == dir {
+            "is a file, not a directory".to_string()
+        } else {
+            format!("is inside {}, which is a file", file.display())
+        };
+        return Err(
+            Error::input(format!("workdir {} {what}", dir.display())).with_hint(
+                "pass --workdir with a directory (it is created if missing), or move the file away",
+            ),
+        );
+    }
+    Ok(dir)
 }
 
 /// A repository in place (or, in a dry run, where it would be).
@@ -128,21 +144,23 @@ impl Run<'_> {
         let secrets = crate::secrets::resolve(&env)?;
         let workdir = workdir_of(&env, self.opts.workdir.as_deref())?;
         self.report.workdir = Some(workdir.clone());
-        let secrets = keyed(secrets, &workdir, dry_run)?;
         let repos = plan::repos(&env, &workdir)?;
         self.report.planned = true;
-        let at = Workdir {
-            env: &env,
-            secrets: &secrets,
-            path: &workdir,
-            repos: &repos,
-        };
 
         // From here on, a dry run stops before each change.
         let _lock = if dry_run {
             None
         } else {
             Some(self.take_workdir(&workdir)?)
+        };
+        // Under the lock: two provisions starting on a fresh workdir must not both make a
+        // key (the loser of the lock has stopped with `Busy` before reading any).
+        let secrets = keyed(secrets, &workdir, dry_run)?;
+        let at = Workdir {
+            env: &env,
+            secrets: &secrets,
+            path: &workdir,
+            repos: &repos,
         };
         let mut state = State::load(&workdir)?;
         let (heads, failures) = self.sync_repos(&at, &mut state)?;
@@ -221,6 +239,9 @@ impl Run<'_> {
             state
                 .steps
                 .retain(|name, _| setup.iter().any(|s| &s.name == name));
+            state
+                .started
+                .retain(|name, _| setup.iter().any(|s| &s.name == name));
             // A warm run with nothing changed writes nothing (no fsync on the hot path).
             if *state != loaded || !state::exists(at.path) {
                 state.save(at.path)?;
@@ -252,6 +273,20 @@ impl Run<'_> {
                     StepReport::new(step, StepAction::Skip, reason)
                 }
                 StepDecision::Skip(reason) => StepReport::new(step, StepAction::Skipped, reason),
+                StepDecision::Satisfied(reason) | StepDecision::Finished(reason) if dry_run => {
+                    StepReport::new(step, StepAction::Skip, reason)
+                }
+                StepDecision::Satisfied(reason) => {
+                    record_step(state, at.path, step, fingerprint, "satisfied", 0)?;
+                    StepReport::new(step, StepAction::Skipped, reason)
+                }
+                StepDecision::Finished(reason) => {
+                    let ms = state.started.get(&step.name).map_or(0, |s| {
+                        steps::ran_for(at.path, &step.name, &s.time).unwrap_or(0)
+                    });
+                    record_step(state, at.path, step, fingerprint, "ok", ms)?;
+                    StepReport::new(step, StepAction::Skipped, reason)
+                }
                 StepDecision::Run(reason) if dry_run => {
                     StepReport::new(step, StepAction::Run, reason)
                 }
@@ -266,17 +301,22 @@ impl Run<'_> {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Make the workdir's `.agentenv/logs` and take its lock (waiting for it with `wait`).
+    /// Make the workdir's `.agentenv/logs`, take its lock (waiting for it with `wait`), and
+    /// remove what a killed provision left in `.agentenv`.
     fn take_workdir(&self, workdir: &Path) -> Result<lock::WorkdirLock> {
         let logs = state::agentenv_dir(workdir).join("logs");
         std::fs::create_dir_all(&logs)
             .map_err(|e| Error::failure(format!("cannot create {}: {e}", logs.display())))?;
-        lock::acquire(workdir, self.opts.wait, |busy| self.watcher.waiting(busy))
+        let lock = lock::acquire(workdir, self.opts.wait, |busy| self.watcher.waiting(busy))?;
+        state::remove_leftovers(workdir)?;
+        Ok(lock)
     }
 
     /// Run one step and record its success in the state (a failure records nothing, so the
-    /// next provision runs it again). The error is the step's own; `Err` is a state write
-    /// that failed.
+    /// next provision runs it again). Its start is recorded first: if this provision is
+    /// killed, the next one finds the step started and never ended, and says so (see
+    /// [`plan::decide_step`]). The error is the step's own; `Err` is a state write that
+    /// failed.
     fn run_step(
         &self,
         step: &Step,
@@ -285,28 +325,33 @@ impl Run<'_> {
         at: &Workdir<'_>,
         state: &mut State,
     ) -> Result<(StepReport, Option<Error>)> {
+        steps::clear_exit(at.path, &step.name)?;
+        let start = StartedStep {
+            fingerprint: fingerprint.clone(),
+            time: state::now(),
+        };
+        state.started.insert(step.name.clone(), start);
+        state.save(at.path)?;
         self.watcher.step_started(&step.name, &reason);
         let as_run = credential_helper::with_git_env(step, at.env);
-        let on_line = |line: &str| self.watcher.step_output(&step.name, line);
+        let on_line = |line: &str| {
+            self.watcher.step_output(&step.name, line);
+            crash::point("step-output");
+        };
         let mut report = StepReport::new(step, StepAction::Ran, reason);
-        match steps::run(&as_run, at.path, at.secrets, &on_line) {
+        let ran = steps::run(&as_run, at.path, at.secrets, &on_line);
+        crash::point("step-exited");
+        match ran {
             Ok(took) => {
                 let ms = took.as_millis() as u64;
-                let done = StepState {
-                    fingerprint,
-                    result: "ok".into(),
-                    time: state::now(),
-                    duration_ms: ms,
-                };
-                state.steps.insert(step.name.clone(), done);
-                state.save(at.path)?;
+                record_step(state, at.path, step, fingerprint, "ok", ms)?;
                 report.duration_ms = Some(ms);
                 Ok((report, None))
             }
             Err(e) => {
-                if state.steps.remove(&step.name).is_some() {
-                    state.save(at.path)?;
-                }
+                state.started.remove(&step.name);
+                state.steps.remove(&step.name);
+                state.save(at.path)?;
                 let e = redact(e, at.secrets);
                 report.action = StepAction::Failed;
                 report.error = Some(e.to_string());
@@ -340,9 +385,41 @@ fn keyed(secrets: ResolvedSecrets, workdir: &Path, dry_run: bool) -> Result<Reso
     } else if secrets.is_empty() {
         secrets
     } else {
-        let key = crate::secrets::load_or_create_digest_key(&key_path)?;
+        let key = state::fingerprint_key(workdir)?;
         secrets.with_digest_key(&key)
     })
+}
+
+/// Record a step as done (`ok`: it ran and succeeded) or not needed (`satisfied`: its
+/// `creates:` path exists), and no longer started. A step found satisfied again, with the
+/// same fingerprint, changes nothing: a warm run writes no state.
+fn record_step(
+    state: &mut State,
+    workdir: &Path,
+    step: &Step,
+    fingerprint: String,
+    result: &str,
+    duration_ms: u64,
+) -> Result<()> {
+    let was_started = state.started.remove(&step.name).is_some();
+    let still = result == "satisfied"
+        && state
+            .steps
+            .get(&step.name)
+            .is_some_and(|s| s.fingerprint == fingerprint);
+    if still && !was_started {
+        return Ok(());
+    }
+    if !still {
+        let done = StepState {
+            fingerprint,
+            result: result.into(),
+            time: state::now(),
+            duration_ms,
+        };
+        state.steps.insert(step.name.clone(), done);
+    }
+    state.save(workdir)
 }
 
 /// Record a repository in place; `time` says when the checkout last changed, so an

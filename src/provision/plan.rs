@@ -186,17 +186,39 @@ pub fn strip_credentials(url: &str) -> String {
 pub enum StepDecision {
     Run(String),
     Skip(String),
+    /// Skipped because its `creates:` path exists: recorded as satisfied.
+    Satisfied(String),
+    /// Its last run finished after the provision that started it was killed: recorded as
+    /// done, not run again.
+    Finished(String),
 }
 
-/// Decide a step from its guard, `always`, and its fingerprint against the last success.
+/// Decide a step from its guard, `always`, an interrupted last run, and its fingerprint
+/// against the last success.
 pub fn decide_step(step: &Step, fingerprint: &str, state: &State, workdir: &Path) -> StepDecision {
+    let started = state.started.get(&step.name);
+    if let Some(started) = started
+        && started.fingerprint == fingerprint
+        && super::steps::finished_ok(workdir, &step.name)
+    {
+        return StepDecision::Finished(format!(
+            "its run started at {} finished after the provision running it was killed; recorded now, not run again",
+            started.time
+        ));
+    }
     if let Some(creates) = &step.creates
         && workdir.join(creates).exists()
     {
-        return StepDecision::Skip(format!("{creates} exists"));
+        return StepDecision::Satisfied(format!("{creates} exists"));
     }
     if step.always {
         return StepDecision::Run("always: true".into());
+    }
+    if let Some(started) = started {
+        return StepDecision::Run(format!(
+            "its run started at {} was interrupted: the provision running it was killed",
+            started.time
+        ));
     }
     match state.steps.get(&step.name) {
         // A failed run records nothing but leaves its log: say so rather than "first run".

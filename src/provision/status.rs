@@ -44,7 +44,8 @@ pub struct RepoStatus {
 #[derive(Debug, Serialize)]
 pub struct StepStatus {
     pub name: String,
-    /// ok, or `never` when no successful run is recorded.
+    /// `ok`, `satisfied` (its `creates:` path existed), `interrupted` (a killed provision
+    /// left it started), or `never` when no successful run is recorded.
     pub last_result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
@@ -87,6 +88,12 @@ pub fn status(env_path: &Path, workdir: Option<&Path>) -> Result<Status> {
         .setup
         .iter()
         .map(|s| match state.steps.get(&s.name) {
+            _ if state.started.contains_key(&s.name) => StepStatus {
+                name: s.name.clone(),
+                last_result: "interrupted".into(),
+                time: state.started.get(&s.name).map(|st| st.time.clone()),
+                duration_ms: None,
+            },
             Some(st) => StepStatus {
                 name: s.name.clone(),
                 last_result: st.result.clone(),

@@ -1,6 +1,13 @@
 //! Setup steps: fingerprints, and running one step as `sh -c RUN` in its own process group,
 //! with a timeout that kills the whole group, its output redacted, logged and handed line by
 //! line to the caller.
+//!
+//! A step never outlives the provision that runs it, however that provision ends: the group's
+//! leader is a supervisor that kills the group when the provision's end of a pipe closes,
+//! which the kernel does when the provision dies (a SIGKILL included). And a step that ends
+//! leaves its exit status in `WORKDIR/.agentenv/logs/<step>.exit`, so a provision killed
+//! between the end of a step and the record of it learns on its next run that the step did
+//! finish, instead of running it twice.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,6 +49,49 @@ pub fn fingerprint(
 
 /// `WORKDIR/.agentenv/logs/<step>.log`, with the name made safe for a file name.
 pub fn log_path(workdir: &Path, step: &str) -> PathBuf {
+    step_file(workdir, step, "log")
+}
+
+/// `WORKDIR/.agentenv/logs/<step>.exit`: the exit status of the step's last run, written by
+/// the step's own shell once its command ended.
+fn exit_path(workdir: &Path, step: &str) -> PathBuf {
+    step_file(workdir, step, "exit")
+}
+
+/// Forget how the step's last run ended: called before it starts again (and before that
+/// start is recorded), so a status found later belongs to this run.
+pub fn clear_exit(workdir: &Path, step: &str) -> Result<()> {
+    let path = exit_path(workdir, step);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::failure(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the step's last run ran to its end and succeeded (its shell wrote status 0),
+/// whether or not the provision that started it lived to see that.
+pub fn finished_ok(workdir: &Path, step: &str) -> bool {
+    std::fs::read_to_string(exit_path(workdir, step)).is_ok_and(|s| s.trim() == "0")
+}
+
+/// How long the step's last run took, in ms: from its recorded start (RFC 3339) to the
+/// moment its shell wrote its exit status.
+pub fn ran_for(workdir: &Path, step: &str, started: &str) -> Option<u64> {
+    let ended = std::fs::metadata(exit_path(workdir, step))
+        .ok()?
+        .modified()
+        .ok()?;
+    let started: std::time::SystemTime = chrono::DateTime::parse_from_rfc3339(started).ok()?.into();
+    ended
+        .duration_since(started)
+        .ok()
+        .map(|d| d.as_millis() as u64)
+}
+
+fn step_file(workdir: &Path, step: &str, ext: &str) -> PathBuf {
     let safe: String = step
         .chars()
         .map(|c| {
@@ -54,8 +104,20 @@ pub fn log_path(workdir: &Path, step: &str) -> PathBuf {
         .collect();
     super::state::agentenv_dir(workdir)
         .join("logs")
-        .join(format!("{safe}.log"))
+        .join(format!("{safe}.{ext}"))
 }
+
+/// The shell that runs a step (`$1`, as `sh -c RUN` did before) and then writes its exit
+/// status to `$2`. Killed with its group, it writes nothing: the run counts as interrupted.
+const WRAPPER: &str = r#"sh -c "$1"; s=$?; echo "$s" > "$2"; exit "$s""#;
+
+/// The supervisor, leader of the step's process group: it reads its stdin until end of file
+/// and then kills the whole group, itself included. Only the provision holds the other end
+/// of that pipe (std opens pipes close-on-exec, so no step inherits it), and the kernel closes
+/// it when the provision exits or is killed. A supervisor rather than `PR_SET_PDEATHSIG`:
+/// that signal reaches one process (not the grandchildren a step starts) and fires when the
+/// *thread* that forked it ends.
+const SUPERVISOR: &str = "read _ignored; kill -KILL 0";
 
 /// Run one step to completion; each line of its output (stdout and stderr), secrets masked,
 /// goes to its log and to `on_line`. Its processes never outlive it: when the shell exits
@@ -79,9 +141,31 @@ pub fn run(
     let log = File::create(&log_path)
         .map_err(|e| Error::failure(format!("cannot create {}: {e}", log_path.display())))?;
     let log = Mutex::new(log);
+    let cannot_start =
+        |e: std::io::Error| Error::failure(format!("step {}: cannot start sh: {e}", step.name));
+    let mut supervisor = Command::new("sh")
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(cannot_start)?;
+    let pgid = supervisor.id() as libc::pid_t;
+    // Dropped (closed) only once the group is dead.
+    let lifeline = supervisor.stdin.take();
+    let end_supervisor = |mut supervisor: std::process::Child| {
+        kill_group(pgid);
+        drop(lifeline);
+        let _ = supervisor.wait();
+    };
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
+        .arg(WRAPPER)
+        .arg("sh")
         .arg(&step.run)
+        .arg(exit_path(workdir, &step.name))
         .current_dir(&dir)
         .envs(&step.env)
         // Secret values reach the step only through its environment, never its arguments.
@@ -89,12 +173,15 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0);
+        .process_group(pgid);
     let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::failure(format!("step {}: cannot start sh: {e}", step.name)))?;
-    let pgid = child.id() as libc::pid_t;
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            end_supervisor(supervisor);
+            return Err(cannot_start(e));
+        }
+    };
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let timeout = step.timeout.map(|t| t.0);
@@ -131,6 +218,7 @@ pub fn run(
         }
         (status, timed_out)
     });
+    end_supervisor(supervisor);
     let elapsed = started.elapsed();
     let status = status
         .map_err(|e| Error::failure(format!("step {}: waiting for it failed: {e}", step.name)))?;
@@ -146,6 +234,10 @@ pub fn run(
     }
     if !status.success() {
         let how = match status.code() {
+            // The wrapper shell reports a command killed by signal N as status 128 + N.
+            Some(code) if code > 128 && code < 160 => {
+                format!("was killed by signal {} (status {code})", code - 128)
+            }
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
         };

@@ -1718,7 +1718,7 @@ async fn forged_cursors_are_refused_before_any_request() {
             .await
             .unwrap_err();
         assert_eq!(e.kind, ApiErrorKind::Invalid, "{f}: {e}");
-        assert!(e.message.contains("cursor"), "{e}");
+        assert!(e.to_string().contains("cursor"), "{e}");
     }
     assert!(
         fx.emu.requests().is_empty(),
@@ -1761,7 +1761,10 @@ async fn credentials_stay_on_the_origin_and_out_of_every_message() {
     let wrong = fx.cloud_with(WRONG_TOKEN);
     let e = wrong.repository(&demo(&wrong)).await.unwrap_err();
     assert_eq!((e.kind, e.status), (ApiErrorKind::AuthFailed, Some(401)));
-    assert!(e.message.contains("auth.email"), "the api-token fix: {e}");
+    assert!(
+        e.to_string().contains("auth.email"),
+        "the api-token fix: {e}"
+    );
     let dc = fx.dc();
     // A Data Center token without the permission: 401 with AuthorisationException.
     fx.emu
@@ -1887,7 +1890,7 @@ async fn recorded_error_bodies_become_typed_errors() {
         };
         assert_eq!(said, first, "{rel}");
         if kind == ApiErrorKind::AuthFailed {
-            assert!(e.message.contains("REPO_READ"), "{e}");
+            assert!(e.to_string().contains("REPO_READ"), "{e}");
         }
         if kind == ApiErrorKind::RateLimited {
             assert!(e.retry_after.is_some());

@@ -43,6 +43,12 @@ mod export {
     mod kubernetes;
 }
 
+/// Provision under faults: a full disk, permissions, SIGKILL at any point, racing runs.
+mod reliability {
+    mod crash;
+    mod disk;
+}
+
 /// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
 /// argv and disk.
 mod clone {

@@ -64,7 +64,7 @@ async fn a_loop_of_calls_never_exceeds_the_budget() {
                     .map(|d| d.as_secs().max(1))
                     .expect("a wait time");
                 assert!(wait > 3500 && wait <= 3600, "{wait}");
-                assert!(e.message.contains("budget"), "{e}");
+                assert!(e.to_string().contains("budget"), "{e}");
                 limited += 1;
             }
         }
@@ -233,9 +233,9 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             Kind::Auth,
         )
         .await;
-    assert!(e.message.contains("Atlassian account email"), "{e}");
-    assert!(e.message.contains("scopes"), "{e}");
-    assert!(e.message.contains("expired"), "{e}");
+    assert!(e.to_string().contains("Atlassian account email"), "{e}");
+    assert!(e.to_string().contains("scopes"), "{e}");
+    assert!(e.to_string().contains("expired"), "{e}");
     assert_eq!(f.emu.requests().len(), 1);
     let e = seen
         .err(
@@ -245,7 +245,7 @@ async fn a_rejected_credential_is_auth_failed_with_the_fix_and_no_retry() {
             Kind::Auth,
         )
         .await;
-    assert!(e.message.contains("HTTP access token"), "{e}");
+    assert!(e.to_string().contains("HTTP access token"), "{e}");
     assert_eq!(f.emu.requests().len(), 2);
     seen.assert_clean();
 }
@@ -277,7 +277,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             Kind::Forbidden,
         )
         .await;
-    assert!(e.message.contains("read:pipeline:bitbucket"), "{e}");
+    assert!(e.to_string().contains("read:pipeline:bitbucket"), "{e}");
     assert_eq!(f.emu.requests().len(), 1, "403 is not retried");
     let e = seen
         .err(
@@ -287,7 +287,7 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
             Kind::Forbidden,
         )
         .await;
-    assert!(e.message.contains("REPO_READ"), "{e}");
+    assert!(e.to_string().contains("REPO_READ"), "{e}");
     seen.assert_clean();
 }
 
@@ -310,7 +310,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             Kind::NotFound,
         )
         .await;
-    assert!(e.message.contains("Pipelines is not enabled"), "{e}");
+    assert!(e.to_string().contains("Pipelines is not enabled"), "{e}");
     // A run asked for by number: the run lookup and the search through the list both 404.
     let e = seen
         .err(
@@ -320,7 +320,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             Kind::NotFound,
         )
         .await;
-    assert!(e.message.contains("Pipelines is not enabled"), "{e}");
+    assert!(e.to_string().contains("Pipelines is not enabled"), "{e}");
     // Switched back on, the same run is there.
     f.emu.set_pipelines_enabled("acme", "payments-api", true);
     let v = seen
@@ -339,7 +339,7 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
             Kind::NotFound,
         )
         .await;
-    assert!(e.message.contains("repository `payments-api`"), "{e}");
+    assert!(e.to_string().contains("repository `payments-api`"), "{e}");
     assert!(!e.message.contains("Pipelines is not enabled"), "{e}");
     seen.assert_clean();
 }
@@ -372,7 +372,7 @@ async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
                 Kind::Unavailable,
             )
             .await;
-        assert!(e.message.contains("dropped"), "{e}");
+        assert!(e.to_string().contains("dropped"), "{e}");
         f.emu.clear_faults();
     }
     seen.assert_clean();
@@ -425,7 +425,7 @@ async fn malformed_or_truncated_json_is_a_typed_error_on_both_back_ends() {
                     Kind::Unavailable,
                 )
                 .await;
-            assert!(e.message.contains(word), "{repo} {body}: {e}");
+            assert!(e.to_string().contains(word), "{repo} {body}: {e}");
             let e = seen
                 .err(
                     &ctx,
@@ -467,7 +467,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
             Kind::Unavailable,
         )
         .await;
-    assert!(e.message.contains("outside the API root"), "{e}");
+    assert!(e.to_string().contains("outside the API root"), "{e}");
     assert_eq!(f.emu.requests().len(), 1);
     seen.assert_clean();
 }
@@ -535,7 +535,7 @@ providers:
                 Kind::Auth,
             )
             .await;
-        assert!(e.message.contains(word), "{provider}: {e}");
+        assert!(e.to_string().contains(word), "{provider}: {e}");
     }
     assert!(f.emu.requests().is_empty(), "{:?}", f.emu.requests());
     seen.err(
