@@ -25,6 +25,12 @@ enum Command {
     Validate(cli::validate::Args),
     /// Print the JSON Schema of the environment spec.
     Schema,
+    /// Provision, then run an agent in the workdir with the tools wired in (AGENTENV_MCP_CONFIG)
+    /// and no secret in its environment unless the spec names it; exits with the agent's code.
+    Run(cli::run::Args),
+    /// Print manifests that run the agent elsewhere: `export kubernetes` (CronJob or Job).
+    #[command(subcommand)]
+    Export(cli::export::Command),
     /// Serve the read-only tools over MCP (stdio, or streamable HTTP with --http).
     Serve(cli::serve::Args),
     /// Call one tool once and print its JSON result (the same code path as `serve`).
@@ -43,10 +49,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
+        // The agent's exit code is the run's, whatever it is.
+        Command::Run(args) => return cli::run::run(args),
         Command::Provision(args) => cli::provision::run(args),
         Command::Status(args) => cli::status::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Schema => cli::schema::run(),
+        Command::Export(cmd) => cli::export::run(cmd),
         Command::Serve(args) => cli::serve::run(args),
         Command::Tool(args) => cli::tool::run(args),
         Command::Secret(cmd) => cli::secret::run(cmd),

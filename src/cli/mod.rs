@@ -5,9 +5,11 @@
 
 pub mod branches;
 pub mod check;
+pub mod export;
 pub mod git_credential;
 pub mod output;
 pub mod provision;
+pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod serve;

@@ -31,6 +31,10 @@ pub struct Args {
     /// Wait for another provision of the same workdir to finish instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// The node-level clone cache: one bare mirror per repository, shared by provisions on
+    /// this machine; new clones fetch only what it lacks.
+    #[arg(long, value_name = "DIR", env = "AGENTENV_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// `agentenv provision ENV`.
@@ -49,6 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         dry_run: args.dry_run,
         force: args.force,
         wait: args.wait,
+        cache_dir: args.cache_dir,
     };
     let mut report = provision::provision(&args.at.env, &opts, &printer);
     if args.json {
@@ -119,7 +124,7 @@ impl<'a> Summary<'a> {
 /// Shows a provision as it happens: JSON events on stdout with `--json`; otherwise one line
 /// per repository and step on stderr (above progress bars on a terminal), and nothing while
 /// a dry run plans. Step output goes to stderr in every mode, so stdout stays parseable.
-struct Printer {
+pub(crate) struct Printer {
     json: bool,
     dry_run: bool,
     /// On a terminal only, and never with `--json`.
@@ -131,7 +136,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(json: bool, dry_run: bool) -> Printer {
+    pub(crate) fn new(json: bool, dry_run: bool) -> Printer {
         use std::io::IsTerminal;
         let tty = !json && std::io::stderr().is_terminal();
         Printer {

@@ -43,9 +43,13 @@ use crate::spec::LoadedEnv;
 /// callers (and tests) can supply another one without mutating the process's own.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The process environment as a [`Lookup`]; non-UTF-8 values count as unset.
+/// The process environment as a [`Lookup`]; non-UTF-8 values count as unset. In a command
+/// `agentenv run` configured for its agent (the MCP server, the git credential helper), the
+/// variables `run` kept out of the agent's environment come from `run`'s handoff.
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var(name)
+        .ok()
+        .or_else(|| crate::run::handoff::lookup(name))
 }
 
 /// The fingerprint key used when the caller sets none: fixed, so fingerprints stay stable

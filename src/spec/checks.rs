@@ -33,6 +33,8 @@ pub fn check(
     c.repos(env, &scope);
     c.secrets(env);
     c.setup(env);
+    c.agent(env);
+    c.schedule(env);
     (scope, c.out)
 }
 
@@ -454,6 +456,100 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    fn agent(&mut self, env: &Environment) {
+        let Some(agent) = &env.agent else { return };
+        let at = root().key("agent");
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, name) in agent.env.iter().enumerate() {
+            if let Some(first) = seen.get(name.as_str()) {
+                self.error(
+                    &at.key("env").index(i),
+                    format!("`{name}` is listed twice (first at agent.env[{first}])"),
+                    "list each secret once",
+                );
+            } else {
+                seen.insert(name, i);
+            }
+        }
+        if agent.command.first().is_some_and(|c| c.trim().is_empty()) {
+            self.error(
+                &at.key("command").index(0),
+                "the agent's program is empty",
+                "write the program first, then its arguments, e.g. `[claude, -p, \"fix the flaky test\"]`",
+            );
+        }
+    }
+
+    fn schedule(&mut self, env: &Environment) {
+        let Some(schedule) = &env.schedule else {
+            return;
+        };
+        let at = root().key("schedule");
+        if let Some(cron) = schedule.cron.as_deref()
+            && let Err(why) = check_cron(cron)
+        {
+            self.error(
+                &at.key("cron"),
+                why,
+                "write five fields — minute hour day-of-month month day-of-week — e.g. `0 6 * * 1-5`, or `@hourly`, `@daily`, `@weekly`",
+            );
+        }
+        if let Some(tz) = schedule.time_zone.as_deref() {
+            let ok = !tz.contains("..")
+                && tz.split('/').all(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+                });
+            if !ok {
+                self.error(
+                    &at.key("time_zone"),
+                    format!("`{tz}` is not a time zone name"),
+                    "use an IANA name such as `Europe/Berlin` or `UTC`",
+                );
+            }
+        }
+        if let Some(image) = schedule.image.as_deref()
+            && (image.contains(char::is_whitespace) || image.starts_with('-'))
+        {
+            self.error(
+                &at.key("image"),
+                format!("`{image}` is not an image reference"),
+                "write REGISTRY/NAME:TAG (or @sha256:DIGEST), e.g. `ghcr.io/acme/agentenv:1.0`",
+            );
+        }
+    }
+}
+
+/// A cron schedule as Kubernetes reads it: five fields or a macro.
+pub fn check_cron(cron: &str) -> Result<(), String> {
+    let c = cron.trim();
+    if c.starts_with('@') {
+        return match c {
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
+            | "@hourly" => Ok(()),
+            _ => Err(format!("`{c}` is not a cron macro")),
+        };
+    }
+    let fields: Vec<&str> = c.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "`{c}` has {} fields; a cron schedule has five",
+            fields.len()
+        ));
+    }
+    for f in fields {
+        if !f
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "*/,-?".contains(ch))
+        {
+            return Err(format!("`{f}` is not a cron field"));
+        }
+    }
+    Ok(())
+}
+
 impl super::LoadedEnv {
     /// A problem found after loading (a secret that is not declared or does not resolve),
     /// pointed at the node `at` of this spec as `validate` points at its own problems.
@@ -565,7 +661,17 @@ fn parse_recipient(r: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::relative_path;
+    use super::{check_cron, relative_path};
+
+    #[test]
+    fn cron_schedules() {
+        assert!(check_cron("0 6 * * 1-5").is_ok());
+        assert!(check_cron("*/15 * * * *").is_ok());
+        assert!(check_cron("@daily").is_ok());
+        assert!(check_cron("@often").is_err());
+        assert!(check_cron("0 6 * *").is_err());
+        assert!(check_cron("0 6 * * 1;rm").is_err());
+    }
 
     #[test]
     fn paths_stay_inside_the_workdir() {

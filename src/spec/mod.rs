@@ -6,6 +6,7 @@ mod model;
 mod shape;
 pub(crate) mod yaml;
 
+pub use checks::check_cron;
 pub use diagnostic::Diagnostic;
 pub use model::*;
 pub use yaml::KeyPath;

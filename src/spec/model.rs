@@ -41,6 +41,12 @@ pub struct Environment {
     /// What the MCP server exposes.
     #[serde(default)]
     pub serve: Serve,
+    /// How `agentenv run` starts the agent: its command, and which secrets it may see.
+    #[serde(default)]
+    pub agent: Option<Agent>,
+    /// Defaults for `agentenv export kubernetes`: when and where the agent runs on a cluster.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -340,6 +346,103 @@ impl Default for Serve {
 
 fn default_tools() -> Vec<String> {
     vec!["default".to_string()]
+}
+
+/// How `agentenv run` starts the agent. Secret values stay out of the agent's environment
+/// unless named here; setup steps and the MCP server get theirs regardless.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// The agent's command line (program and arguments), used when `agentenv run` and
+    /// `agentenv export kubernetes` are given none after `--`.
+    #[serde(default)]
+    #[schemars(inner(length(min = 1)))]
+    pub command: Vec<String>,
+    /// NAMES of secrets the agent gets as environment variables of the same name. Every
+    /// other variable holding a secret value is removed from the agent's environment.
+    #[serde(default)]
+    #[schemars(with = "Vec<SecretName>")]
+    pub env: Vec<String>,
+    /// Let git inside the workdir keep authenticating to the providers, through
+    /// `agentenv git-credential`. Off by default: a credential helper hands the token to any
+    /// process that asks for it, so this gives the agent the token in effect.
+    #[serde(default)]
+    pub git_credentials: bool,
+}
+
+/// Defaults for `agentenv export kubernetes` (its flags override them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// When to run, in cron syntax (five fields, e.g. `0 6 * * 1-5`, or `@hourly`, `@daily`…).
+    /// Without it (and without `--schedule`) the export is a one-off Job.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub cron: Option<String>,
+    /// The time zone the cron expression is read in (IANA name, e.g. `Europe/Berlin`).
+    /// Default: the cluster's (UTC on most).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub time_zone: Option<String>,
+    /// The container image: agentenv, git and the agent (see `deploy/Containerfile`).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+    /// The node-level clone cache: `hostpath:/var/cache/agentenv` (the default, one
+    /// directory per environment below it) or `pvc:CLAIM`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^(hostpath:/.+|pvc:[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"))]
+    pub cache: Option<String>,
+    /// CPU and memory the pod asks for and may not exceed.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// Stop the run after this long (`activeDeadlineSeconds`), e.g. `30m`, `2h`. Default `1h`.
+    #[serde(default)]
+    pub deadline: Option<DurationSpec>,
+    /// How many times a failed run is retried (`backoffLimit`). Default 0: a scheduled agent
+    /// run that failed is looked at, not repeated.
+    #[serde(default)]
+    pub backoff_limit: Option<u32>,
+    /// The Kubernetes Secret holding the age identity (key `key.txt`), mounted as a file.
+    /// Default: `NAME-age-key`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub age_key_secret: Option<String>,
+    /// The Kubernetes Secret holding the values of `secrets.from_env`, one key per name.
+    /// Default: `NAME-secrets`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub env_secret: Option<String>,
+}
+
+/// Kubernetes resource requests and limits of the run's container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// What the scheduler reserves, e.g. `{cpu: 500m, memory: 1Gi}`.
+    #[serde(default)]
+    pub requests: Option<ResourceAmounts>,
+    /// What the container may not exceed, e.g. `{cpu: "2", memory: 4Gi}`.
+    #[serde(default)]
+    pub limits: Option<ResourceAmounts>,
+}
+
+/// Amounts in Kubernetes quantity syntax (quote plain numbers: `"2"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceAmounts {
+    /// Cores: `500m`, `"2"`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?m?$"))]
+    pub cpu: Option<String>,
+    /// Bytes: `512Mi`, `4Gi`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mk])?$"))]
+    pub memory: Option<String>,
+    /// Local scratch space: the workdir and the temporary directories (`emptyDir`s), e.g. `10Gi`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mk])?$"))]
+    pub ephemeral_storage: Option<String>,
 }
 
 /// A duration written as numbers with units: `500ms`, `90s`, `10m`, `2h`, `1h30m`.

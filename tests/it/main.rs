@@ -33,6 +33,18 @@ mod provision {
     mod steps;
 }
 
+/// `agentenv run` and the node-level clone cache it and `provision` share.
+mod run {
+    mod agent;
+    mod cache;
+}
+
+/// `agentenv export kubernetes` and the container image it runs.
+mod export {
+    mod image;
+    mod kubernetes;
+}
+
 /// Provision under faults: a full disk, permissions, SIGKILL at any point, racing runs.
 mod reliability {
     mod crash;

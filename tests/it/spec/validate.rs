@@ -193,7 +193,7 @@ fn unknown_keys_name_the_closest_known_one() {
         &with("version: 1\n", "version: 1\ncolour: blue\n"),
         &[
             "2:1: colour: unknown key `colour`",
-            "  hint: valid keys here: `name`, `providers`",
+            "  hint: valid keys here: `agent`, `name`, `providers`",
         ],
     );
 }
