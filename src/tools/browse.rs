@@ -3,15 +3,14 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paths::{clean_path, tree_path};
 use super::source::checkout::{AtPath, MODE_EXECUTABLE, MODE_SYMLINK, git_error};
-use super::source::remote::{MAX_PAGES, NOTE, api_error, block_on, str_at};
+use super::source::remote::{MAX_PAGES, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
 use super::text::cut_chars;
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{ApiErrorKind, query, seg};
+use crate::bitbucket::{DirEntry, EntryKind, Listing};
 
 /// Arguments of `browse`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -219,110 +218,43 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, path: String) -> Result<Outpu
     let not_dir = || Error::input(format!("`{path}` is a file; call read_file to read it"));
     let mut entries: Vec<Entry> = Vec::new();
     let mut complete = false;
-    let encoded: String = path.split('/').map(seg).collect::<Vec<_>>().join("/");
-    let sized = |mut e: Entry, size: Option<u64>| {
-        e.size = size.filter(|_| e.kind != EntryType::Dir);
-        e
-    };
-    if r.is_cloud() {
-        let endpoint = if path.is_empty() {
-            format!("{}/src/{commit}/", r.base)
-        } else {
-            format!("{}/src/{commit}/{encoded}/", r.base)
-        };
-        let mut next = None;
-        for _ in 0..MAX_PAGES {
-            let page = block_on(r.client.page(&endpoint, &[], 100, next.as_deref())).map_err(
-                |e| match e.kind {
-                    ApiErrorKind::BadResponse => not_dir(),
-                    _ => api_error(e, &what),
-                },
-            )?;
-            for v in &page.values {
-                let full = str_at(v, "/path").unwrap_or_default();
-                let name = full.rsplit('/').next().unwrap_or("").to_string();
-                let attrs: Vec<&str> = v
-                    .get("attributes")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let has = |a: &str| attrs.contains(&a);
-                let kind = if str_at(v, "/type").as_deref() == Some("commit_directory") {
-                    EntryType::Dir
-                } else if has("subrepository") {
-                    EntryType::Submodule
-                } else if has("link") {
-                    EntryType::Symlink
-                } else {
-                    EntryType::File
-                };
-                let mut e = sized(
-                    Entry::new(name, full, kind),
-                    v.get("size").and_then(Value::as_u64),
-                );
-                e.executable = has("executable");
-                entries.push(e);
-            }
-            next = page.next;
-            if next.is_none() {
-                complete = true;
-                break;
-            }
-        }
-    } else {
-        let mut start = 0u64;
-        for _ in 0..MAX_PAGES {
-            let q = query(&[
-                ("at", commit.clone()),
-                ("start", start.to_string()),
-                ("limit", "500".into()),
-            ]);
-            let v = block_on(
+    let mut cursor = None;
+    // Cloud serves at most 100 entries a page, Data Center 500 (its default limit).
+    let page_size = if r.is_cloud() { 100 } else { 500 };
+    for _ in 0..MAX_PAGES {
+        let listing =
+            block_on(
                 r.client
-                    .get_json(&format!("{}/browse/{encoded}?{q}", r.base)),
+                    .directory(&r.id, &commit, &path, page_size, cursor.as_ref()),
             )
             .map_err(|e| api_error(e, &what))?;
-            if v.get("lines").is_some() {
-                return Err(not_dir());
-            }
-            let children = v.get("children").cloned().unwrap_or(Value::Null);
-            for c in children
-                .get("values")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = str_at(c, "/path/toString").unwrap_or_default();
-                let full = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}/{name}")
-                };
-                let kind = match str_at(c, "/type").as_deref() {
-                    Some("DIRECTORY") => EntryType::Dir,
-                    Some("SUBMODULE") => EntryType::Submodule,
-                    _ => EntryType::File,
-                };
-                entries.push(sized(
-                    Entry::new(name, full, kind),
-                    c.get("size").and_then(Value::as_u64),
-                ));
-            }
-            match children.get("nextPageStart").and_then(Value::as_u64) {
-                Some(n)
-                    if children.get("isLastPage").and_then(Value::as_bool) == Some(false)
-                        && n > start =>
-                {
-                    start = n
-                }
-                _ => {
-                    complete = true;
-                    break;
-                }
-            }
+        let page = match listing {
+            Listing::Entries(page) => page,
+            Listing::NotADirectory => return Err(not_dir()),
+        };
+        entries.extend(page.values.into_iter().map(Entry::of));
+        cursor = page.next;
+        if cursor.is_none() {
+            complete = true;
+            break;
         }
     }
     let mut out = Output::new(&r.name, branch, commit, path, entries, complete);
     out.note = Some(NOTE.to_string());
     Ok(out)
+}
+
+impl Entry {
+    fn of(e: DirEntry) -> Entry {
+        let kind = match e.kind {
+            EntryKind::Dir => EntryType::Dir,
+            EntryKind::File => EntryType::File,
+            EntryKind::Symlink => EntryType::Symlink,
+            EntryKind::Submodule => EntryType::Submodule,
+        };
+        let mut entry = Entry::new(e.name, e.path, kind);
+        entry.size = e.size.filter(|_| kind != EntryType::Dir);
+        entry.executable = e.executable.unwrap_or(false);
+        entry
+    }
 }

@@ -3,14 +3,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::source::checkout::{SHALLOW_NOTE, git_error};
-use super::source::remote::{NOTE, api_error, block_on, str_at, values_and_more};
+use super::source::remote::{CommitPeople, NOTE, api_error, block_on, collect_pages};
 use super::source::{Checkout, Remote, Source};
 use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars};
 use super::{Context, Result, Tool};
-use crate::bitbucket::{ApiErrorKind, seg};
+use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
 
 /// Arguments of `get_commit`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -315,69 +314,45 @@ fn patch_text(diff: &git2::Diff<'_>) -> (String, bool) {
 fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {
     let id = r.commit_in_scope(&args.commit)?;
     let what = format!("commit `{}` of `{}`", args.commit, r.name);
-    let cloud = r.is_cloud();
-    let v = block_on(r.client.get_json(&r.commit_path(&id))).map_err(|e| api_error(e, &what))?;
-    let c = r.commit(&v);
-    let stat_path = if cloud {
-        format!("{}/diffstat/{}?pagelen=500", r.base, seg(&c.hash))
-    } else {
-        format!("{}/commits/{}/changes?limit=1000", r.base, seg(&c.hash))
-    };
-    let stat = block_on(r.client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
-    let (entries, more) = values_and_more(&stat);
-    let files: Vec<FileChange> = entries
-        .iter()
-        .take(MAX_FILES)
-        .map(|e| change(cloud, e))
-        .collect();
+    let c = block_on(r.client.commit(&r.id, &id)).map_err(|e| api_error(e, &what))?;
+    let (changes, complete) = collect_pages(MAX_FILES, 500, |limit, cursor| {
+        block_on(r.client.commit_changes(&r.id, &c.hash, limit, cursor))
+    })
+    .map_err(|e| api_error(e, &what))?;
+    let files: Vec<FileChange> = changes.iter().map(FileChange::of).collect();
+    let counted = changes.iter().all(|f| f.lines_added.is_some());
     let totals = Totals {
-        files_changed: entries.len(),
+        files_changed: files.len(),
         additions: files.iter().map(|f| f.additions).sum(),
         deletions: files.iter().map(|f| f.deletions).sum(),
     };
     let mut notes = vec![NOTE.to_string()];
-    if !cloud {
+    if !counted {
         notes.push(
-            "Data Center's change list has no line counts: additions and deletions are 0".into(),
+            "the server's change list has no line counts (Data Center): additions and deletions are 0"
+                .into(),
         );
     }
+    let people = CommitPeople::of(&c);
     let mut out = GetOutput {
         repo: r.name.clone(),
         hash: c.hash,
         message: cut_chars(&c.message, MAX_MESSAGE),
-        author: Person {
-            name: c.name,
-            email: c.email,
-            date: c.date,
-        },
-        committer: Person {
-            name: c.committer_name,
-            email: c.committer_email,
-            date: c.committed,
-        },
+        author: people.author,
+        committer: people.committer,
         parents: c.parents,
         files,
         totals,
-        files_truncated: more || entries.len() > MAX_FILES,
+        files_truncated: !complete,
         patch: None,
         patch_truncated: false,
         note: None,
     };
     if args.patch {
-        let patch_path = if cloud {
-            format!("{}/diff/{}", r.base, seg(&out.hash))
-        } else {
-            // Data Center has no per-commit patch endpoint; its raw diff (`streamRawDiff`)
-            // with only `until` diffs the commit against its first parent.
-            format!("{}/diff?until={}", r.base, seg(&out.hash))
-        };
-        match block_on(
-            r.client
-                .get(&patch_path, "text/plain", MAX_OUTPUT_BYTES + 1),
-        ) {
-            Ok(r) => {
-                let text = r.text();
-                let cut = r.truncated || text.len() > MAX_OUTPUT_BYTES;
+        match block_on(r.client.commit_diff(&r.id, &out.hash, MAX_OUTPUT_BYTES + 1)) {
+            Ok(raw) => {
+                let text = raw.text();
+                let cut = raw.truncated || text.len() > MAX_OUTPUT_BYTES;
                 let text = if cut {
                     // Cut at a line, as the checkout's patch is.
                     let head = cut_chars(&text, MAX_OUTPUT_BYTES);
@@ -398,45 +373,28 @@ fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {
     Ok(out)
 }
 
-fn change(cloud: bool, e: &Value) -> FileChange {
-    let count = |k: &str| e.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
-    let (path, old, status, add, del) = if cloud {
-        let status = match str_at(e, "/status").as_deref() {
-            Some("removed") => "deleted".to_string(),
-            Some(other) => other.to_string(),
-            None => "modified".to_string(),
-        };
-        let new = str_at(e, "/new/path");
-        let old = str_at(e, "/old/path");
-        (
-            new.clone().or_else(|| old.clone()).unwrap_or_default(),
-            if status == "renamed" { old } else { None },
-            status,
-            count("lines_added"),
-            count("lines_removed"),
-        )
-    } else {
-        let status = match str_at(e, "/type").as_deref() {
-            Some("ADD") => "added",
-            Some("DELETE") => "deleted",
-            Some("MOVE") => "renamed",
-            Some("COPY") => "copied",
-            _ => "modified",
-        };
-        (
-            str_at(e, "/path/toString").unwrap_or_default(),
-            str_at(e, "/srcPath/toString"),
-            status.to_string(),
-            0,
-            0,
-        )
-    };
-    FileChange {
-        path,
-        old_path: old,
-        status,
-        additions: add,
-        deletions: del,
-        binary: false,
+/// The name a file change's status has in every tool's answer.
+pub(crate) fn status_name(s: &ChangeStatus) -> String {
+    match s {
+        ChangeStatus::Added => "added".into(),
+        ChangeStatus::Removed => "deleted".into(),
+        ChangeStatus::Modified => "modified".into(),
+        ChangeStatus::Renamed => "renamed".into(),
+        ChangeStatus::Copied => "copied".into(),
+        ChangeStatus::Other(o) if o.is_empty() => "modified".into(),
+        ChangeStatus::Other(o) => o.to_lowercase(),
+    }
+}
+
+impl FileChange {
+    fn of(f: &ChangedFile) -> FileChange {
+        FileChange {
+            path: f.path.clone(),
+            old_path: f.old_path.clone(),
+            status: status_name(&f.status),
+            additions: f.lines_added.unwrap_or(0) as usize,
+            deletions: f.lines_removed.unwrap_or(0) as usize,
+            binary: f.binary.unwrap_or(false),
+        }
     }
 }

@@ -3,14 +3,11 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::list_pipelines::{cloud_pipeline, pipelines_error};
-use super::source::Remote;
-use super::source::remote::{block_on, str_at};
+use super::source::remote::{block_on, collect_pages};
 use super::text::{MAX_OUTPUT_BYTES, cut_chars};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{ApiErrorKind, MAX_BODY_BYTES, query, seg};
+use crate::bitbucket::{ApiError, ApiErrorKind, MAX_BODY_BYTES, PipelineId, RunStatus};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -96,52 +93,41 @@ impl Tool for GetPipelineLog {
                 "Data Center has no pipelines of its own: build logs live in the CI server; call list_pipelines for the build statuses and their URLs",
             ));
         }
-        let id = pipeline_id(&args.pipeline)?;
+        let id = PipelineId::parse(&args.pipeline).ok_or_else(|| {
+            Error::input(format!(
+                "pipeline `{}` is neither a UUID nor a build number; take `uuid` from list_pipelines",
+                args.pipeline.escape_debug()
+            ))
+        })?;
         let client = &repo.client;
-        let run_path = format!("{}/pipelines/{}", repo.base, seg(&id));
-        let run = match block_on(client.get_json(&run_path)) {
-            Ok(v) => v,
-            // Not every server takes a build number where the API names a UUID: look it up
-            // among the newest runs instead.
-            Err(e) if e.kind == ApiErrorKind::NotFound && !id.starts_with('{') => {
-                find_by_number(&repo, &id)?
-                    .ok_or_else(|| pipelines_error(&repo, e, Some(&args.pipeline)))?
-            }
-            Err(e) => return Err(pipelines_error(&repo, e, Some(&args.pipeline))),
-        };
-        let p = cloud_pipeline(&run);
-        if !p.branch.as_deref().is_some_and(|b| ctx.env.scope.branch(b)) {
+        let run = block_on(client.pipeline(&repo.id, &id)).map_err(run_error)?;
+        if !run
+            .branch
+            .as_deref()
+            .is_some_and(|b| ctx.env.scope.branch(b))
+        {
             return Err(Error::out_of_scope(format!(
                 "pipeline `{}` ran on a branch outside the environment's scope; call list_pipelines to see runs in scope",
                 args.pipeline
             )));
         }
-        let uuid = if p.uuid.is_empty() {
-            id
-        } else {
-            p.uuid.clone()
-        };
-        let steps_page = block_on(client.get_json(&format!(
-            "{}/pipelines/{}/steps?{}",
-            repo.base,
-            seg(&uuid),
-            query(&[("pagelen", "100".into())])
-        )))
-        .map_err(|e| pipelines_error(&repo, e, Some(&args.pipeline)))?;
-        let steps: Vec<Step> = steps_page
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .map(|v| Step {
-                        uuid: str_at(v, "/uuid").unwrap_or_default(),
-                        name: str_at(v, "/name").unwrap_or_default(),
-                        state: str_at(v, "/state/name").unwrap_or_default(),
-                        result: str_at(v, "/state/result/name"),
-                    })
-                    .collect()
+        let uuid = run.uuid;
+        let (all_steps, _) = collect_pages(MAX_STEPS, 100, |limit, cursor| {
+            block_on(client.pipeline_steps(&repo.id, &uuid, limit, cursor))
+        })
+        .map_err(run_error)?;
+        let first_failed = all_steps
+            .iter()
+            .position(|st| matches!(st.status, RunStatus::Failed | RunStatus::Error));
+        let steps: Vec<Step> = all_steps
+            .into_iter()
+            .map(|st| Step {
+                uuid: st.uuid,
+                name: st.name.unwrap_or_default(),
+                state: st.state,
+                result: st.result,
             })
-            .unwrap_or_default();
+            .collect();
         let chosen = match &args.step {
             Some(want) => {
                 let bare = |x: &str| x.trim_matches(['{', '}']).to_lowercase();
@@ -149,10 +135,7 @@ impl Tool for GetPipelineLog {
                     st.name.eq_ignore_ascii_case(want) || bare(&st.uuid) == bare(want)
                 })
             }
-            None => steps
-                .iter()
-                .position(|st| matches!(st.result.as_deref(), Some("FAILED" | "ERROR")))
-                .or_else(|| steps.len().checked_sub(1)),
+            None => first_failed.or_else(|| steps.len().checked_sub(1)),
         };
         let Some(chosen) = chosen else {
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
@@ -166,25 +149,21 @@ impl Tool for GetPipelineLog {
             }));
         };
         let step = &steps[chosen];
-        let log_path = format!(
-            "{}/pipelines/{}/steps/{}/log",
-            repo.base,
-            seg(&uuid),
-            seg(&step.uuid)
-        );
         // The log is redirected to object storage on another host; the client drops the
         // credential for that hop.
-        let resp = block_on(client.get(&log_path, "*/*", MAX_BODY_BYTES)).map_err(|e| {
-            if e.kind == ApiErrorKind::NotFound {
-                Error::not_found(format!(
+        let resp = block_on(client.step_log(&repo.id, &uuid, &step.uuid, MAX_BODY_BYTES)).map_err(
+            |e| {
+                if e.kind == ApiErrorKind::NotFound {
+                    Error::not_found(format!(
                         "step `{}` of pipeline `{}` has no log (it has not started, or its log expired)",
                         step.name, args.pipeline
-                    ),
-                )
-            } else {
-                pipelines_error(&repo, e, Some(&args.pipeline))
-            }
-        })?;
+                    ))
+                    .with_source(e)
+                } else {
+                    run_error(e)
+                }
+            },
+        )?;
         let text = resp.text();
         let all: Vec<&str> = text.lines().collect();
         let matching: Vec<(usize, &str)> = all
@@ -245,44 +224,16 @@ impl Tool for GetPipelineLog {
 
 const MAX_TAIL: usize = 5000;
 
-/// Runs searched for a build number: the newest few pages.
-const NUMBER_SEARCH_PAGES: usize = 3;
+/// Steps read at most for one run.
+const MAX_STEPS: usize = 100;
 
-/// The run with build number `number` among the newest runs, if any.
-fn find_by_number(repo: &Remote<'_>, number: &str) -> Result<Option<Value>> {
-    let endpoint = format!("{}/pipelines", repo.base);
-    let params = [("sort", "-created_on".to_string())];
-    let mut cursor = None;
-    for _ in 0..NUMBER_SEARCH_PAGES {
-        let page = block_on(repo.client.page(&endpoint, &params, 100, cursor.as_deref()))
-            .map_err(|e| pipelines_error(repo, e, None))?;
-        let hit = page.values.into_iter().find(|v| {
-            v.get("build_number")
-                .and_then(Value::as_u64)
-                .map(|n| n.to_string())
-                .as_deref()
-                == Some(number)
-        });
-        if hit.is_some() || page.next.is_none() {
-            return Ok(hit);
-        }
-        cursor = page.next;
+/// A failure reading a run: the client tells "Pipelines is off" and "no such run" apart.
+fn run_error(e: ApiError) -> Error {
+    let not_found = e.kind == ApiErrorKind::NotFound;
+    let err = Error::from(e);
+    if not_found {
+        err.with_hint("call list_pipelines to see the runs in scope")
+    } else {
+        err
     }
-    Ok(None)
-}
-
-/// A run id as the API takes it: a build number as is, a UUID in braces.
-fn pipeline_id(given: &str) -> Result<String> {
-    let g = given.trim();
-    if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(g.to_string());
-    }
-    let bare = g.trim_start_matches('{').trim_end_matches('}');
-    if bare.len() == 36 && bare.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return Ok(format!("{{{bare}}}"));
-    }
-    Err(Error::input(format!(
-        "pipeline `{}` is neither a UUID nor a build number; take `uuid` from list_pipelines",
-        given.escape_debug()
-    )))
 }

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
 use super::source::checkout::{BranchHead, summary};
-use super::source::remote::{MAX_PAGES, NOTE, str_at};
+use super::source::remote::{MAX_PAGES, NOTE, time};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, rfc3339};
 use super::{Context, Result, Tool};
@@ -177,47 +176,27 @@ fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Output {
 
 fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
     let (all, complete) = r.all_branches()?;
-    let default = if r.is_cloud() {
-        match &r.spec.branch {
-            Some(b) => Some(b.clone()),
-            None => r.default_branch().ok(),
-        }
-    } else {
-        r.spec.branch.clone().or_else(|| {
-            all.iter()
-                .find(|b| b.get("isDefault").and_then(Value::as_bool) == Some(true))
-                .and_then(|b| str_at(b, "/displayId"))
-        })
+    // Data Center marks the default branch in its list; Cloud names it on the repository.
+    let marked = all.iter().any(|b| b.is_default.is_some());
+    let default = match &r.spec.branch {
+        Some(b) => Some(b.clone()),
+        None if marked => all
+            .iter()
+            .find(|b| b.is_default == Some(true))
+            .map(|b| b.name.clone()),
+        None => r.default_branch().ok(),
     };
     let mut branches = Vec::new();
-    for b in &all {
-        let (name, commit, date, message) = if r.is_cloud() {
-            (
-                str_at(b, "/name"),
-                str_at(b, "/target/hash"),
-                str_at(b, "/target/date").unwrap_or_default(),
-                str_at(b, "/target/message").unwrap_or_default(),
-            )
-        } else {
-            (
-                str_at(b, "/displayId"),
-                str_at(b, "/latestCommit"),
-                String::new(),
-                String::new(),
-            )
-        };
-        let (Some(name), Some(commit)) = (name, commit) else {
-            continue;
-        };
-        if !r.scope().branch(&name) {
+    for b in all {
+        if !r.scope().branch(&b.name) {
             continue;
         }
         branches.push(Branch {
-            default: default.as_deref() == Some(name.as_str()),
-            name,
-            commit,
-            date,
-            summary: text::summary(&message),
+            default: default.as_deref() == Some(b.name.as_str()),
+            date: time(b.date.as_ref()),
+            summary: text::summary(b.message.as_deref().unwrap_or("")),
+            name: b.name,
+            commit: b.head,
             checked_out: false,
             local: false,
             remote: None,

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::paging::{self, page_limit};
 use super::paths::{clean_path, tree_path};
 use super::source::checkout::{SHALLOW_NOTE, git_error, summary};
-use super::source::remote::{NOTE, api_error, block_on, branch_path};
+use super::source::remote::{CommitPeople, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, Person, parse_time, rfc3339};
 use super::{Context, Error, Result, Tool};
+use crate::bitbucket::{CommitQuery, Cursor, Rev};
 
 /// Arguments of `list_commits`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -281,28 +282,19 @@ fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {
         args.until.as_deref().unwrap_or("")
     );
     let after = paging::decode_bound(API_KIND, &binding, args.cursor.as_deref())?;
-    let mut params: Vec<(&str, String)> = Vec::new();
-    let endpoint = if r.is_cloud() {
-        if let Some(p) = &f.path {
-            params.push(("path", p.clone()));
-        }
-        format!("{}/commits/{}", r.base, branch_path(&branch))
-    } else {
-        params.push(("until", format!("refs/heads/{branch}")));
-        if let Some(p) = &f.path {
-            params.push(("path", p.clone()));
-        }
-        format!("{}/commits", r.base)
+    let query = CommitQuery {
+        path: f.path.clone(),
+        ..CommitQuery::from(Rev::Branch(branch.clone()))
     };
-    let page = block_on(r.client.page(&endpoint, &params, f.limit, after.as_deref()))
-        .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", r.name)))?;
+    let page = block_on(
+        r.client
+            .commits(&r.id, &query, f.limit, after.map(Cursor::from).as_ref()),
+    )
+    .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", r.name)))?;
     let mut commits = Vec::new();
     let mut older_than_since = false;
-    for v in &page.values {
-        let c = r.commit(v);
-        let time = chrono::DateTime::parse_from_rfc3339(&c.date)
-            .map(|d| d.timestamp())
-            .unwrap_or(0);
+    for c in &page.values {
+        let time = c.author.date.map(|d| d.timestamp()).unwrap_or(0);
         if f.since.is_some_and(|t| time < t) {
             // Newest first: the rest of the history is older still.
             older_than_since = true;
@@ -311,24 +303,27 @@ fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {
         if f.until.is_some_and(|t| time > t) {
             continue;
         }
+        let people = CommitPeople::of(c);
         if let Some(w) = &f.author
-            && !format!("{} {}", c.name, c.email).to_lowercase().contains(w)
+            && !format!("{} {}", people.author.name, people.author.email)
+                .to_lowercase()
+                .contains(w)
         {
             continue;
         }
         commits.push(CommitSummary {
             summary: text::summary(&c.message),
-            hash: c.hash,
-            author: Person {
-                name: c.name,
-                email: c.email,
-                date: c.date,
-            },
-            committed: c.committed,
-            parents: c.parents,
+            hash: c.hash.clone(),
+            author: people.author,
+            committed: people.committer.date,
+            parents: c.parents.clone(),
         });
     }
-    let next = if older_than_since { None } else { page.next };
+    let next = if older_than_since {
+        None
+    } else {
+        page.next.map(Cursor::into_string)
+    };
     Ok(ListOutput {
         repo: r.name.clone(),
         reference: branch,

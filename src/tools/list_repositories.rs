@@ -3,13 +3,12 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
 use super::paths;
-use super::source::remote::{api_error, block_on, str_at};
+use super::source::remote::{api_error, block_on};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{Flavor, seg};
+use crate::bitbucket::{self, Cursor};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -97,25 +96,18 @@ impl Tool for ListRepositories {
         // Bound to the provider, so a cursor from one provider is refused for another.
         let after = paging::decode_bound(KIND, &provider, args.cursor.as_deref())?;
         let client = ctx.api_client(&provider)?;
-        let endpoint = match &client.flavor {
-            Flavor::Cloud { workspace } => format!("/repositories/{}", seg(workspace)),
-            Flavor::DataCenter { project } => format!("/api/1.0/projects/{}/repos", seg(project)),
-        };
-        let page = block_on(client.page(&endpoint, &[], limit, after.as_deref())).map_err(|e| {
-            api_error(
-                e,
-                &format!("the workspace/project of provider `{provider}`"),
-            )
-        })?;
+        let page = block_on(client.repositories(limit, after.map(Cursor::from).as_ref())).map_err(
+            |e| {
+                api_error(
+                    e,
+                    &format!("the workspace/project of provider `{provider}`"),
+                )
+            },
+        )?;
         let mut out_of_scope = 0;
         let mut repositories = Vec::new();
-        for v in &page.values {
-            let repo = if client.is_cloud() {
-                cloud_repo(v)
-            } else {
-                dc_repo(v)
-            };
-            let Some(mut repo) = repo else { continue };
+        for r in page.values {
+            let mut repo = Repository::of(r);
             if !ctx.env.scope.repo(&repo.name, Some(&repo.full_name)) {
                 out_of_scope += 1;
                 continue;
@@ -132,7 +124,7 @@ impl Tool for ListRepositories {
             repositories.push(repo);
         }
         let out = Output {
-            next_cursor: paging::encode_bound(KIND, &provider, page.next),
+            next_cursor: paging::encode_bound(KIND, &provider, page.next.map(Cursor::into_string)),
             provider,
             repositories,
             out_of_scope,
@@ -143,41 +135,18 @@ impl Tool for ListRepositories {
 
 const KIND: &str = "repos.v1";
 
-fn cloud_repo(v: &Value) -> Option<Repository> {
-    let name = str_at(v, "/slug").or_else(|| str_at(v, "/name"))?;
-    Some(Repository {
-        full_name: str_at(v, "/full_name").unwrap_or_else(|| name.clone()),
-        name,
-        description: str_at(v, "/description").filter(|d| !d.is_empty()),
-        language: str_at(v, "/language").filter(|l| !l.is_empty()),
-        visibility: match v.get("is_private").and_then(Value::as_bool) {
-            Some(false) => "public",
-            _ => "private",
+impl Repository {
+    fn of(r: bitbucket::Repository) -> Repository {
+        Repository {
+            name: r.slug,
+            full_name: r.full_name,
+            description: r.description,
+            language: r.language,
+            visibility: if r.is_private { "private" } else { "public" }.to_string(),
+            default_branch: r.default_branch,
+            url: r.web_url,
+            in_environment: false,
+            cloned: false,
         }
-        .to_string(),
-        default_branch: str_at(v, "/mainbranch/name"),
-        url: str_at(v, "/links/html/href"),
-        in_environment: false,
-        cloned: false,
-    })
-}
-
-fn dc_repo(v: &Value) -> Option<Repository> {
-    let name = str_at(v, "/slug")?;
-    let project = str_at(v, "/project/key").unwrap_or_default();
-    Some(Repository {
-        full_name: format!("{project}/{name}"),
-        name,
-        description: str_at(v, "/description").filter(|d| !d.is_empty()),
-        language: None,
-        visibility: match v.get("public").and_then(Value::as_bool) {
-            Some(true) => "public",
-            _ => "private",
-        }
-        .to_string(),
-        default_branch: None,
-        url: str_at(v, "/links/self/0/href"),
-        in_environment: false,
-        cloned: false,
-    })
+    }
 }

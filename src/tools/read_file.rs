@@ -10,7 +10,7 @@ use super::source::remote::{NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
 use super::text::{check_range, cut_chars, is_binary, window};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{MAX_BODY_BYTES, query, seg};
+use crate::bitbucket::{FileRead, MAX_BODY_BYTES};
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -190,32 +190,19 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> 
     let (branch, commit) = r.resolve(reference)?;
     let path = &at.path;
     let what = format!("`{path}` in `{}` at `{branch}`", r.name);
-    let encoded: String = path.split('/').map(seg).collect::<Vec<_>>().join("/");
-    let url = if r.is_cloud() {
-        format!("{}/src/{commit}/{encoded}", r.base)
-    } else {
-        format!(
-            "{}/raw/{encoded}?{}",
-            r.base,
-            query(&[("at", commit.clone())])
-        )
+    let read = block_on(r.client.file(&r.id, &commit, path, MAX_BODY_BYTES))
+        .map_err(|e| api_error(e, &what))?;
+    let file = match read {
+        FileRead::Content(f) => f,
+        FileRead::NotAFile => {
+            return Err(Error::input(format!(
+                "`{path}` is a directory; call browse to list it"
+            )));
+        }
     };
-    let resp =
-        block_on(r.client.get(&url, "*/*", MAX_BODY_BYTES)).map_err(|e| api_error(e, &what))?;
-    let bytes = &resp.body;
-    let is_listing = resp
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.starts_with("application/json"))
-        && serde_json::from_slice::<serde_json::Value>(bytes)
-            .is_ok_and(|v| v.get("values").is_some() && v.get("pagelen").is_some());
-    if is_listing {
-        return Err(Error::input(format!(
-            "`{path}` is a directory; call browse to list it"
-        )));
-    }
+    let bytes = &file.bytes;
     let mut out = Output::new(&r.name, &at, branch, commit, bytes);
-    out.mime = resp
+    out.mime = file
         .content_type
         .as_deref()
         .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
@@ -226,7 +213,7 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> 
         return Ok(out);
     }
     let mut notes = vec![NOTE.to_string()];
-    if resp.truncated {
+    if file.truncated {
         notes.push(format!(
             "only the first {MAX_BODY_BYTES} bytes of the file were read"
         ));

@@ -160,11 +160,6 @@ pub(crate) fn rfc3339(t: git2::Time) -> String {
         .unwrap_or_else(|| t.seconds().to_string())
 }
 
-/// Milliseconds since the epoch (Data Center) as RFC 3339.
-pub(crate) fn millis_rfc3339(ms: Option<i64>) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms?).map(|d| d.to_rfc3339())
-}
-
 /// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
 pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64> {
     let s = s.trim();
