@@ -18,7 +18,7 @@ use crate::tools::{self, Context, ToolInfo};
 pub use crate::cli::serve::Args as ServeArgs;
 pub use crate::cli::tool::Args as ToolArgs;
 pub use cli::tool;
-pub use handler::McpServer;
+pub use handler::{McpServer, mcp_tool, tools_list_json};
 
 /// What both commands need: the context calls run in, and the tools exposed.
 struct Session {

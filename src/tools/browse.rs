@@ -1,6 +1,8 @@
 //! `browse`: the entries of a directory at a ref; from the checkout's committed tree, or from
 //! the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +10,7 @@ use super::paths::{clean_path, tree_path};
 use super::source::checkout::{AtPath, MODE_EXECUTABLE, MODE_SYMLINK, git_error};
 use super::source::remote::{MAX_PAGES, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
-use super::text::cut_chars;
+use super::text::{self, cut_chars};
 use super::{Context, Error, Result, Tool};
 use crate::bitbucket::{DirEntry, EntryKind, Listing};
 
@@ -16,14 +18,12 @@ use crate::bitbucket::{DirEntry, EntryKind, Listing};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// Directory relative to the repository root, like `src/tools`; omit or `""` for the root.
+    /// Directory from the repository root, like `src/tools` (default: the root).
     #[serde(default)]
     pub path: Option<String>,
-    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
-    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch or commit id (default: the checked-out commit, else the default branch).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
 }
@@ -84,13 +84,83 @@ pub struct Output {
     pub note: Option<String>,
 }
 
+/// A header with the counts per type, then one row per entry: dirs end in `/`, files show
+/// their size, symlinks their target, submodules their commit.
+fn render(o: &Output) -> String {
+    let mut counts: Vec<(EntryType, usize)> = Vec::new();
+    for e in &o.entries {
+        match counts.iter_mut().find(|(k, _)| *k == e.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.kind, 1)),
+        }
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| {
+            let word = match k {
+                EntryType::Dir => "dir",
+                EntryType::File => "file",
+                EntryType::Symlink => "symlink",
+                EntryType::Submodule => "submodule",
+            };
+            text::count(*n as u64, word, &format!("{word}s"))
+        })
+        .collect();
+    let at = if o.reference == o.commit {
+        o.commit.clone()
+    } else {
+        format!("{} ({})", o.reference, o.commit)
+    };
+    let dir = if o.path.is_empty() { "/" } else { &o.path };
+    let mut t = format!("{} {dir} at {at}: ", o.repo);
+    if o.truncated {
+        let _ = write!(
+            t,
+            "first {} of {} entries",
+            o.entries.len(),
+            o.total_entries
+        );
+    } else {
+        t.push_str(&text::count(o.total_entries as u64, "entry", "entries"));
+    }
+    let _ = writeln!(t, " ({})", counts.join(", "));
+    let rows: Vec<Vec<String>> = o
+        .entries
+        .iter()
+        .map(|e| {
+            let size = e.size.map(|s| s.to_string()).unwrap_or_default();
+            let (path, extra) = match e.kind {
+                EntryType::Dir => (format!("{}/", e.path), String::new()),
+                EntryType::File if e.executable => (e.path.clone(), "executable".into()),
+                EntryType::File => (e.path.clone(), String::new()),
+                EntryType::Symlink => (
+                    e.path.clone(),
+                    format!("-> {}", e.target.as_deref().unwrap_or("?")),
+                ),
+                EntryType::Submodule => (
+                    e.path.clone(),
+                    format!("at {}", e.commit.as_deref().unwrap_or("?")),
+                ),
+            };
+            vec![path, size, extra]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    text::footer(&mut t, None, o.note.as_deref());
+    t
+}
+
 pub struct Browse;
 
 impl Tool for Browse {
     const NAME: &'static str = "browse";
-    const DESCRIPTION: &'static str = "List a directory of a repository at a ref: each entry's name, path, type (file, dir, symlink, submodule) and size, directories first; at most 1000 entries (`truncated` and `total_entries` tell when there are more). `path` is relative to the repository root (omit for the root); `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are shown with their target and never followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "List a directory of a repository at a ref: entries with type and size, directories first (at most 1000). Symlinks show their target and are not followed.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let path = tree_path(&clean_path(args.path.as_deref().unwrap_or(""))?);

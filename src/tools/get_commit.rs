@@ -1,13 +1,15 @@
 //! `get_commit`: one commit's details and diffstat (optionally its patch); from the checkout,
 //! or from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::source::checkout::{SHALLOW_NOTE, git_error};
 use super::source::remote::{CommitPeople, NOTE, api_error, block_on, collect_pages};
 use super::source::{Checkout, Remote, Source};
-use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars};
+use super::text::{self, MAX_OUTPUT_BYTES, Person, cut_chars};
 use super::{Context, Result, Tool};
 use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
 
@@ -15,12 +17,11 @@ use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// A commit id (full or at least 7 hex digits) reachable from a branch in scope, or a
-    /// branch name for its head commit.
+    /// Commit id (7-40 hex digits) or a branch for its head.
     pub commit: String,
-    /// Also return the patch (unified diff), capped at 100 KB.
+    /// Add the unified diff (capped at 100 KB).
     #[serde(default)]
     pub patch: bool,
 }
@@ -78,13 +79,87 @@ pub struct GetOutput {
     pub note: Option<String>,
 }
 
+/// Who and when, the message as written, then one row per changed file and the patch.
+fn render(o: &GetOutput) -> String {
+    let person = |p: &Person| {
+        if p.email.is_empty() {
+            format!("{} {}", p.name, p.date)
+        } else {
+            format!("{} <{}> {}", p.name, p.email, p.date)
+        }
+    };
+    let mut t = format!("commit {} in {}\n", o.hash, o.repo);
+    let _ = writeln!(t, "author: {}", person(&o.author));
+    let same = (&o.author.name, &o.author.email, &o.author.date)
+        == (&o.committer.name, &o.committer.email, &o.committer.date);
+    if !same {
+        let _ = writeln!(t, "committer: {}", person(&o.committer));
+    }
+    let parents = if o.parents.is_empty() {
+        "none".to_string()
+    } else {
+        o.parents.join(" ")
+    };
+    let _ = writeln!(t, "parents: {parents}\n");
+    t.push_str(o.message.trim_end_matches('\n'));
+    t.push_str("\n\n");
+    render_files(&mut t, &o.files, &o.totals, o.files_truncated);
+    text::footer(&mut t, None, o.note.as_deref());
+    if let Some(patch) = &o.patch {
+        t.push('\n');
+        t.push_str(patch);
+        if o.patch_truncated {
+            t.push_str("\n[patch truncated at 100 KB]\n");
+        }
+    }
+    t
+}
+
+/// `N files changed, +A -D`, then `status  +a  -d  path` rows.
+fn render_files(t: &mut String, files: &[FileChange], totals: &Totals, truncated: bool) {
+    let _ = write!(
+        t,
+        "{} changed, +{} -{}",
+        text::count(totals.files_changed as u64, "file", "files"),
+        totals.additions,
+        totals.deletions
+    );
+    if truncated {
+        let _ = write!(t, " (files truncated: {} listed)", files.len());
+    }
+    t.push('\n');
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            let mut path = match &f.old_path {
+                Some(old) => format!("{} <- {old}", f.path),
+                None => f.path.clone(),
+            };
+            if f.binary {
+                path.push_str(" (binary)");
+            }
+            vec![
+                f.status.clone(),
+                format!("+{}", f.additions),
+                format!("-{}", f.deletions),
+                path,
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+}
+
 pub struct GetCommit;
 
 impl Tool for GetCommit {
     const NAME: &'static str = "get_commit";
-    const DESCRIPTION: &'static str = "Show one commit of a repository: message, author, committer, dates, parents, and a diffstat against its first parent (each changed file's path, status and lines added/removed, at most 1000 files, with totals over all). `commit` is a commit id (7 to 40 hex digits) reachable from a branch in scope, or a branch name for its head. `patch: true` adds the unified diff, capped at 100 KB at a line boundary (`patch_truncated`). A cloned repository is answered from its checkout; an in-scope repository that is not cloned from the Bitbucket API (Data Center gives no line counts), and `note` says so.";
+    const DESCRIPTION: &'static str = "One commit: message, author, committer, parents, and the files it changes against its first parent with lines added and removed; `patch: true` adds the diff.";
     type Args = GetArgs;
     type Output = GetOutput;
+
+    fn render(out: &GetOutput) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: GetArgs) -> Result<GetOutput> {
         match ctx.source(&args.repo)? {

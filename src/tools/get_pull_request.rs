@@ -1,24 +1,26 @@
 //! `get_pull_request`: one pull request's details, diffstat and optionally its diff, from the
 //! API; refused when its source or destination branch is outside the scope.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::get_commit::status_name;
-use super::list_pull_requests::{PullRequest, branches_in_scope};
+use super::list_pull_requests::{PullRequest, branches_in_scope, render_pr};
 use super::source::remote::{api_error, block_on, collect_pages};
-use super::text::{MAX_OUTPUT_BYTES, cut_chars};
+use super::text::{self, MAX_OUTPUT_BYTES, cut_chars};
 use super::{Context, Error, Result, Tool};
 use crate::bitbucket::ApiErrorKind;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetArgs {
-    /// The repository, as the environment names it.
+    /// Repository name.
     pub repo: String,
-    /// The pull request's number.
+    /// Pull request number.
     pub id: u64,
-    /// Include the unified diff, capped at 100 KB (default false).
+    /// Add the unified diff (capped at 100 KB).
     #[serde(default)]
     pub diff: bool,
 }
@@ -65,10 +67,51 @@ pub struct GetPullRequest;
 
 impl Tool for GetPullRequest {
     const NAME: &'static str = "get_pull_request";
-    const DESCRIPTION: &'static str = "Show one pull request: details, reviewers, the files it changes with line counts (diffstat), and optionally its unified diff (capped at 100 KB). Refused when its source or destination branch is outside the environment's scope. From the Bitbucket API.";
+    const DESCRIPTION: &'static str = "One pull request: description, reviewers, and the files it changes with line counts; `diff: true` adds the diff.";
     const API_ONLY: bool = true;
     type Args = GetArgs;
     type Output = GetOutput;
+
+    fn render(o: &GetOutput) -> String {
+        let mut t = format!("{}: ", o.repo);
+        render_pr(&mut t, &o.pull_request);
+        if !o.description.is_empty() {
+            let _ = writeln!(t, "\n{}\n", o.description.trim_end_matches('\n'));
+        }
+        t.push_str(&text::count(o.files.len() as u64, "file", "files"));
+        if o.files_truncated {
+            t.push_str(" (files truncated: the server has more)");
+        }
+        if let (Some(a), Some(d)) = (o.lines_added, o.lines_removed) {
+            let _ = write!(t, ", +{a} -{d}");
+        }
+        t.push('\n');
+        let count =
+            |n: Option<u64>, sign: char| n.map(|n| format!("{sign}{n}")).unwrap_or_default();
+        let rows: Vec<Vec<String>> = o
+            .files
+            .iter()
+            .map(|f| {
+                let path = match &f.old_path {
+                    Some(old) => format!("{} <- {old}", f.path),
+                    None => f.path.clone(),
+                };
+                vec![
+                    f.status.clone(),
+                    count(f.lines_added, '+'),
+                    count(f.lines_removed, '-'),
+                    path,
+                ]
+            })
+            .collect();
+        t.push_str(&text::rows(&rows));
+        text::footer(&mut t, None, o.diff_note.as_deref());
+        if let Some(diff) = &o.diff {
+            t.push('\n');
+            t.push_str(diff);
+        }
+        t
+    }
 
     fn run(ctx: &Context, args: GetArgs) -> Result<GetOutput> {
         let repo = ctx.remote(&args.repo)?;

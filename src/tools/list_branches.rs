@@ -18,12 +18,12 @@ use super::{Context, Result, Tool};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Branches per page: 1 to 100, default 30.
+    /// Branches per page, 1-100 (default 30).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -66,13 +66,61 @@ pub struct Output {
     pub note: String,
 }
 
+/// One row per branch: name, head commit, date, flags, summary.
+fn render(o: &Output) -> String {
+    let mut t = format!(
+        "{}: {} of {} in scope, by name\n",
+        o.repo,
+        o.branches.len(),
+        text::count(o.total as u64, "branch", "branches")
+    );
+    let rows: Vec<Vec<String>> = o
+        .branches
+        .iter()
+        .map(|b| {
+            let mut flags = Vec::new();
+            if b.default {
+                flags.push("default".to_string());
+            }
+            if b.checked_out {
+                flags.push("checked out".to_string());
+            }
+            if b.local {
+                flags.push("local".to_string());
+            }
+            if let Some(r) = &b.remote {
+                flags.push(format!("remote {r}"));
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", flags.join(", "))
+            };
+            vec![
+                b.name.clone(),
+                b.commit.clone(),
+                b.date.clone(),
+                flags,
+                b.summary.clone(),
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    text::footer(&mut t, o.next_cursor.as_deref(), Some(&o.note));
+    t
+}
+
 pub struct ListBranches;
 
 impl Tool for ListBranches {
     const NAME: &'static str = "list_branches";
-    const DESCRIPTION: &'static str = "List the branches of a repository that are in the environment's scope, sorted by name: name, head commit, date, summary, and which one is checked out and which is the default; names are usable as `ref` in the other tools. A cloned repository is answered from its checkout (local branches and remote-tracking refs: a single-branch clone knows only the branches it fetched); an in-scope repository that is not cloned is answered from the Bitbucket API (every in-scope branch on the server; Data Center gives no dates or summaries), and `note` says so. Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Branches of a repository that the scope allows, by name: head commit, date, summary, and which is the default. Names work as `ref` in the other tools.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let limit = page_limit(args.limit)?;

@@ -1,6 +1,8 @@
 //! `list_commits`: the history from a ref, newest first, filtered and paged; walked in the
 //! checkout, or read page by page from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -17,31 +19,27 @@ use crate::bitbucket::{CommitQuery, Cursor, Rev};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// Where to start: a branch in scope (see list_branches) or a commit id reachable from one;
-    /// omit for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch or commit id to start from (default: the checked-out commit, else the default branch).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
-    /// Only commits that change this file or directory (relative to the repository root).
+    /// Only commits that change this file or directory.
     #[serde(default)]
     pub path: Option<String>,
-    /// Only commits whose author name or email contains this text (case-insensitive).
+    /// Only commits whose author name or email contains this (case-insensitive).
     #[serde(default)]
     pub author: Option<String>,
-    /// Only commits authored at or after this time: RFC 3339 (`2024-05-01T12:00:00Z`) or a
-    /// date (`2024-05-01`, start of that day UTC).
+    /// Authored at or after: RFC 3339 or YYYY-MM-DD (UTC).
     #[serde(default)]
     pub since: Option<String>,
-    /// Only commits authored at or before this time: RFC 3339 or a date (`2024-05-31`,
-    /// through the end of that day UTC).
+    /// Authored at or before: RFC 3339 or YYYY-MM-DD (through that day, UTC).
     #[serde(default)]
     pub until: Option<String>,
-    /// `next_cursor` from the previous page, with the same other arguments; omit for the first page.
+    /// `next_cursor` of the previous page (same other arguments).
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Commits per page: 1 to 100, default 30.
+    /// Commits per page, 1-100 (default 30).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -79,13 +77,61 @@ pub struct ListOutput {
     pub note: Option<String>,
 }
 
+/// One row per commit: id, committer date, author, summary. A commit's parent is the next
+/// row unless a `parents` line says otherwise; an author date is shown where it differs.
+fn render(o: &ListOutput) -> String {
+    let mut t = format!(
+        "{} at {}: {}, newest first (each one's parent is the next unless shown)\n",
+        o.repo,
+        o.reference,
+        text::count(o.commits.len() as u64, "commit", "commits")
+    );
+    let rows: Vec<Vec<String>> = o
+        .commits
+        .iter()
+        .map(|c| {
+            let who = if c.author.email.is_empty() {
+                c.author.name.clone()
+            } else {
+                format!("{} <{}>", c.author.name, c.author.email)
+            };
+            vec![c.hash.clone(), c.committed.clone(), who, c.summary.clone()]
+        })
+        .collect();
+    for (i, (line, c)) in text::aligned(&rows).into_iter().zip(&o.commits).enumerate() {
+        t.push_str(&line);
+        t.push('\n');
+        if c.author.date != c.committed {
+            let _ = writeln!(t, "  authored {}", c.author.date);
+        }
+        let next = o.commits.get(i + 1).map(|n| n.hash.as_str());
+        if c.parents.len() != 1 || Some(c.parents[0].as_str()) != next {
+            let parents = if c.parents.is_empty() {
+                "none".to_string()
+            } else {
+                c.parents.join(" ")
+            };
+            let _ = writeln!(t, "  parents {parents}");
+        }
+    }
+    if o.history_truncated_by_depth {
+        t.push_str("history truncated by depth: older commits are not in the clone\n");
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), o.note.as_deref());
+    t
+}
+
 pub struct ListCommits;
 
 impl Tool for ListCommits {
     const NAME: &'static str = "list_commits";
-    const DESCRIPTION: &'static str = "List the commits of a repository from a ref, newest first: hash, summary, author, committer date, parents. Optional filters: `path` (commits touching a file or directory), `author` (name or email substring, case-insensitive), `since`/`until` (RFC 3339 or YYYY-MM-DD, on the author date). `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor` with the same other arguments. In a shallow clone the history stops at the clone's depth and `history_truncated_by_depth` says so. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "Commits reachable from a ref, newest first: id, date, author, summary. Filter by `path`, `author`, `since`/`until`.";
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(out: &ListOutput) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let filters = Filters {

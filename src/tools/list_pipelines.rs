@@ -2,6 +2,8 @@
 //! has no CI of its own, so there it shows the build statuses CI servers posted on a branch's
 //! recent commits. Runs on out-of-scope branches are left out and counted.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -17,23 +19,21 @@ use crate::bitbucket::{
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it.
+    /// Repository name.
     pub repo: String,
-    /// Only runs on this branch. Data Center: the branch whose recent commits are shown
-    /// (default: the spec's `branch:` for the repo, else the repository's default branch).
+    /// Only runs on this branch (Data Center: whose commits to show; default the default branch).
     #[serde(default)]
     pub branch: Option<String>,
     /// Cloud: PENDING, IN_PROGRESS, SUCCESSFUL, FAILED, ERROR or STOPPED.
     #[serde(default)]
     pub state: Option<String>,
-    /// Only runs created at or after this time (RFC 3339, or a date `YYYY-MM-DD`).
+    /// Created at or after: RFC 3339 or YYYY-MM-DD (UTC).
     #[serde(default)]
     pub since: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Cloud: runs per page, 1 to 100, default 30. Data Center: commits per page, 1 to 20,
-    /// default 10 (each commit costs one request).
+    /// Cloud: runs per page, 1-100 (default 30). Data Center: commits, 1-20 (default 10).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -111,14 +111,102 @@ pub struct ListOutput {
     pub next_cursor: Option<String>,
 }
 
+/// Cloud: one row per run. Data Center: each commit, then its build statuses.
+fn render(o: &ListOutput) -> String {
+    let mut t = match &o.branch {
+        Some(b) => format!(
+            "{} {b}: {} and their build statuses, newest first\n",
+            o.repo,
+            text::count(o.commits.len() as u64, "commit", "commits")
+        ),
+        None => format!(
+            "{}: {}, newest first\n",
+            o.repo,
+            text::count(o.pipelines.len() as u64, "pipeline run", "pipeline runs")
+        ),
+    };
+    if o.out_of_scope > 0 {
+        let _ = writeln!(
+            t,
+            "{} on out-of-scope branches left out",
+            text::count(o.out_of_scope as u64, "run", "runs")
+        );
+    }
+    let rows: Vec<Vec<String>> = o
+        .pipelines
+        .iter()
+        .map(|p| {
+            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+            vec![
+                p.build_number.map(|n| format!("#{n}")).unwrap_or_default(),
+                match &p.result {
+                    Some(r) => format!("{}/{r}", p.state),
+                    None => p.state.clone(),
+                },
+                opt(&p.branch),
+                opt(&p.commit),
+                opt(&p.trigger),
+                p.creator
+                    .as_ref()
+                    .map(|c| format!("by {c}"))
+                    .unwrap_or_default(),
+                p.created
+                    .as_ref()
+                    .map(|c| format!("created {c}"))
+                    .unwrap_or_default(),
+                p.completed
+                    .as_ref()
+                    .map(|c| format!("completed {c}"))
+                    .unwrap_or_default(),
+                p.duration_secs.map(|d| format!("{d}s")).unwrap_or_default(),
+                p.uuid.clone(),
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    for c in &o.commits {
+        let _ = writeln!(
+            t,
+            "{}  {}  {}",
+            c.commit,
+            c.date.as_deref().unwrap_or(""),
+            c.summary
+        );
+        if c.builds.is_empty() {
+            t.push_str("  no build statuses\n");
+        }
+        for b in &c.builds {
+            let parts: Vec<&str> = [
+                Some(b.state.as_str()),
+                Some(b.key.as_str()),
+                b.name.as_deref(),
+                b.date.as_deref(),
+                b.url.as_deref(),
+                b.description.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+            let _ = writeln!(t, "  {}", parts.join("  "));
+        }
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), None);
+    t
+}
+
 pub struct ListPipelines;
 
 impl Tool for ListPipelines {
     const NAME: &'static str = "list_pipelines";
-    const DESCRIPTION: &'static str = "List CI runs of a repository. Bitbucket Cloud: Pipelines runs, newest first, with state, result, branch, commit, trigger, duration and creation time; filter by branch, state and since. Data Center: the build statuses CI servers posted on a branch's recent commits. Runs on branches outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "CI runs of a repository, newest first. Cloud: Pipelines runs with result, branch, commit, trigger, duration. Data Center: the build statuses of a branch's recent commits. Runs on out-of-scope branches are left out.";
     const API_ONLY: bool = true;
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(o: &ListOutput) -> String {
+        render(o)
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let repo = ctx.remote(&args.repo)?;

@@ -2,12 +2,14 @@
 //! pull request whose source or destination branch is outside the scope is left out and
 //! counted; `get_pull_request` refuses one.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::paging::{self, page_limit};
 use super::source::remote::{api_error, block_on, opt_time};
-use super::{Context, Error, Result, Tool};
+use super::{Context, Error, Result, Tool, text};
 use crate::bitbucket::{self, Cursor, PrQuery, PrState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
@@ -17,7 +19,6 @@ pub enum State {
     Open,
     Merged,
     Declined,
-    /// Cloud only.
     Superseded,
     All,
 }
@@ -25,18 +26,18 @@ pub enum State {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// OPEN (default), MERGED, DECLINED, SUPERSEDED (Cloud only) or ALL.
+    /// Default OPEN; SUPERSEDED is Cloud only.
     #[serde(default)]
     pub state: State,
-    /// Only pull requests by this author (display name, nickname or username; case-insensitive).
+    /// Only by this author (display name, nickname or username).
     #[serde(default)]
     pub author: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Pull requests requested per page: 1 to 50, default 30 (filters may leave fewer).
+    /// Pull requests per page, 1-50 (default 30), before filtering.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -96,10 +97,39 @@ pub struct ListPullRequests;
 
 impl Tool for ListPullRequests {
     const NAME: &'static str = "list_pull_requests";
-    const DESCRIPTION: &'static str = "List a repository's pull requests by state (OPEN, MERGED, DECLINED, SUPERSEDED, ALL) and optionally author: title, author, source and destination branch, reviewers, comment count, dates. Pull requests touching a branch outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Pull requests of a repository by state (default OPEN) and author: title, branches, author, reviewers and approvals, comment count, dates. Those touching an out-of-scope branch are left out.";
     const API_ONLY: bool = true;
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(out: &ListOutput) -> String {
+        let state = serde_json::to_value(out.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut t = format!(
+            "{}: {} ({state})",
+            out.repo,
+            text::count(
+                out.pull_requests.len() as u64,
+                "pull request",
+                "pull requests"
+            )
+        );
+        if out.out_of_scope > 0 {
+            let _ = write!(
+                t,
+                ", {} left out: a branch is out of scope",
+                out.out_of_scope
+            );
+        }
+        t.push('\n');
+        for pr in &out.pull_requests {
+            render_pr(&mut t, pr);
+        }
+        text::footer(&mut t, out.next_cursor.as_deref(), None);
+        t
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let limit = page_limit(args.limit)?;
@@ -169,6 +199,57 @@ impl Tool for ListPullRequests {
 
 const LIST_KIND: &str = "pulls.v1";
 const MAX_PR_LIMIT: usize = 50;
+
+/// A pull request in two or three lines: number, state and title; who, branches, comments
+/// and reviewers; dates and link.
+pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
+    let _ = write!(t, "#{} {}", pr.id, pr.state);
+    if pr.draft {
+        t.push_str(" draft");
+    }
+    let _ = writeln!(t, " {}", pr.title);
+    let side = |branch: &str, commit: &Option<String>| match commit {
+        Some(c) => format!("{branch} ({c})"),
+        None => branch.to_string(),
+    };
+    let mut line = vec![format!(
+        "{} -> {}",
+        side(&pr.source_branch, &pr.source_commit),
+        side(&pr.destination_branch, &pr.destination_commit)
+    )];
+    if let Some(a) = &pr.author {
+        line.insert(0, format!("by {a}"));
+    }
+    if let Some(n) = pr.comment_count {
+        line.push(text::count(n, "comment", "comments"));
+    }
+    if let Some(rs) = &pr.reviewers {
+        let names: Vec<String> = rs
+            .iter()
+            .map(|r| match r.approved {
+                Some(true) => format!("{} (approved)", r.name),
+                _ => r.name.clone(),
+            })
+            .collect();
+        line.push(if names.is_empty() {
+            "no reviewers".to_string()
+        } else {
+            format!("reviewers {}", names.join(", "))
+        });
+    }
+    let _ = writeln!(t, "  {}", line.join(", "));
+    let dates: Vec<String> = [
+        pr.created.as_ref().map(|d| format!("created {d}")),
+        pr.updated.as_ref().map(|d| format!("updated {d}")),
+        pr.url.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !dates.is_empty() {
+        let _ = writeln!(t, "  {}", dates.join(", "));
+    }
+}
 
 pub(crate) fn branches_in_scope(ctx: &Context, pr: &PullRequest) -> bool {
     ctx.env.scope.branch(&pr.source_branch) && ctx.env.scope.branch(&pr.destination_branch)

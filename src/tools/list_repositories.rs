@@ -1,26 +1,27 @@
 //! `list_repositories`: the repositories of a provider's workspace (Cloud) or project (Data
 //! Center) that the scope allows, and which of them the environment has cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::paging::{self, page_limit};
 use super::paths;
 use super::source::remote::{api_error, block_on};
-use super::{Context, Error, Result, Tool};
+use super::{Context, Error, Result, Tool, text};
 use crate::bitbucket::{self, Cursor};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The provider (a key of the spec's `providers`); optional when the spec has only one.
+    /// Provider name from the spec (optional when there is one).
     #[serde(default)]
     pub provider: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Repositories requested per page: 1 to 100, default 30. Out-of-scope ones are then left
-    /// out, so a page may hold fewer.
+    /// Repositories per page, 1-100 (default 30), before out-of-scope ones are left out.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -62,14 +63,61 @@ pub struct Output {
     pub next_cursor: Option<String>,
 }
 
+/// One row per repository: full name, visibility, language, default branch, whether the
+/// environment has it, URL; the description on its own line.
+fn render(o: &Output) -> String {
+    let mut t = format!(
+        "provider {}: {}",
+        o.provider,
+        text::count(o.repositories.len() as u64, "repository", "repositories")
+    );
+    if o.out_of_scope > 0 {
+        let _ = write!(t, " ({} out of scope left out)", o.out_of_scope);
+    }
+    t.push('\n');
+    let rows: Vec<Vec<String>> = o
+        .repositories
+        .iter()
+        .map(|r| {
+            let env = match (r.in_environment, r.cloned) {
+                (true, true) => "in environment, cloned",
+                (true, false) => "in environment",
+                (false, true) => "cloned",
+                (false, false) => "",
+            };
+            vec![
+                r.full_name.clone(),
+                r.visibility.clone(),
+                r.language.clone().unwrap_or_default(),
+                r.default_branch.clone().unwrap_or_default(),
+                env.to_string(),
+                r.url.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    for (line, r) in text::aligned(&rows).into_iter().zip(&o.repositories) {
+        t.push_str(&line);
+        t.push('\n');
+        if let Some(d) = r.description.as_deref().filter(|d| !d.is_empty()) {
+            let _ = writeln!(t, "  {d}");
+        }
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), None);
+    t
+}
+
 pub struct ListRepositories;
 
 impl Tool for ListRepositories {
     const NAME: &'static str = "list_repositories";
-    const DESCRIPTION: &'static str = "List the repositories of a provider's Cloud workspace or Data Center project that the environment's scope allows: name, full name, language, visibility, default branch, web URL, and whether the environment names it and has it cloned. From the Bitbucket API (counts against the provider's request budget). Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Repositories of a provider's workspace or project that the scope allows: language, visibility, default branch, URL, and whether the environment has it (names usable as `repo`) and has cloned it.";
     const API_ONLY: bool = true;
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let limit = page_limit(args.limit)?;

@@ -1,6 +1,8 @@
 //! `read_file`: a file's lines at a ref, numbered, capped, with binary detection; from the
 //! checkout's committed tree, or from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +10,7 @@ use super::paths::{clean_path, tree_path};
 use super::source::checkout::{AtPath, MODE_SYMLINK, git_error};
 use super::source::remote::{NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
-use super::text::{check_range, cut_chars, is_binary, window};
+use super::text::{self, check_range, cut_chars, is_binary, window};
 use super::{Context, Error, Result, Tool};
 use crate::bitbucket::{FileRead, MAX_BODY_BYTES};
 
@@ -16,19 +18,17 @@ use crate::bitbucket::{FileRead, MAX_BODY_BYTES};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// File path relative to the repository root, like `src/main.rs`.
+    /// File path from the repository root, like `src/main.rs`.
     pub path: String,
-    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
-    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch or commit id (default: the checked-out commit, else the default branch).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
-    /// First line to return (1-based, inclusive). Default 1.
+    /// First line (1-based; default 1).
     #[serde(default)]
     pub start_line: Option<usize>,
-    /// Last line to return (1-based, inclusive). Default: the end of the file.
+    /// Last line, inclusive (default: the end).
     #[serde(default)]
     pub end_line: Option<usize>,
 }
@@ -76,13 +76,57 @@ pub struct Output {
     pub note: Option<String>,
 }
 
+/// A header (where, size, type, which lines), then the numbered lines as they are.
+fn render(o: &Output) -> String {
+    let at = if o.reference == o.commit {
+        o.commit.clone()
+    } else {
+        format!("{} ({})", o.reference, o.commit)
+    };
+    let mut t = format!(
+        "{}/{} at {at}, {} bytes, {}",
+        o.repo, o.path, o.size, o.mime
+    );
+    if o.binary {
+        t.push_str(", binary");
+    }
+    if let Some(target) = &o.symlink_target {
+        let _ = write!(t, ", symlink to {target}");
+    }
+    match (o.start_line, o.end_line, o.total_lines) {
+        (Some(a), Some(b), Some(n)) => {
+            let _ = write!(t, ", lines {a}-{b} of {n}");
+        }
+        (_, _, Some(n)) => {
+            let _ = write!(t, ", {}", text::count(n as u64, "line", "lines"));
+        }
+        _ => {}
+    }
+    if o.truncated {
+        t.push_str(", truncated");
+    }
+    t.push('\n');
+    if let Some(content) = &o.content {
+        t.push_str(content);
+    }
+    if let Some(n) = o.next_start_line {
+        let _ = writeln!(t, "more: pass start_line {n} to continue");
+    }
+    text::footer(&mut t, None, o.note.as_deref());
+    t
+}
+
 pub struct ReadFile;
 
 impl Tool for ReadFile {
     const NAME: &'static str = "read_file";
-    const DESCRIPTION: &'static str = "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope or a commit id reachable from one (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "Read a file of a repository at a ref as numbered lines, optionally only `start_line`..`end_line`. Capped at 100 KB at a line boundary (the answer says where to continue); binary files give only size and type.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let path = tree_path(&clean_path(&args.path)?);

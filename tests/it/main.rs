@@ -46,6 +46,7 @@ mod check {
 mod api {
     mod checkout;
     mod client;
+    mod logs;
     mod tools;
 }
 
@@ -56,11 +57,13 @@ mod tools {
     mod security;
 }
 
-/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, and the Python MCP SDK.
+/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, the text answers, and the
+/// official MCP SDKs (Python, TypeScript) as clients.
 mod serve {
     mod cli;
     mod http;
     mod interop;
+    mod render;
     mod stdio;
 }
 
