@@ -12,7 +12,7 @@ use super::source::checkout::{BranchHead, summary};
 use super::source::remote::{MAX_PAGES, NOTE, time};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, rfc3339};
-use super::{Context, Result, Tool};
+use super::{Context, Error, Result, Tool};
 
 /// Arguments of `list_branches`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -135,7 +135,7 @@ impl Tool for ListBranches {
             limit,
         };
         match ctx.source(&args.repo)? {
-            Source::Checkout(c) => Ok(checkout(&c, page)),
+            Source::Checkout(c) => checkout(&c, page),
             Source::Remote(r) => remote(&r, page),
         }
     }
@@ -150,23 +150,30 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    /// This page of `items` (sorted by name), and the cursor of the next one.
+    /// This page of `items` (sorted by name), and the cursor of the next one. A cursor past
+    /// the last branch is refused: a next cursor is only given when more follow, so it was
+    /// forged or the branches changed, and an empty page would read as "no more branches".
     fn of<T>(
         &self,
         items: impl Iterator<Item = T>,
         name: impl Fn(&T) -> &str,
-    ) -> (Vec<T>, Option<String>) {
+    ) -> Result<(Vec<T>, Option<String>)> {
         let mut rest = items.filter(|t| self.after.is_none_or(|a| name(t) > a));
         let page: Vec<T> = rest.by_ref().take(self.limit).collect();
+        if page.is_empty() && self.after.is_some() {
+            return Err(Error::input(
+                "invalid cursor: no branch follows it (the branches changed, or it is not a `next_cursor` of this tool); omit it to start over",
+            ));
+        }
         let next = match (rest.next(), page.last()) {
             (Some(_), Some(last)) => Some(paging::encode(KIND, name(last))),
             _ => None,
         };
-        (page, next)
+        Ok((page, next))
     }
 }
 
-fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Output {
+fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Result<Output> {
     let git = &*c.git;
     let checked_out = git.head().ok().and_then(|h| {
         h.name()
@@ -195,7 +202,7 @@ fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Output {
             }
         }
     }
-    let (names, next_cursor) = page.of(by_name.iter(), |(name, _)| name.as_str());
+    let (names, next_cursor) = page.of(by_name.iter(), |(name, _)| name.as_str())?;
     let branches = names
         .into_iter()
         .filter_map(|(name, (local, remote))| {
@@ -213,13 +220,13 @@ fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Output {
             })
         })
         .collect();
-    Output {
+    Ok(Output {
         repo: c.name().to_string(),
         branches,
         total: by_name.len(),
         next_cursor,
         note: "branches known to the local clone only (clones are single-branch unless the spec sets otherwise); out-of-scope branches are not listed".to_string(),
-    }
+    })
 }
 
 fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
@@ -252,7 +259,7 @@ fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
     }
     branches.sort_by(|a, b| a.name.cmp(&b.name));
     let total = branches.len();
-    let (branches, next_cursor) = page.of(branches.into_iter(), |b| b.name.as_str());
+    let (branches, next_cursor) = page.of(branches.into_iter(), |b| b.name.as_str())?;
     let mut note = format!("{NOTE}; out-of-scope branches are not listed");
     if !r.is_cloud() {
         note.push_str(

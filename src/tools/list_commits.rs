@@ -261,6 +261,13 @@ fn checkout(c: &Checkout<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput
             parents: commit.parent_ids().map(|p| p.to_string()).collect(),
         });
     }
+    // A cursor is only given when more commits follow: one past the end was forged (its
+    // fingerprint matches, its count does not), and an empty page would read as the end.
+    if skip > 0 && commits.is_empty() && !scan_capped {
+        return Err(Error::input(
+            "invalid cursor: no commit follows it; pass the `next_cursor` of the previous page unchanged, or omit it to start over",
+        ));
+    }
     let truncated_by_depth = !more && !scan_capped && reached_boundary;
     let mut notes = Vec::new();
     if truncated_by_depth {

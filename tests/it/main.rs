@@ -52,6 +52,7 @@ mod api {
 
 /// The tools that answer from a checkout: what they show, scope and confinement, search.
 mod tools {
+    mod bounds;
     mod checkout;
     mod search;
     mod security;
