@@ -90,21 +90,28 @@ impl McpServer {
         self.tools.len()
     }
 
-    /// Serve one client over stdin/stdout until it disconnects.
+    /// Serve one client over stdin/stdout until it disconnects; a line that is not JSON is
+    /// answered with a parse error (`super::stdio`).
     pub async fn serve_stdio(self) -> Result<()> {
-        let running = match self.serve(rmcp::transport::stdio_pipes()).await {
+        let (stdin, stdout) = rmcp::transport::stdio_pipes();
+        let (pipes, writer) = super::stdio::frame(stdin, stdout);
+        let running = match self.serve(pipes).await {
             Ok(running) => running,
             // The client went away before the handshake: a normal end, like a broken pipe.
-            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+                let _ = writer.await;
+                return Ok(());
+            }
             Err(e) => {
                 return Err(Error::failure(format!(
                     "MCP session over stdio failed to start: {e}"
                 )));
             }
         };
-        running
-            .waiting()
-            .await
+        let ended = running.waiting().await;
+        // Every answer the session wrote reaches stdout before the process ends.
+        let _ = writer.await;
+        ended
             .map_err(|e| Error::failure(format!("MCP session over stdio ended abnormally: {e}")))?;
         Ok(())
     }

@@ -3,10 +3,13 @@
 //! Both commands start the same way ([`Session::open`]): load the spec, resolve its secrets,
 //! pick the workdir, choose the exposed tools. Then `serve` hands calls from an MCP client to
 //! [`crate::tools::Context::call`], and `tool` makes exactly one such call itself.
+//! `handler`: the MCP server over the tool catalog; `stdio`: the line framing in front of it
+//! (a line that is not JSON gets a parse error); `http`: streamable HTTP.
 
 mod cli;
 mod handler;
 mod http;
+mod stdio;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -214,3 +214,45 @@ async fn excluded_tools_are_neither_listed_nor_callable() {
     assert!(text_of(&result).starts_with("error (unknown_tool)"));
     client.cancel().await.unwrap();
 }
+
+/// A line that is not JSON gets JSON-RPC's parse error (-32700, id null), as the spec asks,
+/// and the session goes on: the next request is answered.
+#[test]
+fn malformed_json_is_answered_with_a_parse_error_and_the_session_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    let fx = small_app();
+    let mut child = std::process::Command::new(BIN)
+        .arg("serve")
+        .arg(&fx.spec)
+        .arg("--workdir")
+        .arg(&fx.workdir)
+        .env_remove("AGENTENV_WORKDIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn agentenv serve");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> Value {
+        let line = lines.next().expect("a line").expect("readable");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    stdin
+        .write_all(b"{\"jsonrpc\": \"2.0\", \"id\": 1, oops\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let err = next();
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    assert_eq!(err["id"], Value::Null, "{err}");
+    let init = json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}});
+    stdin.write_all(format!("{init}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let ok = next();
+    assert_eq!(ok["id"], 2, "{ok}");
+    assert_eq!(ok["result"]["serverInfo"]["name"], "agentenv", "{ok}");
+    drop(stdin);
+    let _ = child.wait();
+}
