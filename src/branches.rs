@@ -34,22 +34,14 @@ fn ls_remote_once(plan: &RepoPlan, git_auth: &GitAuth) -> Result<RemoteRefs> {
     let repo = git2::Repository::init_bare(scratch.path()).map_err(err)?;
     let mut remote = repo.remote_anonymous(&plan.fetch_url).map_err(err)?;
     let conn = git_auth.connect(&mut remote).map_err(err)?;
-    let default = conn
-        .default_branch()
-        .ok()
-        .and_then(|b| b.as_str().ok().map(str::to_string))
-        .map(|b| b.strip_prefix("refs/heads/").unwrap_or(&b).to_string());
-    let mut branches: Vec<(String, String)> = conn
-        .list()
-        .map_err(err)?
-        .iter()
-        .filter_map(|h| {
-            h.name()
-                .strip_prefix("refs/heads/")
-                .map(|n| (n.to_string(), h.oid().to_string()))
-        })
+    // The same listing the tools' on-demand fetches read (git::fetch).
+    let advertised = crate::git::fetch::advertised_on(&conn).map_err(err)?;
+    let default = advertised.default;
+    let branches = advertised
+        .branches
+        .into_iter()
+        .map(|(n, o)| (n, o.to_string()))
         .collect();
-    branches.sort();
     Ok(RemoteRefs { default, branches })
 }
 

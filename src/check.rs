@@ -1,6 +1,10 @@
 //! The connection test behind `agentenv check`: per provider, authenticate and confirm the
 //! workspace or project; per repository, git access (ls-remote, with the credential provision
 //! uses) and API access. Each check's outcome carries the fix when it failed.
+//!
+//! Secrets that cannot be resolved (not stored on this machine, no age identity, a variable
+//! unset) do not stop the run: each check that needs one fails naming the secret and how to
+//! provide it, the others still run, and a secret no provider uses gets a check of its own.
 
 use std::path::Path;
 
@@ -8,18 +12,21 @@ use serde::Serialize;
 
 use crate::bitbucket::{ApiError, ApiErrorKind, Client, Options, seg};
 use crate::error::{Error, Kind, Result};
-use crate::secrets::ResolvedSecrets;
+use crate::secrets::{ResolvedSecrets, Unresolved};
 use crate::spec::{AuthType, LoadedEnv, Provider, ProviderKind};
 
 /// One check's outcome.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
-    /// auth | workspace | project | git | api
+    /// secret | auth | workspace | project | git | api
     pub check: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
+    /// The secret that could not be resolved, when that is why the check failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     pub ok: bool,
     /// What was found, or what failed.
     pub detail: String,
@@ -37,6 +44,7 @@ impl Outcome {
             check,
             provider: provider.map(str::to_string),
             repo: repo.map(str::to_string),
+            secret: None,
             ok: true,
             detail: String::new(),
             fix: None,
@@ -53,6 +61,15 @@ impl Outcome {
         self.detail = e.message;
         self.fix = e.hint;
         self
+    }
+    /// Failed because `u` could not be resolved; `what` says what needed it.
+    fn unresolved(mut self, u: &Unresolved, what: Option<String>) -> Outcome {
+        let e = u.error();
+        self.secret = Some(u.name.clone());
+        match what {
+            Some(what) => self.fail(e.context(what)),
+            None => self.fail(e),
+        }
     }
 }
 
@@ -199,26 +216,75 @@ impl Report {
     }
 }
 
-/// Run every check of the spec at `env_path`. Only a spec that does not load or secrets that
-/// do not resolve are an `Err`; a failed check is an outcome in the report.
+/// Run every check of the spec at `env_path`. Only a spec that does not load or secrets files
+/// that cannot be read are an `Err`; a failed check, a missing secret included, is an outcome
+/// in the report.
 pub fn check(env_path: &Path) -> Result<Report> {
     let env = LoadedEnv::load(env_path)?;
-    let secrets = crate::secrets::resolve(&env)?;
+    let partial = crate::secrets::resolve_available(&env, &crate::secrets::process_env)?;
+    let secrets = &partial.secrets;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
     let mut out: Vec<Outcome> = Vec::new();
+    // The first secret of each provider's auth that is missing: its checks cannot run.
+    let mut uncredentialed: std::collections::BTreeMap<&str, &Unresolved> = Default::default();
+    for (name, provider) in &env.spec.providers {
+        let missing = auth_secrets(provider).find_map(|(field, secret)| {
+            let u = partial.unresolved.iter().find(|u| u.name == secret)?;
+            Some((field, u))
+        });
+        if let Some((field, u)) = missing {
+            out.push(
+                Outcome::new("auth", Some(name), None).unresolved(u, Some(format!("auth.{field}"))),
+            );
+            uncredentialed.insert(name, u);
+        }
+    }
+    for u in &partial.unresolved {
+        let by_provider = env
+            .spec
+            .providers
+            .values()
+            .any(|p| auth_secrets(p).any(|(_, s)| s == u.name));
+        if !by_provider {
+            out.push(Outcome::new("secret", None, None).unresolved(u, None));
+        }
+    }
     let mut clients = std::collections::BTreeMap::new();
     for (name, provider) in &env.spec.providers {
-        if let Some(c) = rt.block_on(provider_checks(name, provider, &secrets, &mut out)) {
+        if uncredentialed.contains_key(name.as_str()) {
+            continue;
+        }
+        if let Some(c) = rt.block_on(provider_checks(name, provider, secrets, &mut out)) {
             clients.insert(name.clone(), c);
         }
     }
     for repo in &env.spec.repos {
         let name = repo.name();
         let provider = repo.provider.as_deref();
-        let git = match crate::branches::repo_and_auth(&env, &secrets, &name)
+        if let Some(u) = provider.and_then(|p| uncredentialed.get(p)) {
+            let e = Error::new(
+                u.kind,
+                format!(
+                    "not checked: provider `{}` has no credential (secret {} cannot be resolved here)",
+                    provider.unwrap_or_default(),
+                    u.name
+                ),
+            );
+            let e = match &u.hint {
+                Some(h) => e.with_hint(h.clone()),
+                None => e,
+            };
+            for check in ["git", "api"] {
+                let mut o = Outcome::new(check, provider, Some(&name));
+                o.secret = Some(u.name.clone());
+                out.push(o.fail(e.clone()));
+            }
+            continue;
+        }
+        let git = match crate::branches::repo_and_auth(&env, secrets, &name)
             .and_then(|(plan, auth)| crate::branches::ls_remote(&plan, &auth))
         {
             Ok(refs) => Outcome::new("git", provider, Some(&name)).ok(format!(
@@ -251,4 +317,17 @@ pub fn check(env_path: &Path) -> Result<Report> {
         o.fix = o.fix.take().map(|f| secrets.redactor().redact(&f));
     }
     Ok(Report { checks: out })
+}
+
+/// The secret names a provider's auth refers to, with their fields.
+fn auth_secrets(p: &Provider) -> impl Iterator<Item = (&'static str, &str)> {
+    p.auth.iter().flat_map(|a| {
+        [
+            ("token", &a.token),
+            ("client_id", &a.client_id),
+            ("client_secret", &a.client_secret),
+        ]
+        .into_iter()
+        .filter_map(|(field, name)| Some((field, name.as_deref()?)))
+    })
 }

@@ -1,7 +1,8 @@
 //! `agentenv check ENV`: test the connection before an agent depends on it — each
 //! provider's authentication and workspace or project, each repository by git and by API.
 //! One `OK`/`FAIL` line per check with the fix under a failure, or with `--json` one
-//! document; the exit code is non-zero when any check fails.
+//! document; the exit code is non-zero when any check fails. A secret that cannot be resolved
+//! here fails the checks that need it, each naming the secret and how to provide it.
 
 use std::path::PathBuf;
 
@@ -26,10 +27,11 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         let mut text = String::new();
         for o in &report.checks {
-            let subject = match (&o.provider, &o.repo) {
-                (_, Some(r)) => format!("repository {r}"),
-                (Some(p), None) => format!("provider {p}"),
-                (None, None) => String::new(),
+            let subject = match (&o.provider, &o.repo, &o.secret) {
+                (_, Some(r), _) => format!("repository {r}"),
+                (Some(p), None, _) => format!("provider {p}"),
+                (None, None, Some(s)) => s.clone(),
+                (None, None, None) => String::new(),
             };
             text.push_str(&format!(
                 "{} {:<9} {subject}: {}\n",

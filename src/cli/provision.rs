@@ -36,6 +36,14 @@ pub struct Args {
 /// `agentenv provision ENV`.
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.json, args.dry_run);
+    // What `validate` warns about (a step expanding a secret-like variable that no secret
+    // provides) is said here too, before anything runs; a spec that does not load is reported
+    // by the provision itself.
+    if let Ok(env) = crate::spec::LoadedEnv::load(&args.at.env) {
+        for w in crate::secrets::declared(&env).warnings {
+            printer.stderr_line(&super::validate::render_warning(&w, &args.at.env));
+        }
+    }
     let opts = provision::Options {
         workdir: args.at.workdir,
         dry_run: args.dry_run,

@@ -1,8 +1,13 @@
-//! `agentenv validate ENV…`: check one or more specs — shape, semantics, and that their
-//! secrets resolve — and report every problem of every file, not just the first: as
-//! `file:line:column: key: message` lines with hints on stderr (and `FILE: ok` on stdout for
-//! a good one), or with `--json` as one document on stdout. The exit code is that of the
-//! worst problem, bad input first.
+//! `agentenv validate ENV…`: check one or more specs — shape, semantics, and their secrets —
+//! and report every problem of every file, not just the first: as `file:line:column: key:
+//! message` lines with hints on stderr (and `FILE: ok` on stdout for a good one), or with
+//! `--json` as one document on stdout. The exit code is that of the worst problem, bad input
+//! first; warnings do not change it.
+//!
+//! Secrets are checked without any value by default — every secret a provider names is
+//! declared (team file, `secrets.from_env`, `secrets.personal`) — because validation belongs
+//! where the specs are reviewed, which has no keys and no tokens. `--resolve-secrets` also
+//! resolves every value as `provision` would, on a machine that has them.
 
 use std::path::{Path, PathBuf};
 
@@ -15,10 +20,15 @@ pub struct Args {
     /// One or more environment specs.
     #[arg(required = true)]
     pub envs: Vec<PathBuf>,
-    /// Print one JSON document: every file with its problems (line, column, key,
-    /// message, hint).
+    /// Print one JSON document: every file with its problems and warnings (line, column,
+    /// key, message, hint).
     #[arg(long)]
     pub json: bool,
+    /// Also resolve every secret as `provision` would: decrypt the team and personal values
+    /// (needs an age identity) and read the `secrets.from_env` variables. Without it, secrets
+    /// are checked without any value: each one a provider names must be declared.
+    #[arg(long)]
+    pub resolve_secrets: bool,
 }
 
 /// `agentenv validate ENV…`.
@@ -26,8 +36,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut report = Vec::new();
     let mut worst: Option<Kind> = None;
     for path in &args.envs {
-        let (problems, kind) = check_one(path);
-        if let Some(kind) = kind {
+        let checked = check_one(path, args.resolve_secrets);
+        if let Some(kind) = checked.kind {
             // Bad input wins: it is what the user fixes first.
             worst = Some(match worst {
                 Some(Kind::Input) => Kind::Input,
@@ -35,18 +45,25 @@ pub fn run(args: Args) -> Result<()> {
             });
         }
         if !args.json {
-            if problems.is_empty() {
+            let mut text = String::new();
+            for d in &checked.warnings {
+                text.push_str(&render_warning(d, path));
+                text.push('\n');
+            }
+            for d in &checked.errors {
+                text.push_str(&d.render(path));
+                text.push('\n');
+            }
+            output::eprint(&text);
+            if checked.errors.is_empty() {
                 output::print(&format!("{}: ok\n", path.display()))?;
-            } else {
-                for d in &problems {
-                    output::eprint(&format!("{}\n", d.render(path)));
-                }
             }
         }
         report.push(serde_json::json!({
             "path": path,
-            "ok": problems.is_empty(),
-            "errors": problems,
+            "ok": checked.errors.is_empty(),
+            "errors": checked.errors,
+            "warnings": checked.warnings,
         }));
     }
     if args.json {
@@ -56,28 +73,61 @@ pub fn run(args: Args) -> Result<()> {
         None => Ok(()),
         Some(kind) => {
             let bad = report.iter().filter(|r| r["ok"] == false).count();
-            Err(Error::new(
+            let mut e = Error::new(
                 kind,
                 format!("{bad} of {} spec(s) did not validate", report.len()),
-            ))
+            );
+            if args.resolve_secrets && kind == Kind::Auth {
+                e = e.with_hint(
+                    "without the keys, `agentenv validate` (no --resolve-secrets) still checks that every secret is declared",
+                );
+            }
+            Err(e)
         }
     }
 }
 
-/// One file's problems, and the kind of failure they amount to (`None` when it is good).
-fn check_one(path: &Path) -> (Vec<Diagnostic>, Option<Kind>) {
-    match LoadedEnv::diagnose_file(path) {
-        Err(problems) => (problems, Some(Kind::Input)),
-        Ok(env) => match crate::secrets::resolve(&env) {
-            Ok(_) => (Vec::new(), None),
-            Err(e) => {
-                // The secrets error names the file already; the report prefixes it once.
-                let prefix = format!("{}: ", path.display());
-                let msg = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
-                let mut d = Diagnostic::whole_file(format!("secrets: {msg}"));
-                d.hint = e.hint.clone();
-                (vec![d], Some(e.kind))
-            }
-        },
+/// One file's problems and warnings, and the kind of failure the problems amount to.
+struct Checked {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    kind: Option<Kind>,
+}
+
+fn check_one(path: &Path, resolve_secrets: bool) -> Checked {
+    let env = match LoadedEnv::diagnose_file(path) {
+        Ok(env) => env,
+        Err(errors) => {
+            return Checked {
+                errors,
+                warnings: Vec::new(),
+                kind: Some(Kind::Input),
+            };
+        }
+    };
+    let declared = crate::secrets::declared(&env);
+    let mut checked = Checked {
+        kind: (!declared.errors.is_empty()).then_some(Kind::Input),
+        errors: declared.errors,
+        warnings: declared.warnings,
+    };
+    // An undeclared secret would only be reported again as unresolvable.
+    if resolve_secrets && checked.errors.is_empty() {
+        let problems = crate::secrets::problems(&env, &crate::secrets::process_env);
+        checked.kind = problems.first().map(|(kind, _)| *kind);
+        checked.errors = problems.into_iter().map(|(_, d)| d).collect();
     }
+    checked
+}
+
+/// `file:line:column: warning: key: message` and the hint below, as compilers write them.
+pub(crate) fn render_warning(d: &Diagnostic, file: &Path) -> String {
+    let mut w = d.clone();
+    w.message = if d.key.is_empty() {
+        format!("warning: {}", d.message)
+    } else {
+        format!("warning: {}: {}", d.key, d.message)
+    };
+    w.key = String::new();
+    w.render(file)
 }

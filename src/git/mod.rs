@@ -18,6 +18,9 @@
 //! (tests, anonymous use) the defaults apply and no credential is sent. After a failed git2
 //! call, [`take_failure`] hands over what went wrong as a [`Failure`], on this thread.
 //!
+//! [`fetch`] brings more into an existing checkout on demand: another in-scope branch, or more
+//! of a branch's history, into `refs/agentenv/branches/*`, under a per-call budget.
+//!
 //! ## History semantics
 //!
 //! Proven equal to the git CLI by `tests/it/git_semantics.rs`):
@@ -31,6 +34,7 @@
 
 pub mod diffstat;
 mod failure;
+pub mod fetch;
 pub mod log;
 pub mod objects;
 pub mod rev;

@@ -32,46 +32,50 @@ pub fn repos(env: &LoadedEnv, workdir: &Path) -> Result<Vec<RepoPlan>> {
     env.spec
         .repos
         .iter()
-        .map(|repo| {
-            let name = repo.name();
-            // The same rule as validation and the tools: the bare name or `owner/slug`.
-            let full_name = repo.full_name(&env.spec.providers);
-            if !env.scope.repo(&name, full_name.as_deref()) {
-                return Err(Error::not_found(format!(
-                    "{}: repository {name} is outside the spec's scope.repositories",
-                    env.path.display()
-                ))
-                .with_hint("widen `scope.repositories` or remove the repository"));
-            }
-            if let Some(branch) = &repo.branch
-                && !env.scope.branch(branch)
-            {
-                return Err(Error::not_found(format!(
-                    "{}: branch `{branch}` of repository {name} is outside the spec's scope.branches",
-                    env.path.display()
-                ))
-                .with_hint("widen `scope.branches` or pick another branch"));
-            }
-            let url = source_url(env, repo)?;
-            let local_path = local_path(&url, &env.dir);
-            let fetch_url = match &local_path {
-                Some(p) => p.to_string_lossy().into_owned(),
-                None => url.clone(),
-            };
-            let rel_path = repo.checkout_path();
-            Ok(RepoPlan {
-                url: strip_credentials(&fetch_url),
-                fetch_url,
-                local_path,
-                target: workdir.join(&rel_path),
-                rel_path,
-                name,
-                branch: repo.branch.clone(),
-                depth: repo.depth,
-                scope: env.scope.clone(),
-            })
-        })
+        .map(|r| repo(env, r, workdir))
         .collect()
+}
+
+/// Resolve one repository of the spec, refusing it when it is outside `scope.repositories`
+/// (the tools plan the one repository a call fetches into).
+pub fn repo(env: &LoadedEnv, repo: &Repo, workdir: &Path) -> Result<RepoPlan> {
+    let name = repo.name();
+    // The same rule as validation and the tools: the bare name or `owner/slug`.
+    let full_name = repo.full_name(&env.spec.providers);
+    if !env.scope.repo(&name, full_name.as_deref()) {
+        return Err(Error::not_found(format!(
+            "{}: repository {name} is outside the spec's scope.repositories",
+            env.path.display()
+        ))
+        .with_hint("widen `scope.repositories` or remove the repository"));
+    }
+    if let Some(branch) = &repo.branch
+        && !env.scope.branch(branch)
+    {
+        return Err(Error::not_found(format!(
+            "{}: branch `{branch}` of repository {name} is outside the spec's scope.branches",
+            env.path.display()
+        ))
+        .with_hint("widen `scope.branches` or pick another branch"));
+    }
+    let url = source_url(env, repo)?;
+    let local_path = local_path(&url, &env.dir);
+    let fetch_url = match &local_path {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => url.clone(),
+    };
+    let rel_path = repo.checkout_path();
+    Ok(RepoPlan {
+        url: strip_credentials(&fetch_url),
+        fetch_url,
+        local_path,
+        target: workdir.join(&rel_path),
+        rel_path,
+        name,
+        branch: repo.branch.clone(),
+        depth: repo.depth,
+        scope: env.scope.clone(),
+    })
 }
 
 /// The clone URL as the spec gives it: `url:`, a full URL in `slug:`, or the provider's git root

@@ -1,6 +1,7 @@
 //! The operations behind `agentenv secret …`: create, update, remove, list, rekey. None
 //! returns or records a value, and one that fails leaves every file as it was (all checks run
-//! before anything is written, and files are replaced atomically).
+//! before anything is written, and files are replaced atomically). A personal value is created
+//! only for a name the spec uses (see `resolve`): anything else would never reach a step.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,18 @@ pub fn change(
     store::check_name(name, "NAME")?;
     let env = LoadedEnv::load(env_path)?;
     let personal = place == Place::Personal;
+    if personal && change == Change::Create && !resolve::used_names(&env)?.contains(name) {
+        // The personal file serves every spec; a spec passes on only the names it uses, so a
+        // value stored for this one would silently reach nothing.
+        return Err(Error::input(format!(
+            "{} does not use {name}: its setup steps and providers would never receive a personal value of it",
+            env_path.display()
+        ))
+        .with_hint(format!(
+            "declare it first: add `personal: [{name}]` under `secrets:` in {} (or name it in a provider's `auth`), then run this again",
+            env_path.display()
+        )));
+    }
     let path = target_path(&env, place, vars)?;
     let _lock = if personal {
         store::EditLock::personal(&path)?

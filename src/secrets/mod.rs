@@ -1,9 +1,12 @@
 //! Secrets: the age store (team and personal files), identities, resolution, redaction.
 //!
-//! What the other stages use: [`resolve`] (every secret the spec refers to, decrypted; it
-//! fails before anything runs when one cannot be resolved), and on the [`ResolvedSecrets`] it
-//! returns `env_vars()` for a setup step's environment, `digest(name)` for fingerprints,
-//! `get(name)` for provider auth and `redactor()`, through which every output path passes.
+//! What the other stages use: [`resolve`] (every secret the spec uses, decrypted; it fails
+//! before anything runs when one cannot be resolved, at the line that names it), and on the
+//! [`ResolvedSecrets`] it returns `env_vars()` for a setup step's environment, `digest(name)`
+//! for fingerprints, `get(name)` for provider auth and `redactor()`, through which every
+//! output path passes. Without keys or tokens: [`declared`] (every secret named is declared;
+//! what `validate` checks by default), [`problems`] (what [`resolve`] would stop at, as spec
+//! problems) and [`resolve_available`] (what can be resolved, and why not the rest: `check`).
 //!
 //! Layout: `store` (the YAML files, sealing and opening one value with its name binding),
 //! `identity` (keys and recipients), `resolve` (names → values), `redact`, and `manage` (the
@@ -26,7 +29,7 @@ mod resolve;
 mod store;
 
 pub use redact::{MASK, Redactor};
-pub use resolve::Source;
+pub use resolve::{Declared, Partial, Source, Unresolved, declared, problems, resolve_available};
 pub(crate) use store::MAX_VALUE_BYTES;
 pub use store::valid_name;
 

@@ -10,20 +10,34 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::{Session, ToolArgs};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::tools::{self, ToolInfo};
 
 /// `agentenv tool ENV NAME`: call one tool once and print its JSON result.
 pub fn tool(args: ToolArgs) -> Result<()> {
+    // A name no tool has is refused before the spec is loaded: the answer does not depend on it.
+    let catalog = tools::catalog();
+    if !catalog.iter().any(|t| t.name == args.name) {
+        let names: Vec<&str> = catalog.iter().map(|t| t.name).collect();
+        return unknown_tool(
+            format!("there is no tool `{}`", args.name),
+            format!("the tools: {}", names.join(", ")),
+        );
+    }
     let session = Session::open(&args.env, args.workdir.as_deref(), &[], &[])?;
     let Some(info) = session.tools.iter().find(|t| t.name == args.name) else {
         let names: Vec<&str> = session.tools.iter().map(|t| t.name).collect();
-        return Err(Error::input(format!(
-            "tool `{}` is not served by {}",
-            args.name,
-            args.env.display()
-        ))
-        .with_hint(format!("available: {}", names.join(", "))));
+        return unknown_tool(
+            format!(
+                "tool `{}` is not served by {}",
+                args.name,
+                args.env.display()
+            ),
+            format!(
+                "served: {}; add it to the spec's `serve.tools` to use it",
+                names.join(", ")
+            ),
+        );
     };
     let call_args = parse_tool_args(info, &args.args)?;
     let outcome = super::runtime()?.block_on(session.ctx.call(&args.name, call_args));
@@ -34,6 +48,13 @@ pub fn tool(args: ToolArgs) -> Result<()> {
             Err(human(e))
         }
     }
+}
+
+/// An `unknown_tool` error: its JSON on stdout, as for any tool error, and exit code 2.
+fn unknown_tool(message: String, hint: String) -> Result<()> {
+    let e = Error::new(Kind::UnknownTool, message).with_hint(hint);
+    print_json(&tools::error_json(&e))?;
+    Err(human(e))
 }
 
 /// The tool error as stderr shows it: its kind first, and when to retry if nothing else

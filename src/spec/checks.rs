@@ -454,6 +454,19 @@ impl Checker<'_> {
     }
 }
 
+impl super::LoadedEnv {
+    /// A problem found after loading (a secret that is not declared or does not resolve),
+    /// pointed at the node `at` of this spec as `validate` points at its own problems.
+    pub fn diagnostic(
+        &self,
+        at: &KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(self.tree.locate(at), at, message).with_hint(hint)
+    }
+}
+
 fn provider_hint(providers: &BTreeMap<String, Provider>, wrong: Option<&str>) -> String {
     if providers.is_empty() {
         return "define it under `providers:` (e.g. `bb: {kind: cloud, workspace: acme}`), or use `url:` for a plain clone URL".into();

@@ -8,9 +8,10 @@ mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use model::*;
+pub use yaml::KeyPath;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::Result;
 
@@ -23,6 +24,8 @@ pub struct LoadedEnv {
     /// The directory holding the spec file: relative `url:` and `secrets.team` resolve from it.
     pub dir: PathBuf,
     pub scope: crate::scope::Scope,
+    /// The parsed YAML, for pointing later messages at a line (see `LoadedEnv::diagnostic`).
+    tree: Arc<yaml::Node>,
 }
 
 impl LoadedEnv {
@@ -113,6 +116,7 @@ impl LoadedEnv {
             path: path.to_path_buf(),
             dir,
             scope,
+            tree: Arc::new(tree),
         })
     }
 

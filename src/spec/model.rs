@@ -277,6 +277,12 @@ pub struct Secrets {
     #[serde(default)]
     #[schemars(with = "Vec<SecretName>")]
     pub from_env: Vec<String>,
+    /// Secret names each person keeps in their own personal file (`agentenv secret create ENV
+    /// --personal NAME`), such as a per-user token. Declared here so that `validate` knows them
+    /// without anyone's file, and so that the setup steps receive them.
+    #[serde(default)]
+    #[schemars(with = "Vec<SecretName>")]
+    pub personal: Vec<String>,
 }
 
 /// One setup step: `sh -c RUN`.

@@ -273,12 +273,14 @@ fn checkout(c: &Checkout<'_>, reference: Option<&str>, shown: String) -> Result<
         entries.push(entry);
     }
     let mut out = Output::new(c.name(), label, at.commit.to_string(), shown, entries, true);
+    let mut notes: Vec<String> = c.fetch_note().into_iter().collect();
     if out.truncated {
-        out.note = Some(format!(
+        notes.push(format!(
             "only the first {MAX_ENTRIES} of {} entries are listed; browse a subdirectory or use search_code to find files",
             out.total_entries
         ));
     }
+    out.note = (!notes.is_empty()).then(|| notes.join("; "));
     Ok(out)
 }
 

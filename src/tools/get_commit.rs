@@ -6,12 +6,14 @@ use std::fmt::Write as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::source::checkout::{SHALLOW_NOTE, git_error};
+use super::source::checkout::{git_error, recorded_parents};
 use super::source::remote::{CommitPeople, NOTE, api_error, block_on, collect_pages};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, MAX_OUTPUT_BYTES, Person, cut_chars};
 use super::{Context, Result, Tool};
 use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
+use crate::git::HistoryError;
+use crate::git::diffstat::{self, DiffOptions, Status};
 
 /// Arguments of `get_commit`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -19,7 +21,7 @@ use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
 pub struct GetArgs {
     /// Repository name.
     pub repo: String,
-    /// Commit id (7-40 hex digits) or a branch for its head.
+    /// Commit id (7-40 hex digits), or a branch or `HEAD` for its head; `~N`/`^N` allowed.
     pub commit: String,
     /// Add the unified diff (capped at 100 KB).
     #[serde(default)]
@@ -34,9 +36,9 @@ pub struct FileChange {
     /// The path before, for a rename or copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
-    /// added, deleted, modified, renamed, copied or type_changed.
+    /// added, deleted, modified, renamed, copied (API only) or type_changed.
     pub status: String,
-    /// Lines added (0 for binary files).
+    /// Lines added (0 for binary files; numstat's count).
     pub additions: usize,
     /// Lines removed (0 for binary files).
     pub deletions: usize,
@@ -153,7 +155,7 @@ pub struct GetCommit;
 
 impl Tool for GetCommit {
     const NAME: &'static str = "get_commit";
-    const DESCRIPTION: &'static str = "One commit: message, author, committer, parents, and the files it changes against its first parent with lines added and removed; `patch: true` adds the diff.";
+    const DESCRIPTION: &'static str = "One commit: message, author, committer, parents, and the files it changes against its first parent with lines added and removed (as `git diff-tree -M --numstat`); `patch: true` adds the diff.";
     type Args = GetArgs;
     type Output = GetOutput;
 
@@ -176,71 +178,61 @@ fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
     let at = c.resolve(Some(&args.commit))?;
     let git = &*c.git;
     let commit = git.find_commit(at.commit).map_err(git_error)?;
-    let tree = commit.tree().map_err(git_error)?;
-    let parent_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
+    // git diff-tree -M --numstat against the first parent; at a shallow boundary the parent is
+    // fetched first, never replaced by the empty tree.
+    let opts = DiffOptions::from_config(git);
+    let diff = loop {
+        match diffstat::diff_commit(git, at.commit, &opts) {
+            Ok(d) => break d,
+            Err(HistoryError::NeedsHistory(needs)) => {
+                if !c.deepen(at.via.as_deref(), &needs)? {
+                    return Err(c.history_unavailable(&args.commit, &needs));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let parents = recorded_parents(git, at.commit)?;
     let mut notes = Vec::new();
-    let shallow = c.shallow_commits();
-    if parent_tree.is_none() && shallow.contains(&commit.id()) {
-        notes.push(format!(
-            "this commit is at the shallow clone's boundary: its parent is not in the checkout, so the diffstat shows every file as added; {SHALLOW_NOTE}"
-        ));
+    if let Some(n) = c.fetch_note() {
+        notes.push(n);
     }
-    if commit.parent_count() > 1 {
+    if parents.len() > 1 {
         notes.push("merge commit: the diff is against the first parent".to_string());
     }
-    let diff = diff_against_parent(git, parent_tree.as_ref(), &tree)?;
+    if let Some(needed) = diff.diff.renames_skipped {
+        notes.push(format!(
+            "too many files for rename detection (git would need diff.renameLimit {needed}): renames show as deletions and additions"
+        ));
+    }
 
-    let mut files = Vec::new();
     let mut totals = Totals {
         files_changed: 0,
         additions: 0,
         deletions: 0,
     };
-    let deltas = diff.as_ref().map_or(0, |d| d.deltas().len());
-    for idx in 0..deltas {
-        let Some(diff) = diff.as_ref() else { break };
-        let Some(delta) = diff.get_delta(idx) else {
-            continue;
-        };
-        let (adds, dels) = git2::Patch::from_diff(diff, idx)
-            .ok()
-            .flatten()
-            .and_then(|p| p.line_stats().ok())
-            .map(|(_, a, d)| (a, d))
-            .unwrap_or((0, 0));
+    let mut files = Vec::new();
+    for f in &diff.diff.files {
         totals.files_changed += 1;
-        totals.additions += adds;
-        totals.deletions += dels;
+        totals.additions += f.additions as usize;
+        totals.deletions += f.deletions as usize;
         if files.len() >= MAX_FILES {
             continue;
         }
-        let path_of = |f: git2::DiffFile<'_>| {
-            f.path()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let new_path = path_of(delta.new_file());
-        let old = path_of(delta.old_file());
-        let status = match delta.status() {
-            git2::Delta::Added => "added",
-            git2::Delta::Deleted => "deleted",
-            git2::Delta::Renamed => "renamed",
-            git2::Delta::Copied => "copied",
-            git2::Delta::Typechange => "type_changed",
-            _ => "modified",
-        };
-        let path = if delta.status() == git2::Delta::Deleted {
-            old.clone()
-        } else {
-            new_path.clone()
+        let status = match f.status {
+            Status::Added => "added",
+            Status::Deleted => "deleted",
+            Status::Modified => "modified",
+            Status::Renamed => "renamed",
+            Status::TypeChanged => "type_changed",
         };
         files.push(FileChange {
-            old_path: (matches!(status, "renamed" | "copied") && old != path).then_some(old),
-            path,
+            path: f.path_lossy(),
+            old_path: f.old_path_lossy(),
             status: status.to_string(),
-            additions: adds,
-            deletions: dels,
-            binary: delta.flags().is_binary(),
+            additions: f.additions as usize,
+            deletions: f.deletions as usize,
+            binary: f.binary,
         });
     }
     let files_truncated = totals.files_changed > files.len();
@@ -252,14 +244,17 @@ fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
     }
 
     let (patch, patch_truncated) = if args.patch {
-        let (p, cut) = diff.as_ref().map(patch_text).unwrap_or_default();
-        if cut {
+        let p = diffstat::write_patch(git, &diff.diff, MAX_OUTPUT_BYTES)?;
+        if p.truncated {
             notes.push(format!(
                 "the patch is capped at 100 KB and was cut at a line boundary; read_file the changed files at `{}` and at its parent for the rest",
                 commit.id()
             ));
         }
-        (Some(p), cut)
+        (
+            Some(String::from_utf8_lossy(&p.text).into_owned()),
+            p.truncated,
+        )
     } else {
         (None, false)
     };
@@ -271,7 +266,7 @@ fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
         message: cut_chars(&message, MAX_MESSAGE),
         author: Person::of(&commit.author()),
         committer: Person::of(&commit.committer()),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        parents: parents.iter().map(git2::Oid::to_string).collect(),
         files,
         totals,
         files_truncated,
@@ -280,110 +275,6 @@ fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     };
     Ok(out)
-}
-
-/// The diff of a commit's tree against its first parent's, with renames found; `None` when
-/// the trees are equal.
-///
-/// libgit2 walks both trees in full, loading and hashing every tree object on either side even
-/// where a subtree did not change, which on a large checkout costs far more than the diff
-/// itself. So the changed files are found first by a walk that skips subtrees whose ids are
-/// equal, and libgit2 diffs only those paths: the same deltas (renames pair up deletions and
-/// additions, both of which are listed) at the cost of the trees on the changed paths.
-fn diff_against_parent<'r>(
-    git: &'r git2::Repository,
-    parent: Option<&git2::Tree<'_>>,
-    tree: &git2::Tree<'_>,
-) -> Result<Option<git2::Diff<'r>>> {
-    let mut opts = git2::DiffOptions::new();
-    if let Some(parent) = parent {
-        let mut changed = Vec::new();
-        changed_files(git, Some(parent), Some(tree), b"", &mut changed).map_err(git_error)?;
-        if changed.is_empty() {
-            return Ok(None);
-        }
-        // Exact paths, not globs: a path with `*` or `[` in it names only itself.
-        opts.disable_pathspec_match(true);
-        for path in changed {
-            opts.pathspec(path);
-        }
-    }
-    let mut diff = git
-        .diff_tree_to_tree(parent, Some(tree), Some(&mut opts))
-        .map_err(git_error)?;
-    let _ = diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)));
-    Ok(Some(diff))
-}
-
-/// The paths of the files (blobs and submodules) that differ between two trees, `None` being
-/// the empty tree, in any order. Subtrees with equal ids are not read.
-fn changed_files(
-    git: &git2::Repository,
-    old: Option<&git2::Tree<'_>>,
-    new: Option<&git2::Tree<'_>>,
-    prefix: &[u8],
-    out: &mut Vec<Vec<u8>>,
-) -> Result<(), git2::Error> {
-    use std::collections::BTreeMap;
-    let entries = |t: Option<&git2::Tree<'_>>| -> BTreeMap<Vec<u8>, (git2::Oid, i32, bool)> {
-        t.into_iter()
-            .flat_map(|t| t.iter())
-            .map(|e| {
-                let is_tree = e.kind() == Some(git2::ObjectType::Tree);
-                (e.name_bytes().to_vec(), (e.id(), e.filemode(), is_tree))
-            })
-            .collect()
-    };
-    let (before, after) = (entries(old), entries(new));
-    let names: std::collections::BTreeSet<&Vec<u8>> = before.keys().chain(after.keys()).collect();
-    for name in names {
-        let (b, a) = (before.get(name), after.get(name));
-        if b == a {
-            continue;
-        }
-        // Bytes, not text: a name that is not UTF-8 must still match itself.
-        let path = [prefix, name.as_slice()].concat();
-        let subtree = |side: Option<&(git2::Oid, i32, bool)>| match side {
-            Some((id, _, true)) => git.find_tree(*id).map(Some),
-            _ => Ok(None),
-        };
-        let (bt, at) = (subtree(b)?, subtree(a)?);
-        if bt.is_some() || at.is_some() {
-            changed_files(
-                git,
-                bt.as_ref(),
-                at.as_ref(),
-                &[&path[..], b"/"].concat(),
-                out,
-            )?;
-        }
-        // A file on either side (also where the other side is a directory: a type change).
-        if b.is_some_and(|e| !e.2) || a.is_some_and(|e| !e.2) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// The unified diff, at most [`MAX_OUTPUT_BYTES`], cut at a line boundary.
-fn patch_text(diff: &git2::Diff<'_>) -> (String, bool) {
-    let mut buf = String::new();
-    let mut cut = false;
-    // Returning false from the callback stops libgit2's printer: no need to render the rest.
-    let _ = diff.print(git2::DiffFormat::Patch, |_, _, line| {
-        let mut piece = String::new();
-        if matches!(line.origin(), '+' | '-' | ' ') {
-            piece.push(line.origin());
-        }
-        piece.push_str(&String::from_utf8_lossy(line.content()));
-        if buf.len() + piece.len() > MAX_OUTPUT_BYTES {
-            cut = true;
-            return false;
-        }
-        buf.push_str(&piece);
-        true
-    });
-    (buf, cut)
 }
 
 fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {

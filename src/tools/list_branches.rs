@@ -8,11 +8,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::paging::{self, page_limit};
-use super::source::checkout::{BranchHead, summary};
+use super::source::checkout::{ADVERTISED_TTL, summary};
 use super::source::remote::{MAX_PAGES, NOTE, time};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, rfc3339};
 use super::{Context, Error, Result, Tool};
+use crate::git::fetch::Depth;
 
 /// Arguments of `list_branches`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -44,7 +45,8 @@ pub struct Branch {
     /// True for the environment's default branch for this repo (the spec's `branch:`, else
     /// the remote's HEAD, else the checked-out branch).
     pub default: bool,
-    /// True when the checkout has a local branch of this name.
+    /// True when the checkout has a local branch of this name (branches fetched on demand
+    /// live in `refs/agentenv/branches/` and are not local branches).
     pub local: bool,
     /// The remote holding a remote-tracking ref of this name (`origin`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,12 +59,12 @@ pub struct Output {
     pub repo: String,
     /// This page of branches, sorted by name.
     pub branches: Vec<Branch>,
-    /// In-scope branches known to the checkout, over all pages.
+    /// In-scope branches, over all pages.
     pub total: usize,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// Why the list may be short: clones are single-branch unless the spec says otherwise.
+    /// Where the list comes from, and what answering it fetched.
     pub note: String,
 }
 
@@ -114,7 +116,7 @@ pub struct ListBranches;
 
 impl Tool for ListBranches {
     const NAME: &'static str = "list_branches";
-    const DESCRIPTION: &'static str = "Branches of a repository that the scope allows, by name: head commit, date, summary, and which is the default. Names work as `ref` in the other tools.";
+    const DESCRIPTION: &'static str = "Every branch of a repository that the scope allows, by name (from the remote): head commit, date, summary, and which is the default. Names work as `ref` in the other tools.";
     type Args = Args;
     type Output = Output;
 
@@ -175,57 +177,97 @@ impl Page<'_> {
 
 fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Result<Output> {
     let git = &*c.git;
-    let checked_out = git.head().ok().and_then(|h| {
-        h.name()
-            .ok()
-            .and_then(|n| n.strip_prefix("refs/heads/"))
-            .map(str::to_string)
-    });
+    let checked_out = c.checked_out_branch();
+    let heads = c.branch_heads();
+    // The remote's list (ls-remote, kept a short while per server) is the answer; without
+    // the remote, what the checkout knows, said so.
+    let (listed, remote_default, unreachable) = match c.advertised() {
+        Ok(a) => (
+            a.branches
+                .iter()
+                .filter(|(n, _)| c.scope().branch(n))
+                .map(|(n, o)| (n.clone(), *o))
+                .collect::<Vec<_>>(),
+            a.default.clone(),
+            None,
+        ),
+        Err(e) => {
+            let mut known: BTreeMap<String, git2::Oid> = BTreeMap::new();
+            for h in &heads {
+                known.entry(h.name.clone()).or_insert(h.commit);
+            }
+            (known.into_iter().collect(), None, Some(e.message))
+        }
+    };
     let default = c
         .repo
         .spec
         .branch
         .clone()
-        .or_else(|| remote_default(git))
+        .or(remote_default)
+        .or_else(|| remote_default_ref(git))
         .or_else(|| checked_out.clone());
+    let total = listed.len();
+    let (names, next_cursor) = page.of(listed.into_iter(), |(name, _)| name.as_str())?;
 
-    // One entry per name: a local branch wins over its remote-tracking ref for the head.
-    let mut by_name: BTreeMap<String, (Option<BranchHead>, Option<BranchHead>)> = BTreeMap::new();
-    for h in c.branch_heads() {
-        let slot = by_name.entry(h.name.clone()).or_default();
-        match h.remote {
-            None => slot.0 = Some(h),
-            Some(_) => {
-                if slot.1.is_none() {
-                    slot.1 = Some(h)
-                }
-            }
-        }
+    // Tips this page shows that the checkout lacks: fetched (shallowly) to read their dates,
+    // which also makes the next call on them local.
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|(_, o)| git.find_commit(*o).is_err())
+        .map(|(n, _)| n.clone())
+        .collect();
+    if unreachable.is_none() && !missing.is_empty() {
+        let depth = if git.is_shallow() {
+            Depth::Commits(1)
+        } else {
+            Depth::Full
+        };
+        c.fetch(&missing, depth)?;
     }
-    let (names, next_cursor) = page.of(by_name.iter(), |(name, _)| name.as_str())?;
     let branches = names
         .into_iter()
-        .filter_map(|(name, (local, remote))| {
-            let head = local.as_ref().or(remote.as_ref())?;
-            let commit = git.find_commit(head.commit).ok()?;
-            Some(Branch {
-                name: name.clone(),
-                commit: head.commit.to_string(),
-                date: rfc3339(commit.committer().when()),
-                summary: summary(&commit),
-                checked_out: checked_out.as_deref() == Some(name),
-                default: default.as_deref() == Some(name),
-                local: local.is_some(),
-                remote: remote.as_ref().and_then(|r| r.remote.clone()),
-            })
+        .map(|(name, oid)| {
+            let commit = git.find_commit(oid).ok();
+            let is = |remote: bool| {
+                heads
+                    .iter()
+                    .any(|h| h.name == name && !h.fetched && h.remote.is_some() == remote)
+            };
+            Branch {
+                commit: oid.to_string(),
+                date: commit
+                    .as_ref()
+                    .map(|c| rfc3339(c.committer().when()))
+                    .unwrap_or_default(),
+                summary: commit.as_ref().map(summary).unwrap_or_default(),
+                checked_out: checked_out.as_deref() == Some(name.as_str()),
+                default: default.as_deref() == Some(name.as_str()),
+                local: is(false),
+                remote: is(true).then(|| "origin".to_string()),
+                name,
+            }
         })
         .collect();
+    let mut note = match &unreachable {
+        None => format!(
+            "every in-scope branch on the remote (git ls-remote, at most {} s old); out-of-scope branches are not listed",
+            ADVERTISED_TTL.as_secs()
+        ),
+        Some(why) => format!(
+            "the remote could not be asked ({why}): branches known to the checkout only; out-of-scope branches are not listed"
+        ),
+    };
+    if let Some(n) = c.fetch_note() {
+        note.push_str("; ");
+        note.push_str(&n);
+    }
     Ok(Output {
         repo: c.name().to_string(),
         branches,
-        total: by_name.len(),
+        total,
         next_cursor,
-        note: "branches known to the local clone only (clones are single-branch unless the spec sets otherwise); out-of-scope branches are not listed".to_string(),
+        note,
     })
 }
 
@@ -282,7 +324,7 @@ fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
 }
 
 /// The branch `refs/remotes/<remote>/HEAD` points at, if the clone recorded one.
-fn remote_default(git: &git2::Repository) -> Option<String> {
+fn remote_default_ref(git: &git2::Repository) -> Option<String> {
     let refs = git.references_glob("refs/remotes/*/HEAD").ok()?;
     for r in refs.flatten() {
         if let Ok(Some(target)) = r.symbolic_target() {

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::paging::{self, page_limit};
 use super::paths::{clean_path, tree_path};
-use super::source::checkout::{SHALLOW_NOTE, git_error, summary};
+use super::source::checkout::{git_error, recorded_parents, summary};
 use super::source::remote::{CommitPeople, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, Person, parse_time, rfc3339};
 use super::{Context, Error, Result, Tool};
 use crate::bitbucket::{CommitQuery, Cursor, Rev};
+use crate::git::log::{self, LogEnd, LogQuery};
 
 /// Arguments of `list_commits`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -21,19 +22,20 @@ use crate::bitbucket::{CommitQuery, Cursor, Rev};
 pub struct ListArgs {
     /// Repository name.
     pub repo: String,
-    /// Branch or commit id to start from (default: the checked-out commit, else the default branch).
+    /// Branch in scope, `HEAD` or a commit id, `~N`/`^N` allowed (default: the checked-out
+    /// commit; for a repository that is not cloned, a branch name only).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     /// Only commits that change this file or directory.
     #[serde(default)]
     pub path: Option<String>,
-    /// Only commits whose author name or email contains this (case-insensitive).
+    /// Only commits whose author `Name <email>` contains this (case-insensitive).
     #[serde(default)]
     pub author: Option<String>,
-    /// Authored at or after: RFC 3339 or YYYY-MM-DD (UTC).
+    /// Committed at or after (committer date, as `git log --since`): RFC 3339 or YYYY-MM-DD (UTC).
     #[serde(default)]
     pub since: Option<String>,
-    /// Authored at or before: RFC 3339 or YYYY-MM-DD (through that day, UTC).
+    /// Committed at or before: RFC 3339 or YYYY-MM-DD (through that day, UTC).
     #[serde(default)]
     pub until: Option<String>,
     /// `next_cursor` of the previous page (same other arguments).
@@ -65,13 +67,13 @@ pub struct ListOutput {
     /// The ref the walk started from: the branch name, or the commit id.
     #[serde(rename = "ref")]
     pub reference: String,
-    /// Newest first (by commit time).
+    /// In `git log`'s order: newest committer date first.
     pub commits: Vec<CommitSummary>,
     /// Pass as `cursor` (with the same other arguments) to get the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// True when the walk reached the shallow clone's depth: older history exists but is not
-    /// in the checkout.
+    /// True when the walk reached a shallow boundary that could not be deepened (the fetch
+    /// budget ran out): older history exists but is not in the checkout; `note` says more.
     pub history_truncated_by_depth: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -125,7 +127,7 @@ pub struct ListCommits;
 
 impl Tool for ListCommits {
     const NAME: &'static str = "list_commits";
-    const DESCRIPTION: &'static str = "Commits reachable from a ref, newest first: id, date, author, summary. Filter by `path`, `author`, `since`/`until`.";
+    const DESCRIPTION: &'static str = "Commits reachable from a ref, newest first, as `git log` lists them: id, date, author, summary. Filter by `path`, `author`, `since`/`until`.";
     type Args = ListArgs;
     type Output = ListOutput;
 
@@ -166,10 +168,10 @@ struct Filters {
     limit: usize,
     /// `/`-separated; `None` for the whole tree.
     path: Option<String>,
-    /// Seconds since the epoch, on the author date.
+    /// Seconds since the epoch, on the committer date (as `git log --since/--until`).
     since: Option<i64>,
     until: Option<i64>,
-    /// Lowercase.
+    /// Lowercase; the checkout matches it, case-insensitively, in the author's `Name <email>`.
     author: Option<String>,
 }
 
@@ -183,7 +185,7 @@ fn checkout(c: &Checkout<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput
     let limit = f.limit;
     let at = c.resolve(args.reference.as_deref())?;
 
-    // The cursor pins the walk's start commit and counts the matches already returned, and
+    // The cursor pins the walk's start commit and counts the commits already returned, and
     // carries a fingerprint of the filters so it cannot be replayed with other arguments.
     let fingerprint = fingerprint(args, at.commit);
     let skip = match args.cursor.as_deref() {
@@ -203,90 +205,87 @@ fn checkout(c: &Checkout<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput
         }
     };
 
-    let git = &*c.git;
-    let mut walk = git.revwalk().map_err(git_error)?;
-    walk.set_sorting(git2::Sort::TIME).map_err(git_error)?;
-    walk.push(at.commit).map_err(git_error)?;
-    let shallow = c.shallow_commits();
-
-    let mut commits = Vec::new();
-    let mut matched = 0usize;
-    let mut more = false;
-    let mut reached_boundary = false;
-    let mut scanned = 0usize;
-    let mut scan_capped = false;
-    for oid in walk {
-        scanned += 1;
-        if scanned > MAX_SCAN {
-            scan_capped = true;
-            break;
-        }
-        let Ok(oid) = oid else { break };
-        let Ok(commit) = git.find_commit(oid) else {
-            continue;
-        };
-        if shallow.contains(&oid) {
-            reached_boundary = true;
-        }
-        let when = commit.author().when().seconds();
-        if f.since.is_some_and(|s| when < s) || f.until.is_some_and(|u| when > u) {
-            continue;
-        }
-        if let Some(a) = &f.author {
-            let sig = commit.author();
-            let name = String::from_utf8_lossy(sig.name_bytes()).to_lowercase();
-            let email = String::from_utf8_lossy(sig.email_bytes()).to_lowercase();
-            if !name.contains(a.as_str()) && !email.contains(a.as_str()) {
-                continue;
+    // git log's walk; one more than the page tells whether there is a next page. A walk that
+    // reaches the shallow boundary before it has the page deepens the clone and walks again.
+    let query = LogQuery {
+        paths: f.path.iter().cloned().collect(),
+        author: args.author.clone(),
+        since: f.since,
+        until: f.until,
+        skip,
+        limit: Some(limit + 1),
+        max_walk: Some(MAX_SCAN),
+    };
+    let mut truncated_by_depth = false;
+    let log = loop {
+        let log = log::log(&c.git, &[at.commit], &query)?;
+        match &log.end {
+            LogEnd::NeedsHistory(needs) => {
+                if !c.deepen(at.via.as_deref(), needs)? {
+                    truncated_by_depth = true;
+                    break log;
+                }
             }
+            _ => break log,
         }
-        if let Some(p) = &f.path
-            && !touches(git, &commit, p)
-        {
-            continue;
-        }
-        matched += 1;
-        if matched <= skip {
-            continue;
-        }
-        if commits.len() == limit {
-            more = true;
-            break;
-        }
-        commits.push(CommitSummary {
-            hash: oid.to_string(),
-            summary: summary(&commit),
-            author: Person::of(&commit.author()),
-            committed: rfc3339(commit.committer().when()),
-            parents: commit.parent_ids().map(|p| p.to_string()).collect(),
-        });
-    }
+    };
+    let more = log.commits.len() > limit;
+    let scan_capped = log.end == LogEnd::WalkCapped;
+    let git = &*c.git;
+    let commits = log
+        .commits
+        .iter()
+        .take(limit)
+        .map(|&oid| summary_of(git, oid))
+        .collect::<Result<Vec<_>>>()?;
     // A cursor is only given when more commits follow: one past the end was forged (its
     // fingerprint matches, its count does not), and an empty page would read as the end.
-    if skip > 0 && commits.is_empty() && !scan_capped {
+    if skip > 0 && commits.is_empty() && !scan_capped && !truncated_by_depth {
         return Err(Error::input(
             "invalid cursor: no commit follows it; pass the `next_cursor` of the previous page unchanged, or omit it to start over",
         ));
     }
-    let truncated_by_depth = !more && !scan_capped && reached_boundary;
     let mut notes = Vec::new();
+    if let Some(n) = c.fetch_note() {
+        notes.push(n);
+    }
     if truncated_by_depth {
-        notes.push(SHALLOW_NOTE.to_string());
+        notes.push(
+            "the history stops here: the checkout's history ends at a shallow boundary that could not be deepened"
+                .to_string(),
+        );
     }
     if scan_capped {
         notes.push(format!(
             "stopped after looking at {MAX_SCAN} commits; narrow the search with since/until or a ref"
         ));
     }
+    let shown = commits.len();
     let out = ListOutput {
         repo: c.name().to_string(),
         reference: at.label(),
         commits,
-        next_cursor: more.then(|| paging::encode(KIND, &format!("{fingerprint}:{}", skip + limit))),
+        next_cursor: (more || (truncated_by_depth && shown > 0))
+            .then(|| paging::encode(KIND, &format!("{fingerprint}:{}", skip + shown))),
         history_truncated_by_depth: truncated_by_depth,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     };
     Ok(out)
+}
+
+/// One listed commit, with its parents as recorded (also at a shallow boundary).
+fn summary_of(git: &git2::Repository, oid: git2::Oid) -> Result<CommitSummary> {
+    let commit = git.find_commit(oid).map_err(git_error)?;
+    Ok(CommitSummary {
+        hash: oid.to_string(),
+        summary: summary(&commit),
+        author: Person::of(&commit.author()),
+        committed: rfc3339(commit.committer().when()),
+        parents: recorded_parents(git, oid)?
+            .iter()
+            .map(git2::Oid::to_string)
+            .collect(),
+    })
 }
 
 fn fingerprint(args: &ListArgs, start: git2::Oid) -> String {
@@ -301,27 +300,6 @@ fn fingerprint(args: &ListArgs, start: git2::Oid) -> String {
     ]);
     let digest = sha2::Sha256::digest(key.to_string().as_bytes());
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Whether a commit changes `path` (a file or a directory) compared with its parents: like
-/// `git log -- path`, a merge that matches one of its parents there does not count. A commit
-/// without parents in the clone (a root, or the shallow boundary) counts when it has the path.
-fn touches(git: &git2::Repository, commit: &git2::Commit<'_>, path: &str) -> bool {
-    let id_at = |c: &git2::Commit<'_>| {
-        c.tree()
-            .ok()
-            .and_then(|t| t.get_path(std::path::Path::new(path)).ok())
-            .map(|e| e.id())
-    };
-    let mine = id_at(commit);
-    let parents: Vec<_> = commit
-        .parent_ids()
-        .filter_map(|p| git.find_commit(p).ok())
-        .collect();
-    if parents.is_empty() {
-        return mine.is_some();
-    }
-    parents.iter().all(|p| id_at(p) != mine)
 }
 
 fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {

@@ -227,7 +227,8 @@ fn checkout(c: &Checkout<'_>, reference: Option<&str>, at: Lines) -> Result<Outp
         out.note = Some("binary file: content not shown".to_string());
         return Ok(out);
     }
-    out.with_lines(bytes, &at, &[])
+    let fetched: Vec<String> = c.fetch_note().into_iter().collect();
+    out.with_lines(bytes, &at, &fetched)
 }
 
 fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> {

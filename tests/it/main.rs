@@ -9,6 +9,7 @@ mod support;
 /// The spec: the committed JSON Schema and `agentenv validate`.
 mod spec {
     mod schema;
+    mod secrets;
     mod validate;
 }
 
@@ -17,9 +18,11 @@ mod secrets {
     mod bad_input;
     mod canary;
     mod interop;
+    mod personal;
     mod prompt;
     mod redact;
     mod store;
+    mod unresolved;
 }
 
 /// `agentenv provision`: repositories and setup steps.
@@ -38,6 +41,7 @@ mod clone {
 
 /// `agentenv check` and `agentenv branches`: asking the remote before provisioning.
 mod check {
+    mod bare_401;
     mod branches;
     mod connection;
 }
@@ -54,6 +58,8 @@ mod api {
 mod tools {
     mod bounds;
     mod checkout;
+    mod conformance;
+    mod one_view;
     mod search;
     mod security;
 }
@@ -73,6 +79,9 @@ mod bitbucket_client;
 
 /// Every command's output into a pipe nobody reads.
 mod cli_pipe;
+
+/// Every command the README shows, run as shown.
+mod readme;
 
 /// `agentenv::git` against the git CLI on the same repositories.
 mod git_semantics;

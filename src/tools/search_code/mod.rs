@@ -1,11 +1,14 @@
-//! `search_code`: ripgrep's crates over the checkouts — the working tree (gitignore-aware,
-//! parallel walk) or, when a `ref` is given, that commit's tree read from the object store.
+//! `search_code`: ripgrep's crates over the checkouts — the committed tree of the checked-out
+//! commit or of a `ref` (`tree.rs`: files git's index vouches for are read from disk, the rest
+//! from the object store), or, with `working_tree: true`, the working tree (gitignore-aware,
+//! parallel walk).
 //!
 //! Results are deterministic whatever the walk order: every file is searched, and only the
 //! first `limit` matches in (repo, path, line) order are kept. Memory stays bounded because
 //! the collector drops whole files that sort after the first `limit` matches as it goes.
 
 mod collect;
+mod tree;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -60,9 +63,14 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(range(max = 10))]
     pub context: Option<u32>,
-    /// Search this branch or commit instead of the working tree.
+    /// Search this branch or commit's tree instead of the checked-out commit's (`main~3`
+    /// works; a branch the checkout lacks is fetched).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
+    /// Search the files on disk instead (local changes, untracked files; .gitignore
+    /// honoured). Not with `ref`.
+    #[serde(default)]
+    pub working_tree: bool,
     /// Most matching lines returned, 1-500 (default 50).
     #[serde(default)]
     #[schemars(range(min = 1, max = 500))]
@@ -136,7 +144,7 @@ pub(crate) struct ContextLine {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Searched {
     pub repo: String,
-    /// `working_tree`, or `commit` when a ref was given.
+    /// `commit` (the default), or `working_tree` when asked for.
     pub source: &'static str,
     /// The ref as given.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -206,8 +214,7 @@ pub struct SearchCode;
 
 impl Tool for SearchCode {
     const NAME: &'static str = "search_code";
-    const DESCRIPTION: &'static str = "Search file contents of the cloned repositories (ripgrep): literal text or a `regex`, smart case, `include`/`exclude` globs, `context` lines. Matches are grouped by file in path order; ignored and binary files are skipped. With `ref`, searches that commit's tree.";
-    const OPEN_WORLD: bool = false;
+    const DESCRIPTION: &'static str = "Search file contents of the cloned repositories (ripgrep): literal text or a `regex`, smart case, `include`/`exclude` globs, `context` lines. Matches are grouped by file; binary files are skipped. Searches the checked-out commit, `ref`, or with `working_tree` the files on disk.";
     type Args = SearchArgs;
     type Output = SearchResult;
 
@@ -322,6 +329,11 @@ fn overrides(root: &Path, args: &SearchArgs) -> Result<Override> {
 
 fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     let plan = plan(args)?;
+    if args.working_tree && args.reference.is_some() {
+        return Err(invalid(
+            "`working_tree` and `ref` exclude each other: the working tree holds one version of the files; drop `ref` to search it, or `working_tree` to search that commit's files",
+        ));
+    }
     let mut repos = Vec::new();
     let mut skipped = Vec::new();
     match &args.repo {
@@ -346,32 +358,30 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
     let mut searched = Vec::new();
     for repo in &repos {
         let ov = overrides(&repo.dir, args)?;
-        match &args.reference {
-            None => {
-                search_working_tree(&plan, repo, &ov, &collector);
-                searched.push(Searched {
-                    repo: repo.name.clone(),
-                    source: "working_tree",
-                    reference: None,
-                    commit: None,
-                });
-            }
-            Some(reference) => {
-                match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
-                    Ok(commit) => searched.push(Searched {
-                        repo: repo.name.clone(),
-                        source: "commit",
-                        reference: Some(reference.clone()),
-                        commit: Some(commit),
-                    }),
-                    // Searching one named repository: its error is the answer.
-                    Err(e) if args.repo.is_some() => return Err(e),
-                    Err(e) => skipped.push(Skipped {
-                        repo: repo.name.clone(),
-                        reason: e.message,
-                    }),
-                }
-            }
+        if args.working_tree {
+            search_working_tree(&plan, repo, &ov, &collector);
+            searched.push(Searched {
+                repo: repo.name.clone(),
+                source: "working_tree",
+                reference: None,
+                commit: None,
+            });
+            continue;
+        }
+        let reference = args.reference.as_deref();
+        match search_commit(ctx, &plan, repo, reference, &ov, &collector) {
+            Ok(commit) => searched.push(Searched {
+                repo: repo.name.clone(),
+                source: "commit",
+                reference: reference.map(str::to_string),
+                commit: Some(commit),
+            }),
+            // Searching one named repository: its error is the answer.
+            Err(e) if args.repo.is_some() => return Err(e),
+            Err(e) => skipped.push(Skipped {
+                repo: repo.name.clone(),
+                reason: e.message,
+            }),
         }
     }
 
@@ -430,12 +440,13 @@ fn search_working_tree(
     });
 }
 
-/// Search the tree of `reference` (scope-checked); returns the commit id searched.
+/// Search the tree of `reference` (scope-checked; the checked-out commit when `None`);
+/// returns the commit id searched.
 fn search_commit(
     ctx: &Context,
     plan: &Plan,
     repo: &RepoRef<'_>,
-    reference: &str,
+    reference: Option<&str>,
     ov: &Override,
     collector: &Mutex<Collector>,
 ) -> Result<String> {
@@ -449,56 +460,19 @@ fn search_commit(
     };
     let git = ctx.repos.take(&repo.dir).map_err(internal)?;
     let checkout = Checkout::new(ctx, repo.clone(), git);
-    let oid = checkout.resolve(Some(reference))?.commit;
+    let oid = checkout.resolve(reference)?.commit;
     let git = &*checkout.git;
     let tree = git
         .find_object(oid, None)
         .and_then(|o| o.peel_to_tree())
         .map_err(|e| {
             Error::not_found(format!(
-                "`{reference}` in `{}` does not name a commit whose files are available locally",
+                "`{}` in `{}` does not name a commit whose files are available locally",
+                reference.unwrap_or("HEAD"),
                 repo.name
             ))
             .with_source(e)
         })?;
-    let mut searcher = plan.searcher.clone();
-    let mut stack = vec![(String::new(), tree)];
-    while let Some((prefix, tree)) = stack.pop() {
-        for entry in tree.iter() {
-            let name = String::from_utf8_lossy(entry.name_bytes());
-            let path = format!("{prefix}{name}");
-            match entry.kind() {
-                Some(git2::ObjectType::Tree) => {
-                    if ov.matched(&path, true).is_ignore() {
-                        continue;
-                    }
-                    if let Ok(sub) = git.find_tree(entry.id()) {
-                        stack.push((format!("{path}/"), sub));
-                    }
-                }
-                // Symlinks (mode 120000) are skipped as in the working tree; submodules
-                // (commits) have no content here.
-                Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => {
-                    if ov.matched(&path, false).is_ignore() {
-                        continue;
-                    }
-                    let Ok(blob) = git.find_blob(entry.id()) else {
-                        continue;
-                    };
-                    if blob.is_binary() {
-                        continue;
-                    }
-                    let mut sink = FileSink::new(plan.context, plan.limit);
-                    if searcher
-                        .search_slice(&plan.matcher, blob.content(), &mut sink)
-                        .is_ok()
-                    {
-                        sink.deliver(collector, &repo.name, path);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    tree::search(plan, repo, git, &tree, ov, collector);
     Ok(oid.to_string())
 }

@@ -53,12 +53,31 @@ impl RepoRef<'_> {
 }
 
 impl Context {
-    /// The spec's repository called `name`, if the scope allows it. Scope is decided first,
-    /// so an out-of-scope name gets the same answer whether or not the spec has it.
+    /// The spec's repository called `name` (its name, or its full name `owner/slug`: Cloud
+    /// `workspace/slug`, Data Center `PROJECT/slug`), if the scope allows it. Scope is decided
+    /// first, so an out-of-scope name gets the same answer whether or not the spec has it.
     pub fn repo(&self, name: &str) -> Result<RepoRef<'_>> {
-        let spec = self.env.repo(name);
-        let full = spec.and_then(|r| r.full_name(&self.env.spec.providers));
-        if !self.env.scope.repo(name, full.as_deref()) {
+        let providers = &self.env.spec.providers;
+        let spec = self.env.repo(name).or_else(|| {
+            name.contains('/').then(|| {
+                self.env
+                    .spec
+                    .repos
+                    .iter()
+                    .find(|r| canonical_full_name(r, providers).as_deref() == Some(name))
+            })?
+        });
+        let full = spec.and_then(|r| r.full_name(providers));
+        let slug = spec.map_or_else(|| name.to_string(), Repo::name);
+        let in_scope = match spec {
+            Some(_) => self.env.scope.repo(&slug, full.as_deref()),
+            // Not in the spec: the name as given is both forms it could be.
+            None => self
+                .env
+                .scope
+                .repo(name, name.contains('/').then_some(name)),
+        };
+        if !in_scope {
             return Err(Error::out_of_scope(format!(
                 "repository `{name}` is outside the environment's scope; {}",
                 self.known_repos()
@@ -77,7 +96,7 @@ impl Context {
         })?;
         Ok(RepoRef {
             spec,
-            name: name.to_string(),
+            name: slug,
             dir: self.workdir.join(rel),
         })
     }
@@ -131,6 +150,25 @@ impl Context {
         } else {
             format!("repositories in scope: {}", known.join(", "))
         }
+    }
+}
+
+/// A repository's `owner/slug` as Bitbucket writes it: a Data Center project key in capitals.
+fn canonical_full_name(
+    repo: &Repo,
+    providers: &std::collections::BTreeMap<String, crate::spec::Provider>,
+) -> Option<String> {
+    let full = repo.full_name(providers)?;
+    let datacenter = repo
+        .provider
+        .as_deref()
+        .and_then(|p| providers.get(p))
+        .is_some_and(|p| p.kind == crate::spec::ProviderKind::Datacenter);
+    if datacenter && repo.slug.is_some() {
+        let (project, slug) = full.split_once('/')?;
+        Some(format!("{}/{slug}", project.to_uppercase()))
+    } else {
+        Some(full)
     }
 }
 

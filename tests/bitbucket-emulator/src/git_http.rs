@@ -36,7 +36,7 @@ fn refuse(product: Product, r: Refusal) -> Reply {
 }
 
 pub async fn serve(
-    shared: &Shared,
+    shared: &std::sync::Arc<Shared>,
     parts: &Parts,
     body: Body,
     product: Product,
@@ -146,14 +146,29 @@ pub async fn serve(
         );
     };
     // Feed the request body as it arrives; the pack negotiation never sits whole in memory.
+    // The `want` lines of a fetch are recorded on the way (the start of the body is enough:
+    // wants come first), so tests can tell which commits a client asked for.
+    let record = shared.clone();
+    let repo_key = format!("{owner}/{slug}");
+    let is_fetch = rest.ends_with("git-upload-pack") && parts.method == axum::http::Method::POST;
     tokio::spawn(async move {
         let mut frames = body.into_data_stream();
+        let mut head: Vec<u8> = Vec::new();
         while let Some(Ok(chunk)) = frames.next().await {
+            if is_fetch && head.len() < 1 << 20 {
+                head.extend_from_slice(&chunk);
+            }
             if stdin.write_all(&chunk).await.is_err() {
                 break;
             }
         }
         let _ = stdin.shutdown().await;
+        if is_fetch {
+            let wants = wants_of(&head);
+            if !wants.is_empty() {
+                record.lock().git_wants.push((repo_key, wants));
+            }
+        }
     });
     tokio::spawn(async move {
         let _ = child.wait().await;
@@ -210,4 +225,22 @@ pub async fn serve(
         }
     }
     (resp, token_id)
+}
+
+/// The object ids of the `want` lines in an upload-pack request (pkt-lines, uncompressed as
+/// libgit2 sends them).
+fn wants_of(body: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(win) = body.get(at..) {
+        let Some(i) = win.windows(5).position(|w| w == b"want ") else {
+            break;
+        };
+        let id = win.get(i + 5..i + 45).unwrap_or_default();
+        if id.len() == 40 && id.iter().all(u8::is_ascii_hexdigit) {
+            out.push(String::from_utf8_lossy(id).into_owned());
+        }
+        at += i + 5;
+    }
+    out
 }

@@ -340,6 +340,8 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     pub latency: Vec<(String, Duration)>,
     pub log: Vec<RecordedRequest>,
+    /// `(owner/slug, wanted commit ids)` of every git fetch, oldest first.
+    pub git_wants: Vec<(String, Vec<String>)>,
     pub log_host_log: Vec<RecordedRequest>,
     /// Paths on the log host and the bytes served there.
     pub log_blobs: BTreeMap<String, Vec<u8>>,
@@ -644,6 +646,11 @@ impl Emulator {
     /// Every request the main listener received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().log.clone()
+    }
+    /// The commits every git fetch asked for (`want` lines), as `(owner/slug, ids)`, oldest
+    /// first: what a client fetched, which the request log alone does not show.
+    pub fn git_wants(&self) -> Vec<(String, Vec<String>)> {
+        self.shared.lock().git_wants.clone()
     }
     /// Every request the log host received (to assert that credentials never reached it).
     pub fn log_host_requests(&self) -> Vec<RecordedRequest> {

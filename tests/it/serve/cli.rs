@@ -139,10 +139,25 @@ fn tool_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("more than once"), "{}", stderr(&out));
 
+    // An unknown tool is a tool error like any other: its JSON on stdout, as the README says.
     let out = tool(&fx, "no_such_tool", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("search_code"), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["kind"], "unknown_tool", "{json}");
+    assert!(
+        json["hint"].as_str().unwrap().contains("search_code"),
+        "{json}"
+    );
+    // A tool this spec does not serve (no provider: no API tools) is unknown to it too.
+    let out = tool(&fx, "list_pull_requests", &["repo=app"]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["kind"], "unknown_tool", "{json}");
+    assert!(
+        json["message"].as_str().unwrap().contains("not served"),
+        "{json}"
+    );
 
     let mut missing = Fixture::new();
     missing.spec = missing.tmp.path().join("absent.yaml");

@@ -578,25 +578,33 @@ fn missing_keys_and_nameless_local_paths() {
 }
 
 #[test]
-fn an_unresolvable_secret_fails_validation() {
+fn an_unresolvable_secret_fails_validation_with_resolve_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "spec.yaml", BASE);
     let home = tempfile::tempdir().unwrap();
-    let out = agentenv_cmd(&["validate", path.to_str().unwrap()])
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("BITBUCKET_API_TOKEN")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("BITBUCKET_API_TOKEN (used by providers.bb.auth.token)"),
-        "{stderr}"
-    );
+    let run = |args: &[&str]| {
+        Out::from(
+            agentenv_cmd(&["validate"])
+                .args(args)
+                .arg(&path)
+                .env("HOME", home.path())
+                .env("XDG_CONFIG_HOME", home.path())
+                .env_remove("BITBUCKET_API_TOKEN")
+                .output()
+                .unwrap(),
+        )
+    };
+    // Declared in `secrets.from_env`: that is all validate asks without --resolve-secrets.
+    run(&[]).ok().says(": ok");
+    let out = run(&["--resolve-secrets"]);
+    out.failed(2).says(&format!(
+        "{}:10:14: providers.bb.auth.token: secret BITBUCKET_API_TOKEN is listed in `secrets.from_env`, but the environment variable BITBUCKET_API_TOKEN is not set\n  hint: set BITBUCKET_API_TOKEN in the environment",
+        path.display()
+    ));
     // The file prefixes the message once, not twice.
     assert!(
-        !stderr.contains(&format!("secrets: {}", path.display())),
-        "{stderr}"
+        !out.stderr.contains(&format!("secrets: {}", path.display())),
+        "{}",
+        out.stderr
     );
 }

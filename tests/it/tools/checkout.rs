@@ -470,30 +470,32 @@ async fn list_commits_filters_pages_and_reports_shallow_history() {
         .await;
     assert_eq!(k, Kind::Input);
 
-    // The shallow clone (depth 2): the walk stops at the boundary and says so.
-    let s = f
-        .ok("list_commits", json!({"repo": "payments-shallow"}))
-        .await;
-    assert_eq!(names(&s, "commits", "hash"), [c[3].clone(), c[2].clone()]);
-    assert_eq!(s["history_truncated_by_depth"], true);
-    assert!(s["note"].as_str().unwrap().contains("depth: 0"));
+    // The shallow clone (depth 2): a page that fits is answered without fetching; one that
+    // reaches the boundary deepens the clone from its `url:` and says what that cost.
     let s1 = f
         .ok(
             "list_commits",
             json!({"repo": "payments-shallow", "limit": 1}),
         )
         .await;
-    assert_eq!(
-        s1["history_truncated_by_depth"], false,
-        "more pages: not yet at the boundary"
-    );
-    let (k, _) = f
-        .err(
+    assert_eq!(names(&s1, "commits", "hash"), [c[3].clone()]);
+    assert!(s1.get("note").is_none(), "{s1}");
+    let s = f
+        .ok("list_commits", json!({"repo": "payments-shallow"}))
+        .await;
+    let all: Vec<String> = c.iter().rev().cloned().collect();
+    assert_eq!(names(&s, "commits", "hash"), all);
+    assert_eq!(s["history_truncated_by_depth"], false);
+    assert!(s["note"].as_str().unwrap().starts_with("fetched "), "{s}");
+    // Now local: nothing more is fetched, and the first commit resolves.
+    let again = f
+        .ok(
             "list_commits",
             json!({"repo": "payments-shallow", "ref": c[0]}),
         )
         .await;
-    assert_eq!(k, Kind::NotFound, "not in the shallow clone");
+    assert_eq!(names(&again, "commits", "hash"), [c[0].clone()]);
+    assert!(again.get("note").is_none(), "{again}");
 
     for (args, kind) in [
         (
@@ -612,14 +614,16 @@ async fn get_commit_shows_details_diffstat_and_capped_patch() {
         .await;
     assert_eq!(rel["hash"], f.release_head);
 
-    // The shallow boundary is said so.
+    // The shallow boundary's true parent and diffstat, after fetching the parent.
     let s = f
         .ok(
             "get_commit",
             json!({"repo": "payments-shallow", "commit": c[2]}),
         )
         .await;
-    assert!(s["note"].as_str().unwrap().contains("shallow"), "{s}");
+    assert_eq!(s["parents"], json!([c[1]]), "{s}");
+    assert_eq!(s["totals"]["files_changed"], 5, "{s}");
+    assert!(s["note"].as_str().unwrap().starts_with("fetched "), "{s}");
 
     for (args, kind) in [
         (

@@ -187,8 +187,16 @@ fn gitignored_files_git_internals_binaries_and_outside_symlinks_are_not_searched
     std::os::unix::fs::symlink(outside.join("secret.txt"), dir.join("link.txt")).unwrap();
     std::os::unix::fs::symlink(&outside, dir.join("linkdir")).unwrap();
 
-    let r = ok(&fx.context(), json!({"query": "needle"}));
+    // These rules are the working tree's walk; the committed tree has none of these files.
+    let r = ok(
+        &fx.context(),
+        json!({"query": "needle", "working_tree": true}),
+    );
     assert_eq!(hits(&r), [".github/workflows/ci.yml:1"]);
+    assert_eq!(r["searched"][0]["source"], "working_tree");
+    let committed = ok(&fx.context(), json!({"query": "needle"}));
+    assert_eq!(committed["total_matches"], 0);
+    assert_eq!(committed["searched"][0]["source"], "commit");
 }
 
 #[test]

@@ -149,11 +149,25 @@ async fn traversal_and_scope_bypass_attempts_are_refused() {
         ("read_file", read_at("refs/stash"), OutOfScope),
         ("read_file", read_at("refs/notes/commits"), OutOfScope),
         // Revision syntax.
-        ("read_file", read_at("HEAD~1"), Invalid),
-        ("read_file", read_at("main~1"), Invalid),
-        ("read_file", read_at("main^"), Invalid),
+        // Ancestry is accepted on an in-scope branch (see `ancestry_of_an_in_scope_branch_is_in_scope`),
+        // never on an out-of-scope one, and no other revision syntax follows a name.
+        ("read_file", read_at("secret~1"), OutOfScope),
+        ("read_file", read_at("secret^"), OutOfScope),
+        ("read_file", read_at(&format!("{secret}~0")), NotFound),
+        (
+            "read_file",
+            read_at(&format!("{}^", &secret[..10])),
+            NotFound,
+        ),
+        ("read_file", read_at("main^2"), NotFound),
+        ("read_file", read_at("main~99"), NotFound),
         ("read_file", read_at("main^{tree}"), Invalid),
-        ("read_file", read_at("main^2"), Invalid),
+        ("read_file", read_at("main^{/Secret}"), Invalid),
+        ("read_file", read_at("main^!"), Invalid),
+        ("read_file", read_at("main~1:src/main.rs"), Invalid),
+        ("read_file", read_at("^main"), Invalid),
+        ("read_file", read_at("~1"), Invalid),
+        ("read_file", read_at("main@{1}~1"), Invalid),
         ("read_file", read_at("main@{1}"), Invalid),
         ("read_file", read_at("@{-1}"), Invalid),
         ("read_file", read_at("@{u}"), Invalid),
@@ -476,4 +490,42 @@ async fn scope_by_owner_and_slug_is_honoured_as_validation_honours_it() {
         .unwrap();
     let e = read(narrowed).await.unwrap_err();
     assert_eq!(e.kind, OutOfScope, "{}", e.message);
+}
+
+/// `~N`/`^N` on an in-scope branch, `HEAD` or a reachable commit id names an ancestor, which is
+/// in scope; the answer names the commit git names.
+#[tokio::test]
+async fn ancestry_of_an_in_scope_branch_is_in_scope() {
+    let f = build();
+    let c = &f.main_commits;
+    let dir = f.workdir.join("payments-api");
+    for (r, want) in [
+        ("HEAD~1", &c[2]),
+        ("main~1", &c[2]),
+        ("main^", &c[2]),
+        ("main~2^", &c[0]),
+        ("main^0", &c[3]),
+        ("refs/heads/main~3", &c[0]),
+        ("release/1.0~1", &c[1]),
+    ] {
+        let v = f
+            .ok("browse", json!({"repo": "payments-api", "ref": r}))
+            .await;
+        assert_eq!(&v["commit"], want.as_str(), "{r}: {v}");
+        // In the clone, release/1.0 is a remote-tracking branch.
+        let theirs = r.replace("release/", "origin/release/");
+        assert_eq!(
+            git(&dir, &["rev-parse", &theirs]),
+            **want,
+            "git agrees on {r}"
+        );
+    }
+    let short = format!("{}~1", &c[3][..7]);
+    let v = f
+        .ok(
+            "get_commit",
+            json!({"repo": "payments-api", "commit": short}),
+        )
+        .await;
+    assert_eq!(v["hash"], c[2].as_str());
 }

@@ -364,24 +364,3 @@ pub fn clone_bearer(dir: &Path, url: &str, dest: &str, secret: &str) -> Output {
         ],
     )
 }
-
-pub fn reference_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("BITBUCKET_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/bitbucket-reference"
-            ))
-        });
-    if dir.join("bitbucket-openapi.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: Bitbucket reference folder not found at {} (set BITBUCKET_REFERENCE_DIR); \
-             skipping the schema and sample checks",
-            dir.display()
-        );
-        None
-    }
-}
