@@ -120,12 +120,9 @@ async fn provider_checks(
     };
     let auth_type = provider.auth.as_ref().map(|a| a.kind);
     match (provider.kind, auth_type) {
-        (ProviderKind::Cloud, Some(AuthType::ApiToken)) => match client.get_json("/user").await {
-            Ok(v) => {
-                let who = v["display_name"]
-                    .as_str()
-                    .or(v["username"].as_str())
-                    .unwrap_or("?");
+        (ProviderKind::Cloud, Some(AuthType::ApiToken)) => match client.current_user().await {
+            Ok(u) => {
+                let who = u.label().unwrap_or("?");
                 out.push(
                     Outcome::new("auth", p, None).ok(format!("API token accepted (user {who})")),
                 );
@@ -147,8 +144,8 @@ async fn provider_checks(
             format!("project `{project}`"),
         ),
     };
-    match client.get_json(&path).await {
-        Ok(_) => out.push(Outcome::new(check, p, None).ok(format!("{what} is reachable"))),
+    match client.owner().await {
+        Ok(()) => out.push(Outcome::new(check, p, None).ok(format!("{what} is reachable"))),
         Err(e) => out.push(Outcome::new(check, p, None).fail(api_error(e, &path))),
     }
     Some(client)
@@ -164,7 +161,7 @@ async fn repo_api_check(client: &Client, slug: &str) -> std::result::Result<Stri
         }
     };
     client
-        .get_json(&path)
+        .repository(&client.repo(slug))
         .await
         .map(|_| format!("GET {path} ok"))
         .map_err(|e| api_error(e, &path))

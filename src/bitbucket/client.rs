@@ -55,10 +55,9 @@ impl Default for Options {
     }
 }
 
-/// A response as the client hands it over: after redirects, retries and the cache.
+/// A response as the transport hands it over: after redirects, retries and the cache.
 #[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
+pub(crate) struct Response {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     /// The body was longer than the reader's cap and was cut.
@@ -91,10 +90,6 @@ impl Response {
                 ),
             )
         })
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// Whether the server labelled the body JSON.
@@ -505,7 +500,6 @@ impl Transport {
                     status,
                     retry_after,
                     response: Response {
-                        status,
                         content_type,
                         body,
                         truncated,

@@ -93,6 +93,16 @@ pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, 
     Repository::from_cloud(&t.get_json(&repo_path(r)).await?)
 }
 
+pub(crate) async fn workspace(t: &Transport, workspace: &str) -> Result<(), ApiError> {
+    t.get_json(&format!("/workspaces/{}", seg(workspace)))
+        .await
+        .map(|_| ())
+}
+
+pub(crate) async fn current_user(t: &Transport) -> Result<User, ApiError> {
+    User::from_cloud(&t.get_json("/user").await?)
+}
+
 pub(crate) async fn branches(
     t: &Transport,
     r: &RepoId,

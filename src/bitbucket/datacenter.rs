@@ -88,6 +88,12 @@ pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, 
     Repository::from_datacenter(&t.get_json(&repo_path(r)).await?)
 }
 
+pub(crate) async fn project(t: &Transport, key: &str) -> Result<(), ApiError> {
+    t.get_json(&format!("/api/1.0/projects/{}", seg(key)))
+        .await
+        .map(|_| ())
+}
+
 pub(crate) async fn branches(
     t: &Transport,
     r: &RepoId,

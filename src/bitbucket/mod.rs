@@ -32,10 +32,9 @@ mod model;
 mod page;
 
 use reqwest::Url;
-use serde_json::Value;
 
 pub use budget::{Budget, DEFAULT_PER_HOUR};
-pub use client::{MAX_BODY_BYTES, Options, Response, query, seg};
+pub use client::{MAX_BODY_BYTES, Options, seg};
 pub use credential::Credential;
 pub use error::{ApiError, ApiErrorKind};
 pub use model::{
@@ -221,6 +220,26 @@ impl Client {
 
     pub async fn repository(&self, repo: &RepoId) -> Result<Repository, ApiError> {
         dispatch!(self.repository(repo))
+    }
+
+    /// Whether the workspace (Cloud) or project (Data Center) can be read with this
+    /// client's credential: `Ok` when it can.
+    pub async fn owner(&self) -> Result<(), ApiError> {
+        match &self.flavor {
+            Flavor::Cloud { workspace } => cloud::workspace(&self.t, workspace).await,
+            Flavor::DataCenter { project } => datacenter::project(&self.t, project).await,
+        }
+    }
+
+    /// The Cloud user the credential belongs to (an API token names one; access tokens do not).
+    pub async fn current_user(&self) -> Result<User, ApiError> {
+        if !self.is_cloud() {
+            return Err(ApiError::new(
+                ApiErrorKind::Invalid,
+                "the current user is asked of Bitbucket Cloud only",
+            ));
+        }
+        cloud::current_user(&self.t).await
     }
 
     /// Branches, optionally only those whose name contains `filter` (case-insensitive).
@@ -430,73 +449,4 @@ impl Client {
         }
         datacenter::build_statuses(&self.t, commit, limit, cursor).await
     }
-
-    // ---- Transitional: raw JSON, until the tools call the typed methods ---------------
-
-    /// GET `path` (relative to the API root, starting with `/`, query included) as JSON.
-    #[doc(hidden)]
-    pub async fn get_json(&self, path: &str) -> Result<Value, ApiError> {
-        self.t.get_json(path).await
-    }
-
-    /// GET `path`, reading at most `max_bytes` of the body (the rest is dropped, `truncated` set).
-    #[doc(hidden)]
-    pub async fn get(
-        &self,
-        path: &str,
-        accept: &str,
-        max_bytes: usize,
-    ) -> Result<Response, ApiError> {
-        self.t.get(path, accept, max_bytes).await
-    }
-
-    /// One page of raw JSON values at `endpoint` (a path without query) with `params`, from
-    /// `cursor` (a [`RawPage::next`] of an earlier call on the same endpoint).
-    #[doc(hidden)]
-    pub async fn page(
-        &self,
-        endpoint: &str,
-        params: &[(&str, String)],
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<RawPage, ApiError> {
-        let cursor = cursor.map(Cursor::from);
-        let page: Page<Value> = match &self.flavor {
-            Flavor::Cloud { .. } => {
-                cloud::page(
-                    &self.t,
-                    endpoint,
-                    params,
-                    limit,
-                    cursor.as_ref(),
-                    None,
-                    Value::from_cloud,
-                )
-                .await?
-            }
-            Flavor::DataCenter { .. } => {
-                datacenter::page(
-                    &self.t,
-                    endpoint,
-                    params,
-                    limit,
-                    cursor.as_ref(),
-                    Value::from_datacenter,
-                )
-                .await?
-            }
-        };
-        Ok(RawPage {
-            values: page.values,
-            next: page.next.map(Cursor::into_string),
-        })
-    }
-}
-
-/// A page of raw JSON values, for the transitional [`Client::page`].
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct RawPage {
-    pub values: Vec<Value>,
-    pub next: Option<String>,
 }

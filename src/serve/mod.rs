@@ -3,10 +3,13 @@
 //! Both commands start the same way ([`Session::open`]): load the spec, resolve its secrets,
 //! pick the workdir, choose the exposed tools. Then `serve` hands calls from an MCP client to
 //! [`crate::tools::Context::call`], and `tool` makes exactly one such call itself.
+//! `handler`: the MCP server over the tool catalog; `stdio`: the line framing in front of it
+//! (a line that is not JSON gets a parse error); `http`: streamable HTTP.
 
 mod cli;
 mod handler;
 mod http;
+mod stdio;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use crate::tools::{self, Context, ToolInfo};
 pub use crate::cli::serve::Args as ServeArgs;
 pub use crate::cli::tool::Args as ToolArgs;
 pub use cli::tool;
-pub use handler::McpServer;
+pub use handler::{McpServer, mcp_tool, tools_list_json};
 
 /// What both commands need: the context calls run in, and the tools exposed.
 struct Session {

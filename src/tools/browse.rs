@@ -1,30 +1,29 @@
 //! `browse`: the entries of a directory at a ref; from the checkout's committed tree, or from
 //! the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paths::{clean_path, tree_path};
 use super::source::checkout::{AtPath, MODE_EXECUTABLE, MODE_SYMLINK, git_error};
-use super::source::remote::{MAX_PAGES, NOTE, api_error, block_on, str_at};
+use super::source::remote::{MAX_PAGES, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
-use super::text::cut_chars;
+use super::text::{self, cut_chars};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{ApiErrorKind, query, seg};
+use crate::bitbucket::{DirEntry, EntryKind, Listing};
 
 /// Arguments of `browse`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// Directory relative to the repository root, like `src/tools`; omit or `""` for the root.
+    /// Directory from the repository root, like `src/tools` (default: the root).
     #[serde(default)]
     pub path: Option<String>,
-    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
-    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch or commit id (default: the checked-out commit, else the default branch).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
 }
@@ -85,13 +84,83 @@ pub struct Output {
     pub note: Option<String>,
 }
 
+/// A header with the counts per type, then one row per entry: dirs end in `/`, files show
+/// their size, symlinks their target, submodules their commit.
+fn render(o: &Output) -> String {
+    let mut counts: Vec<(EntryType, usize)> = Vec::new();
+    for e in &o.entries {
+        match counts.iter_mut().find(|(k, _)| *k == e.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.kind, 1)),
+        }
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| {
+            let word = match k {
+                EntryType::Dir => "dir",
+                EntryType::File => "file",
+                EntryType::Symlink => "symlink",
+                EntryType::Submodule => "submodule",
+            };
+            text::count(*n as u64, word, &format!("{word}s"))
+        })
+        .collect();
+    let at = if o.reference == o.commit {
+        o.commit.clone()
+    } else {
+        format!("{} ({})", o.reference, o.commit)
+    };
+    let dir = if o.path.is_empty() { "/" } else { &o.path };
+    let mut t = format!("{} {dir} at {at}: ", o.repo);
+    if o.truncated {
+        let _ = write!(
+            t,
+            "first {} of {} entries",
+            o.entries.len(),
+            o.total_entries
+        );
+    } else {
+        t.push_str(&text::count(o.total_entries as u64, "entry", "entries"));
+    }
+    let _ = writeln!(t, " ({})", counts.join(", "));
+    let rows: Vec<Vec<String>> = o
+        .entries
+        .iter()
+        .map(|e| {
+            let size = e.size.map(|s| s.to_string()).unwrap_or_default();
+            let (path, extra) = match e.kind {
+                EntryType::Dir => (format!("{}/", e.path), String::new()),
+                EntryType::File if e.executable => (e.path.clone(), "executable".into()),
+                EntryType::File => (e.path.clone(), String::new()),
+                EntryType::Symlink => (
+                    e.path.clone(),
+                    format!("-> {}", e.target.as_deref().unwrap_or("?")),
+                ),
+                EntryType::Submodule => (
+                    e.path.clone(),
+                    format!("at {}", e.commit.as_deref().unwrap_or("?")),
+                ),
+            };
+            vec![path, size, extra]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    text::footer(&mut t, None, o.note.as_deref());
+    t
+}
+
 pub struct Browse;
 
 impl Tool for Browse {
     const NAME: &'static str = "browse";
-    const DESCRIPTION: &'static str = "List a directory of a repository at a ref: each entry's name, path, type (file, dir, symlink, submodule) and size, directories first; at most 1000 entries (`truncated` and `total_entries` tell when there are more). `path` is relative to the repository root (omit for the root); `ref` is a branch in scope, `HEAD` or a commit id reachable from one, optionally with `~N`/`^N` (`main~3`); a cloned repository fetches a branch or history it lacks on demand (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are shown with their target and never followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "List a committed directory (checked-out commit or `ref`, not the working copy): entries with type and size, directories first (at most 1000). Symlinks show their target and are not followed.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let path = tree_path(&clean_path(args.path.as_deref().unwrap_or(""))?);
@@ -221,110 +290,43 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, path: String) -> Result<Outpu
     let not_dir = || Error::input(format!("`{path}` is a file; call read_file to read it"));
     let mut entries: Vec<Entry> = Vec::new();
     let mut complete = false;
-    let encoded: String = path.split('/').map(seg).collect::<Vec<_>>().join("/");
-    let sized = |mut e: Entry, size: Option<u64>| {
-        e.size = size.filter(|_| e.kind != EntryType::Dir);
-        e
-    };
-    if r.is_cloud() {
-        let endpoint = if path.is_empty() {
-            format!("{}/src/{commit}/", r.base)
-        } else {
-            format!("{}/src/{commit}/{encoded}/", r.base)
-        };
-        let mut next = None;
-        for _ in 0..MAX_PAGES {
-            let page = block_on(r.client.page(&endpoint, &[], 100, next.as_deref())).map_err(
-                |e| match e.kind {
-                    ApiErrorKind::BadResponse => not_dir(),
-                    _ => api_error(e, &what),
-                },
-            )?;
-            for v in &page.values {
-                let full = str_at(v, "/path").unwrap_or_default();
-                let name = full.rsplit('/').next().unwrap_or("").to_string();
-                let attrs: Vec<&str> = v
-                    .get("attributes")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let has = |a: &str| attrs.contains(&a);
-                let kind = if str_at(v, "/type").as_deref() == Some("commit_directory") {
-                    EntryType::Dir
-                } else if has("subrepository") {
-                    EntryType::Submodule
-                } else if has("link") {
-                    EntryType::Symlink
-                } else {
-                    EntryType::File
-                };
-                let mut e = sized(
-                    Entry::new(name, full, kind),
-                    v.get("size").and_then(Value::as_u64),
-                );
-                e.executable = has("executable");
-                entries.push(e);
-            }
-            next = page.next;
-            if next.is_none() {
-                complete = true;
-                break;
-            }
-        }
-    } else {
-        let mut start = 0u64;
-        for _ in 0..MAX_PAGES {
-            let q = query(&[
-                ("at", commit.clone()),
-                ("start", start.to_string()),
-                ("limit", "500".into()),
-            ]);
-            let v = block_on(
+    let mut cursor = None;
+    // Cloud serves at most 100 entries a page, Data Center 500 (its default limit).
+    let page_size = if r.is_cloud() { 100 } else { 500 };
+    for _ in 0..MAX_PAGES {
+        let listing =
+            block_on(
                 r.client
-                    .get_json(&format!("{}/browse/{encoded}?{q}", r.base)),
+                    .directory(&r.id, &commit, &path, page_size, cursor.as_ref()),
             )
             .map_err(|e| api_error(e, &what))?;
-            if v.get("lines").is_some() {
-                return Err(not_dir());
-            }
-            let children = v.get("children").cloned().unwrap_or(Value::Null);
-            for c in children
-                .get("values")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = str_at(c, "/path/toString").unwrap_or_default();
-                let full = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}/{name}")
-                };
-                let kind = match str_at(c, "/type").as_deref() {
-                    Some("DIRECTORY") => EntryType::Dir,
-                    Some("SUBMODULE") => EntryType::Submodule,
-                    _ => EntryType::File,
-                };
-                entries.push(sized(
-                    Entry::new(name, full, kind),
-                    c.get("size").and_then(Value::as_u64),
-                ));
-            }
-            match children.get("nextPageStart").and_then(Value::as_u64) {
-                Some(n)
-                    if children.get("isLastPage").and_then(Value::as_bool) == Some(false)
-                        && n > start =>
-                {
-                    start = n
-                }
-                _ => {
-                    complete = true;
-                    break;
-                }
-            }
+        let page = match listing {
+            Listing::Entries(page) => page,
+            Listing::NotADirectory => return Err(not_dir()),
+        };
+        entries.extend(page.values.into_iter().map(Entry::of));
+        cursor = page.next;
+        if cursor.is_none() {
+            complete = true;
+            break;
         }
     }
     let mut out = Output::new(&r.name, branch, commit, path, entries, complete);
     out.note = Some(NOTE.to_string());
     Ok(out)
+}
+
+impl Entry {
+    fn of(e: DirEntry) -> Entry {
+        let kind = match e.kind {
+            EntryKind::Dir => EntryType::Dir,
+            EntryKind::File => EntryType::File,
+            EntryKind::Symlink => EntryType::Symlink,
+            EntryKind::Submodule => EntryType::Submodule,
+        };
+        let mut entry = Entry::new(e.name, e.path, kind);
+        entry.size = e.size.filter(|_| kind != EntryType::Dir);
+        entry.executable = e.executable.unwrap_or(false);
+        entry
+    }
 }

@@ -1,16 +1,17 @@
 //! `get_commit`: one commit's details and diffstat (optionally its patch); from the checkout,
 //! or from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::source::checkout::{git_error, recorded_parents};
-use super::source::remote::{NOTE, api_error, block_on, str_at, values_and_more};
+use super::source::remote::{CommitPeople, NOTE, api_error, block_on, collect_pages};
 use super::source::{Checkout, Remote, Source};
-use super::text::{MAX_OUTPUT_BYTES, Person, cut_chars};
+use super::text::{self, MAX_OUTPUT_BYTES, Person, cut_chars};
 use super::{Context, Result, Tool};
-use crate::bitbucket::{ApiErrorKind, seg};
+use crate::bitbucket::{ApiErrorKind, ChangeStatus, ChangedFile};
 use crate::git::HistoryError;
 use crate::git::diffstat::{self, DiffOptions, Status};
 
@@ -18,12 +19,11 @@ use crate::git::diffstat::{self, DiffOptions, Status};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// A commit id (full or at least 7 hex digits) reachable from a branch in scope, or a
-    /// branch name (or `HEAD`) for its head commit, optionally with `~N`/`^N` (`main~3`).
+    /// Commit id (7-40 hex digits), or a branch or `HEAD` for its head; `~N`/`^N` allowed.
     pub commit: String,
-    /// Also return the patch (unified diff), capped at 100 KB.
+    /// Add the unified diff (capped at 100 KB).
     #[serde(default)]
     pub patch: bool,
 }
@@ -81,13 +81,87 @@ pub struct GetOutput {
     pub note: Option<String>,
 }
 
+/// Who and when, the message as written, then one row per changed file and the patch.
+fn render(o: &GetOutput) -> String {
+    let person = |p: &Person| {
+        if p.email.is_empty() {
+            format!("{} {}", p.name, p.date)
+        } else {
+            format!("{} <{}> {}", p.name, p.email, p.date)
+        }
+    };
+    let mut t = format!("commit {} in {}\n", o.hash, o.repo);
+    let _ = writeln!(t, "author: {}", person(&o.author));
+    let same = (&o.author.name, &o.author.email, &o.author.date)
+        == (&o.committer.name, &o.committer.email, &o.committer.date);
+    if !same {
+        let _ = writeln!(t, "committer: {}", person(&o.committer));
+    }
+    let parents = if o.parents.is_empty() {
+        "none".to_string()
+    } else {
+        o.parents.join(" ")
+    };
+    let _ = writeln!(t, "parents: {parents}\n");
+    t.push_str(o.message.trim_end_matches('\n'));
+    t.push_str("\n\n");
+    render_files(&mut t, &o.files, &o.totals, o.files_truncated);
+    text::footer(&mut t, None, o.note.as_deref());
+    if let Some(patch) = &o.patch {
+        t.push('\n');
+        t.push_str(patch);
+        if o.patch_truncated {
+            t.push_str("\n[patch truncated at 100 KB]\n");
+        }
+    }
+    t
+}
+
+/// `N files changed, +A -D`, then `status  +a  -d  path` rows.
+fn render_files(t: &mut String, files: &[FileChange], totals: &Totals, truncated: bool) {
+    let _ = write!(
+        t,
+        "{} changed, +{} -{}",
+        text::count(totals.files_changed as u64, "file", "files"),
+        totals.additions,
+        totals.deletions
+    );
+    if truncated {
+        let _ = write!(t, " (files truncated: {} listed)", files.len());
+    }
+    t.push('\n');
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            let mut path = match &f.old_path {
+                Some(old) => format!("{} <- {old}", f.path),
+                None => f.path.clone(),
+            };
+            if f.binary {
+                path.push_str(" (binary)");
+            }
+            vec![
+                f.status.clone(),
+                format!("+{}", f.additions),
+                format!("-{}", f.deletions),
+                path,
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+}
+
 pub struct GetCommit;
 
 impl Tool for GetCommit {
     const NAME: &'static str = "get_commit";
-    const DESCRIPTION: &'static str = "Show one commit of a repository: message, author, committer, dates, parents, and a diffstat against its first parent (each changed file's path, status and lines added/removed, at most 1000 files, with totals over all). `commit` is a commit id (7 to 40 hex digits, resolved as git resolves abbreviations) reachable from a branch in scope, or a branch name or `HEAD` for its head, optionally with `~N`/`^N` (`main~3`). From a checkout the diffstat equals `git diff-tree -M --numstat` (git's rename detection); history a shallow clone lacks is fetched on demand and `note` says what that cost. `patch: true` adds the unified diff, capped at 100 KB at a line boundary (`patch_truncated`). A cloned repository is answered from its checkout; an in-scope repository that is not cloned from the Bitbucket API (Data Center gives no line counts), and `note` says so.";
+    const DESCRIPTION: &'static str = "One commit: message, author, committer, parents, and the files it changes against its first parent with lines added and removed (as `git diff-tree -M --numstat`); `patch: true` adds the diff.";
     type Args = GetArgs;
     type Output = GetOutput;
+
+    fn render(out: &GetOutput) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: GetArgs) -> Result<GetOutput> {
         match ctx.source(&args.repo)? {
@@ -206,69 +280,45 @@ fn checkout(c: &Checkout<'_>, args: &GetArgs) -> Result<GetOutput> {
 fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {
     let id = r.commit_in_scope(&args.commit)?;
     let what = format!("commit `{}` of `{}`", args.commit, r.name);
-    let cloud = r.is_cloud();
-    let v = block_on(r.client.get_json(&r.commit_path(&id))).map_err(|e| api_error(e, &what))?;
-    let c = r.commit(&v);
-    let stat_path = if cloud {
-        format!("{}/diffstat/{}?pagelen=500", r.base, seg(&c.hash))
-    } else {
-        format!("{}/commits/{}/changes?limit=1000", r.base, seg(&c.hash))
-    };
-    let stat = block_on(r.client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
-    let (entries, more) = values_and_more(&stat);
-    let files: Vec<FileChange> = entries
-        .iter()
-        .take(MAX_FILES)
-        .map(|e| change(cloud, e))
-        .collect();
+    let c = block_on(r.client.commit(&r.id, &id)).map_err(|e| api_error(e, &what))?;
+    let (changes, complete) = collect_pages(MAX_FILES, 500, |limit, cursor| {
+        block_on(r.client.commit_changes(&r.id, &c.hash, limit, cursor))
+    })
+    .map_err(|e| api_error(e, &what))?;
+    let files: Vec<FileChange> = changes.iter().map(FileChange::of).collect();
+    let counted = changes.iter().all(|f| f.lines_added.is_some());
     let totals = Totals {
-        files_changed: entries.len(),
+        files_changed: files.len(),
         additions: files.iter().map(|f| f.additions).sum(),
         deletions: files.iter().map(|f| f.deletions).sum(),
     };
     let mut notes = vec![NOTE.to_string()];
-    if !cloud {
+    if !counted {
         notes.push(
-            "Data Center's change list has no line counts: additions and deletions are 0".into(),
+            "the server's change list has no line counts (Data Center): additions and deletions are 0"
+                .into(),
         );
     }
+    let people = CommitPeople::of(&c);
     let mut out = GetOutput {
         repo: r.name.clone(),
         hash: c.hash,
         message: cut_chars(&c.message, MAX_MESSAGE),
-        author: Person {
-            name: c.name,
-            email: c.email,
-            date: c.date,
-        },
-        committer: Person {
-            name: c.committer_name,
-            email: c.committer_email,
-            date: c.committed,
-        },
+        author: people.author,
+        committer: people.committer,
         parents: c.parents,
         files,
         totals,
-        files_truncated: more || entries.len() > MAX_FILES,
+        files_truncated: !complete,
         patch: None,
         patch_truncated: false,
         note: None,
     };
     if args.patch {
-        let patch_path = if cloud {
-            format!("{}/diff/{}", r.base, seg(&out.hash))
-        } else {
-            // Data Center has no per-commit patch endpoint; its raw diff (`streamRawDiff`)
-            // with only `until` diffs the commit against its first parent.
-            format!("{}/diff?until={}", r.base, seg(&out.hash))
-        };
-        match block_on(
-            r.client
-                .get(&patch_path, "text/plain", MAX_OUTPUT_BYTES + 1),
-        ) {
-            Ok(r) => {
-                let text = r.text();
-                let cut = r.truncated || text.len() > MAX_OUTPUT_BYTES;
+        match block_on(r.client.commit_diff(&r.id, &out.hash, MAX_OUTPUT_BYTES + 1)) {
+            Ok(raw) => {
+                let text = raw.text();
+                let cut = raw.truncated || text.len() > MAX_OUTPUT_BYTES;
                 let text = if cut {
                     // Cut at a line, as the checkout's patch is.
                     let head = cut_chars(&text, MAX_OUTPUT_BYTES);
@@ -289,45 +339,28 @@ fn remote(r: &Remote<'_>, args: &GetArgs) -> Result<GetOutput> {
     Ok(out)
 }
 
-fn change(cloud: bool, e: &Value) -> FileChange {
-    let count = |k: &str| e.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
-    let (path, old, status, add, del) = if cloud {
-        let status = match str_at(e, "/status").as_deref() {
-            Some("removed") => "deleted".to_string(),
-            Some(other) => other.to_string(),
-            None => "modified".to_string(),
-        };
-        let new = str_at(e, "/new/path");
-        let old = str_at(e, "/old/path");
-        (
-            new.clone().or_else(|| old.clone()).unwrap_or_default(),
-            if status == "renamed" { old } else { None },
-            status,
-            count("lines_added"),
-            count("lines_removed"),
-        )
-    } else {
-        let status = match str_at(e, "/type").as_deref() {
-            Some("ADD") => "added",
-            Some("DELETE") => "deleted",
-            Some("MOVE") => "renamed",
-            Some("COPY") => "copied",
-            _ => "modified",
-        };
-        (
-            str_at(e, "/path/toString").unwrap_or_default(),
-            str_at(e, "/srcPath/toString"),
-            status.to_string(),
-            0,
-            0,
-        )
-    };
-    FileChange {
-        path,
-        old_path: old,
-        status,
-        additions: add,
-        deletions: del,
-        binary: false,
+/// The name a file change's status has in every tool's answer.
+pub(crate) fn status_name(s: &ChangeStatus) -> String {
+    match s {
+        ChangeStatus::Added => "added".into(),
+        ChangeStatus::Removed => "deleted".into(),
+        ChangeStatus::Modified => "modified".into(),
+        ChangeStatus::Renamed => "renamed".into(),
+        ChangeStatus::Copied => "copied".into(),
+        ChangeStatus::Other(o) if o.is_empty() => "modified".into(),
+        ChangeStatus::Other(o) => o.to_lowercase(),
+    }
+}
+
+impl FileChange {
+    fn of(f: &ChangedFile) -> FileChange {
+        FileChange {
+            path: f.path.clone(),
+            old_path: f.old_path.clone(),
+            status: status_name(&f.status),
+            additions: f.lines_added.unwrap_or(0) as usize,
+            deletions: f.lines_removed.unwrap_or(0) as usize,
+            binary: f.binary.unwrap_or(false),
+        }
     }
 }

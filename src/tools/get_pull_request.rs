@@ -1,24 +1,26 @@
 //! `get_pull_request`: one pull request's details, diffstat and optionally its diff, from the
 //! API; refused when its source or destination branch is outside the scope.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::list_pull_requests::{PullRequest, branches_in_scope, parse};
-use super::source::remote::{api_error, block_on, str_at, values_and_more};
-use super::text::{MAX_OUTPUT_BYTES, cut_chars};
+use super::get_commit::status_name;
+use super::list_pull_requests::{PullRequest, branches_in_scope, render_pr};
+use super::source::remote::{api_error, block_on, collect_pages};
+use super::text::{self, MAX_OUTPUT_BYTES, cut_chars};
 use super::{Context, Error, Result, Tool};
 use crate::bitbucket::ApiErrorKind;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetArgs {
-    /// The repository, as the environment names it.
+    /// Repository name.
     pub repo: String,
-    /// The pull request's number.
+    /// Pull request number.
     pub id: u64,
-    /// Include the unified diff, capped at 100 KB (default false).
+    /// Add the unified diff (capped at 100 KB).
     #[serde(default)]
     pub diff: bool,
 }
@@ -30,7 +32,7 @@ pub struct FileChange {
     /// The path before a rename.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
-    /// added, removed, modified, renamed (Cloud) or ADD, DELETE, MODIFY, MOVE, COPY (Data Center).
+    /// added, deleted, modified, renamed or copied.
     pub status: String,
     /// Cloud only: Data Center's change list has no line counts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,63 +67,91 @@ pub struct GetPullRequest;
 
 impl Tool for GetPullRequest {
     const NAME: &'static str = "get_pull_request";
-    const DESCRIPTION: &'static str = "Show one pull request: details, reviewers, the files it changes with line counts (diffstat), and optionally its unified diff (capped at 100 KB). Refused when its source or destination branch is outside the environment's scope. From the Bitbucket API.";
+    const DESCRIPTION: &'static str = "One pull request: description, reviewers, and the files it changes with line counts; `diff: true` adds the diff.";
     const API_ONLY: bool = true;
     type Args = GetArgs;
     type Output = GetOutput;
+
+    fn render(o: &GetOutput) -> String {
+        let mut t = format!("{}: ", o.repo);
+        render_pr(&mut t, &o.pull_request);
+        if !o.description.is_empty() {
+            let _ = writeln!(t, "\n{}\n", o.description.trim_end_matches('\n'));
+        }
+        t.push_str(&text::count(o.files.len() as u64, "file", "files"));
+        if o.files_truncated {
+            t.push_str(" (files truncated: the server has more)");
+        }
+        if let (Some(a), Some(d)) = (o.lines_added, o.lines_removed) {
+            let _ = write!(t, ", +{a} -{d}");
+        }
+        t.push('\n');
+        let count =
+            |n: Option<u64>, sign: char| n.map(|n| format!("{sign}{n}")).unwrap_or_default();
+        let rows: Vec<Vec<String>> = o
+            .files
+            .iter()
+            .map(|f| {
+                let path = match &f.old_path {
+                    Some(old) => format!("{} <- {old}", f.path),
+                    None => f.path.clone(),
+                };
+                vec![
+                    f.status.clone(),
+                    count(f.lines_added, '+'),
+                    count(f.lines_removed, '-'),
+                    path,
+                ]
+            })
+            .collect();
+        t.push_str(&text::rows(&rows));
+        text::footer(&mut t, None, o.diff_note.as_deref());
+        if let Some(diff) = &o.diff {
+            t.push('\n');
+            t.push_str(diff);
+        }
+        t
+    }
 
     fn run(ctx: &Context, args: GetArgs) -> Result<GetOutput> {
         let repo = ctx.remote(&args.repo)?;
         let what = format!("pull request {} of `{}`", args.id, repo.name);
         let client = repo.client.clone();
-        let cloud = repo.is_cloud();
-        let pr_path = if cloud {
-            format!("{}/pullrequests/{}", repo.base, args.id)
-        } else {
-            format!("{}/pull-requests/{}", repo.base, args.id)
-        };
-        let v = block_on(client.get_json(&pr_path)).map_err(|e| api_error(e, &what))?;
-        let pr = parse(&repo, &v).ok_or_else(|| {
-            Error::unavailable(format!(
-                "the server's answer for {what} is not shaped like a pull request"
-            ))
-        })?;
+        let got =
+            block_on(client.pull_request(&repo.id, args.id)).map_err(|e| api_error(e, &what))?;
+        let description = cut_chars(got.description.as_deref().unwrap_or(""), 10 * 1024);
+        let pr = PullRequest::of(got);
         if !branches_in_scope(ctx, &pr) {
             return Err(Error::out_of_scope(format!(
                 "{what} is between branches outside the environment's scope; call list_pull_requests to see the pull requests in scope"
             )));
         }
-        let description = cut_chars(&str_at(&v, "/description").unwrap_or_default(), 10 * 1024);
-
-        // Cloud redirects the pull request's diffstat and diff to the commit-range endpoints.
-        let stat_path = if cloud {
-            format!("{pr_path}/diffstat?pagelen={MAX_FILES}")
-        } else {
-            format!("{pr_path}/changes?limit={MAX_FILES}")
-        };
-        let stat = block_on(client.get_json(&stat_path)).map_err(|e| api_error(e, &what))?;
-        let (entries, more) = values_and_more(&stat);
-        let files: Vec<FileChange> = entries
-            .iter()
-            .take(MAX_FILES)
-            .map(|e| if cloud { cloud_change(e) } else { dc_change(e) })
+        let (changes, complete) = collect_pages(MAX_FILES, MAX_FILES, |limit, cursor| {
+            block_on(client.pull_request_changes(&repo.id, args.id, limit, cursor))
+        })
+        .map_err(|e| api_error(e, &what))?;
+        let counted = changes.iter().all(|f| f.lines_added.is_some());
+        let files: Vec<FileChange> = changes
+            .into_iter()
+            .map(|f| FileChange {
+                status: status_name(&f.status),
+                path: f.path,
+                old_path: f.old_path,
+                lines_added: f.lines_added,
+                lines_removed: f.lines_removed,
+            })
             .collect();
         let sum = |f: fn(&FileChange) -> Option<u64>| -> Option<u64> {
-            cloud.then(|| files.iter().filter_map(f).sum())
+            counted.then(|| files.iter().filter_map(f).sum())
         };
         let lines_added = sum(|f| f.lines_added);
         let lines_removed = sum(|f| f.lines_removed);
 
         let (diff, diff_note) = if args.diff {
-            let path = if cloud {
-                format!("{pr_path}/diff")
-            } else {
-                format!("{pr_path}.diff")
-            };
-            match block_on(client.get(&path, "text/plain", MAX_OUTPUT_BYTES + 1)) {
-                Ok(r) => {
-                    let text = r.text();
-                    if r.truncated || text.len() > MAX_OUTPUT_BYTES {
+            match block_on(client.pull_request_diff(&repo.id, args.id, MAX_OUTPUT_BYTES + 1)) {
+                Ok(raw) => {
+                    let text = raw.text();
+                    if raw.truncated || text.len() > MAX_OUTPUT_BYTES {
                         (
                             Some(cut_chars(&text, MAX_OUTPUT_BYTES)),
                             Some(format!("the diff is longer than {MAX_OUTPUT_BYTES} bytes and was cut; read the changed files with get_commit or read_file on the source branch")),
@@ -144,7 +174,7 @@ impl Tool for GetPullRequest {
             pull_request: pr,
             description,
             files,
-            files_truncated: more || entries.len() > MAX_FILES,
+            files_truncated: !complete,
             lines_added,
             lines_removed,
             diff,
@@ -156,26 +186,3 @@ impl Tool for GetPullRequest {
 
 /// Changed files listed at most.
 const MAX_FILES: usize = 500;
-
-fn cloud_change(e: &Value) -> FileChange {
-    let new = str_at(e, "/new/path");
-    let old = str_at(e, "/old/path");
-    let status = str_at(e, "/status").unwrap_or_default();
-    FileChange {
-        path: new.clone().or_else(|| old.clone()).unwrap_or_default(),
-        old_path: if status == "renamed" { old } else { None },
-        status,
-        lines_added: e.get("lines_added").and_then(Value::as_u64),
-        lines_removed: e.get("lines_removed").and_then(Value::as_u64),
-    }
-}
-
-fn dc_change(e: &Value) -> FileChange {
-    FileChange {
-        path: str_at(e, "/path/toString").unwrap_or_default(),
-        old_path: str_at(e, "/srcPath/toString"),
-        status: str_at(e, "/type").unwrap_or_default(),
-        lines_added: None,
-        lines_removed: None,
-    }
-}

@@ -6,26 +6,25 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
 use super::source::checkout::{ADVERTISED_TTL, summary};
-use super::source::remote::{MAX_PAGES, NOTE, str_at};
+use super::source::remote::{MAX_PAGES, NOTE, time};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, rfc3339};
-use super::{Context, Result, Tool};
+use super::{Context, Error, Result, Tool};
 use crate::git::fetch::Depth;
 
 /// Arguments of `list_branches`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Branches per page: 1 to 100, default 30.
+    /// Branches per page, 1-100 (default 30).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -69,13 +68,61 @@ pub struct Output {
     pub note: String,
 }
 
+/// One row per branch: name, head commit, date, flags, summary.
+fn render(o: &Output) -> String {
+    let mut t = format!(
+        "{}: {} of {} in scope, by name\n",
+        o.repo,
+        o.branches.len(),
+        text::count(o.total as u64, "branch", "branches")
+    );
+    let rows: Vec<Vec<String>> = o
+        .branches
+        .iter()
+        .map(|b| {
+            let mut flags = Vec::new();
+            if b.default {
+                flags.push("default".to_string());
+            }
+            if b.checked_out {
+                flags.push("checked out".to_string());
+            }
+            if b.local {
+                flags.push("local".to_string());
+            }
+            if let Some(r) = &b.remote {
+                flags.push(format!("remote {r}"));
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", flags.join(", "))
+            };
+            vec![
+                b.name.clone(),
+                b.commit.clone(),
+                b.date.clone(),
+                flags,
+                b.summary.clone(),
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    text::footer(&mut t, o.next_cursor.as_deref(), Some(&o.note));
+    t
+}
+
 pub struct ListBranches;
 
 impl Tool for ListBranches {
     const NAME: &'static str = "list_branches";
-    const DESCRIPTION: &'static str = "List the branches of a repository that are in the environment's scope, sorted by name: name, head commit, date, summary, and which one is checked out and which is the default; names are usable as `ref` in the other tools. A cloned repository lists every in-scope branch on its remote (git ls-remote with the provider's credential, reused for 30 s), fetching the tips it lacks to read their dates; an in-scope repository that is not cloned is answered from the Bitbucket API (every in-scope branch on the server; Data Center gives no dates or summaries), and `note` says so. Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Every branch of a repository that the scope allows, by name (from the remote): head commit, date, summary, and which is the default. Names work as `ref` in the other tools.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let limit = page_limit(args.limit)?;
@@ -105,19 +152,26 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    /// This page of `items` (sorted by name), and the cursor of the next one.
+    /// This page of `items` (sorted by name), and the cursor of the next one. A cursor past
+    /// the last branch is refused: a next cursor is only given when more follow, so it was
+    /// forged or the branches changed, and an empty page would read as "no more branches".
     fn of<T>(
         &self,
         items: impl Iterator<Item = T>,
         name: impl Fn(&T) -> &str,
-    ) -> (Vec<T>, Option<String>) {
+    ) -> Result<(Vec<T>, Option<String>)> {
         let mut rest = items.filter(|t| self.after.is_none_or(|a| name(t) > a));
         let page: Vec<T> = rest.by_ref().take(self.limit).collect();
+        if page.is_empty() && self.after.is_some() {
+            return Err(Error::input(
+                "invalid cursor: no branch follows it (the branches changed, or it is not a `next_cursor` of this tool); omit it to start over",
+            ));
+        }
         let next = match (rest.next(), page.last()) {
             (Some(_), Some(last)) => Some(paging::encode(KIND, name(last))),
             _ => None,
         };
-        (page, next)
+        Ok((page, next))
     }
 }
 
@@ -154,7 +208,7 @@ fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Result<Output> {
         .or_else(|| remote_default_ref(git))
         .or_else(|| checked_out.clone());
     let total = listed.len();
-    let (names, next_cursor) = page.of(listed.into_iter(), |(name, _)| name.as_str());
+    let (names, next_cursor) = page.of(listed.into_iter(), |(name, _)| name.as_str())?;
 
     // Tips this page shows that the checkout lacks: fetched (shallowly) to read their dates,
     // which also makes the next call on them local.
@@ -219,47 +273,27 @@ fn checkout(c: &Checkout<'_>, page: Page<'_>) -> Result<Output> {
 
 fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
     let (all, complete) = r.all_branches()?;
-    let default = if r.is_cloud() {
-        match &r.spec.branch {
-            Some(b) => Some(b.clone()),
-            None => r.default_branch().ok(),
-        }
-    } else {
-        r.spec.branch.clone().or_else(|| {
-            all.iter()
-                .find(|b| b.get("isDefault").and_then(Value::as_bool) == Some(true))
-                .and_then(|b| str_at(b, "/displayId"))
-        })
+    // Data Center marks the default branch in its list; Cloud names it on the repository.
+    let marked = all.iter().any(|b| b.is_default.is_some());
+    let default = match &r.spec.branch {
+        Some(b) => Some(b.clone()),
+        None if marked => all
+            .iter()
+            .find(|b| b.is_default == Some(true))
+            .map(|b| b.name.clone()),
+        None => r.default_branch().ok(),
     };
     let mut branches = Vec::new();
-    for b in &all {
-        let (name, commit, date, message) = if r.is_cloud() {
-            (
-                str_at(b, "/name"),
-                str_at(b, "/target/hash"),
-                str_at(b, "/target/date").unwrap_or_default(),
-                str_at(b, "/target/message").unwrap_or_default(),
-            )
-        } else {
-            (
-                str_at(b, "/displayId"),
-                str_at(b, "/latestCommit"),
-                String::new(),
-                String::new(),
-            )
-        };
-        let (Some(name), Some(commit)) = (name, commit) else {
-            continue;
-        };
-        if !r.scope().branch(&name) {
+    for b in all {
+        if !r.scope().branch(&b.name) {
             continue;
         }
         branches.push(Branch {
-            default: default.as_deref() == Some(name.as_str()),
-            name,
-            commit,
-            date,
-            summary: text::summary(&message),
+            default: default.as_deref() == Some(b.name.as_str()),
+            date: time(b.date.as_ref()),
+            summary: text::summary(b.message.as_deref().unwrap_or("")),
+            name: b.name,
+            commit: b.head,
             checked_out: false,
             local: false,
             remote: None,
@@ -267,7 +301,7 @@ fn remote(r: &Remote<'_>, page: Page<'_>) -> Result<Output> {
     }
     branches.sort_by(|a, b| a.name.cmp(&b.name));
     let total = branches.len();
-    let (branches, next_cursor) = page.of(branches.into_iter(), |b| b.name.as_str());
+    let (branches, next_cursor) = page.of(branches.into_iter(), |b| b.name.as_str())?;
     let mut note = format!("{NOTE}; out-of-scope branches are not listed");
     if !r.is_cloud() {
         note.push_str(

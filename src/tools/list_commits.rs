@@ -1,47 +1,47 @@
 //! `list_commits`: the history from a ref, newest first, filtered and paged; walked in the
 //! checkout, or read page by page from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::paging::{self, page_limit};
 use super::paths::{clean_path, tree_path};
 use super::source::checkout::{git_error, recorded_parents, summary};
-use super::source::remote::{NOTE, api_error, block_on, branch_path};
+use super::source::remote::{CommitPeople, NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
 use super::text::{self, Person, parse_time, rfc3339};
 use super::{Context, Error, Result, Tool};
+use crate::bitbucket::{CommitQuery, Cursor, Rev};
 use crate::git::log::{self, LogEnd, LogQuery};
 
 /// Arguments of `list_commits`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// Where to start: a branch in scope (see list_branches), `HEAD`, or a commit id reachable
-    /// from one, optionally with `~N`/`^N` (`main~3`); omit for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch in scope, `HEAD` or a commit id, `~N`/`^N` allowed (default: the checked-out
+    /// commit; for a repository that is not cloned, a branch name only).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
-    /// Only commits that change this file or directory (relative to the repository root).
+    /// Only commits that change this file or directory.
     #[serde(default)]
     pub path: Option<String>,
-    /// Only commits whose author `Name <email>` contains this text (case-insensitive).
+    /// Only commits whose author `Name <email>` contains this (case-insensitive).
     #[serde(default)]
     pub author: Option<String>,
-    /// Only commits committed at or after this time (committer date, as `git log --since`):
-    /// RFC 3339 (`2024-05-01T12:00:00Z`) or a date (`2024-05-01`, start of that day UTC).
+    /// Committed at or after (committer date, as `git log --since`): RFC 3339 or YYYY-MM-DD (UTC).
     #[serde(default)]
     pub since: Option<String>,
-    /// Only commits committed at or before this time (committer date, as `git log --until`):
-    /// RFC 3339 or a date (`2024-05-31`, through the end of that day UTC).
+    /// Committed at or before: RFC 3339 or YYYY-MM-DD (through that day, UTC).
     #[serde(default)]
     pub until: Option<String>,
-    /// `next_cursor` from the previous page, with the same other arguments; omit for the first page.
+    /// `next_cursor` of the previous page (same other arguments).
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Commits per page: 1 to 100, default 30.
+    /// Commits per page, 1-100 (default 30).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -79,13 +79,61 @@ pub struct ListOutput {
     pub note: Option<String>,
 }
 
+/// One row per commit: id, committer date, author, summary. A commit's parent is the next
+/// row unless a `parents` line says otherwise; an author date is shown where it differs.
+fn render(o: &ListOutput) -> String {
+    let mut t = format!(
+        "{} at {}: {}, newest first (each one's parent is the next unless shown)\n",
+        o.repo,
+        o.reference,
+        text::count(o.commits.len() as u64, "commit", "commits")
+    );
+    let rows: Vec<Vec<String>> = o
+        .commits
+        .iter()
+        .map(|c| {
+            let who = if c.author.email.is_empty() {
+                c.author.name.clone()
+            } else {
+                format!("{} <{}>", c.author.name, c.author.email)
+            };
+            vec![c.hash.clone(), c.committed.clone(), who, c.summary.clone()]
+        })
+        .collect();
+    for (i, (line, c)) in text::aligned(&rows).into_iter().zip(&o.commits).enumerate() {
+        t.push_str(&line);
+        t.push('\n');
+        if c.author.date != c.committed {
+            let _ = writeln!(t, "  authored {}", c.author.date);
+        }
+        let next = o.commits.get(i + 1).map(|n| n.hash.as_str());
+        if c.parents.len() != 1 || Some(c.parents[0].as_str()) != next {
+            let parents = if c.parents.is_empty() {
+                "none".to_string()
+            } else {
+                c.parents.join(" ")
+            };
+            let _ = writeln!(t, "  parents {parents}");
+        }
+    }
+    if o.history_truncated_by_depth {
+        t.push_str("history truncated by depth: older commits are not in the clone\n");
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), o.note.as_deref());
+    t
+}
+
 pub struct ListCommits;
 
 impl Tool for ListCommits {
     const NAME: &'static str = "list_commits";
-    const DESCRIPTION: &'static str = "List the commits of a repository from a ref, newest first: hash, summary, author, committer date, parents. The same commits and order as `git log`. Optional filters: `path` (commits touching a file or directory, with git's default history simplification), `author` (case-insensitive substring of `Name <email>`), `since`/`until` (RFC 3339 or YYYY-MM-DD, on the committer date, as `git log --since/--until`). `ref` is a branch in scope, `HEAD` or a commit id reachable from one, optionally with `~N`/`^N` (default: the checked-out commit). Paginated: `limit` 1-100 (default 30), pass `next_cursor` back as `cursor` with the same other arguments. A shallow clone is deepened on demand (`note` says what was fetched); `history_truncated_by_depth` says when a fetch budget stopped it. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "Commits reachable from a ref, newest first, as `git log` lists them: id, date, author, summary. Filter by `path`, `author`, `since`/`until`.";
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(out: &ListOutput) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let filters = Filters {
@@ -190,6 +238,13 @@ fn checkout(c: &Checkout<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput
         .take(limit)
         .map(|&oid| summary_of(git, oid))
         .collect::<Result<Vec<_>>>()?;
+    // A cursor is only given when more commits follow: one past the end was forged (its
+    // fingerprint matches, its count does not), and an empty page would read as the end.
+    if skip > 0 && commits.is_empty() && !scan_capped && !truncated_by_depth {
+        return Err(Error::input(
+            "invalid cursor: no commit follows it; pass the `next_cursor` of the previous page unchanged, or omit it to start over",
+        ));
+    }
     let mut notes = Vec::new();
     if let Some(n) = c.fetch_note() {
         notes.push(n);
@@ -258,28 +313,19 @@ fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {
         args.until.as_deref().unwrap_or("")
     );
     let after = paging::decode_bound(API_KIND, &binding, args.cursor.as_deref())?;
-    let mut params: Vec<(&str, String)> = Vec::new();
-    let endpoint = if r.is_cloud() {
-        if let Some(p) = &f.path {
-            params.push(("path", p.clone()));
-        }
-        format!("{}/commits/{}", r.base, branch_path(&branch))
-    } else {
-        params.push(("until", format!("refs/heads/{branch}")));
-        if let Some(p) = &f.path {
-            params.push(("path", p.clone()));
-        }
-        format!("{}/commits", r.base)
+    let query = CommitQuery {
+        path: f.path.clone(),
+        ..CommitQuery::from(Rev::Branch(branch.clone()))
     };
-    let page = block_on(r.client.page(&endpoint, &params, f.limit, after.as_deref()))
-        .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", r.name)))?;
+    let page = block_on(
+        r.client
+            .commits(&r.id, &query, f.limit, after.map(Cursor::from).as_ref()),
+    )
+    .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", r.name)))?;
     let mut commits = Vec::new();
     let mut older_than_since = false;
-    for v in &page.values {
-        let c = r.commit(v);
-        let time = chrono::DateTime::parse_from_rfc3339(&c.date)
-            .map(|d| d.timestamp())
-            .unwrap_or(0);
+    for c in &page.values {
+        let time = c.author.date.map(|d| d.timestamp()).unwrap_or(0);
         if f.since.is_some_and(|t| time < t) {
             // Newest first: the rest of the history is older still.
             older_than_since = true;
@@ -288,24 +334,27 @@ fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {
         if f.until.is_some_and(|t| time > t) {
             continue;
         }
+        let people = CommitPeople::of(c);
         if let Some(w) = &f.author
-            && !format!("{} {}", c.name, c.email).to_lowercase().contains(w)
+            && !format!("{} {}", people.author.name, people.author.email)
+                .to_lowercase()
+                .contains(w)
         {
             continue;
         }
         commits.push(CommitSummary {
             summary: text::summary(&c.message),
-            hash: c.hash,
-            author: Person {
-                name: c.name,
-                email: c.email,
-                date: c.date,
-            },
-            committed: c.committed,
-            parents: c.parents,
+            hash: c.hash.clone(),
+            author: people.author,
+            committed: people.committer.date,
+            parents: c.parents.clone(),
         });
     }
-    let next = if older_than_since { None } else { page.next };
+    let next = if older_than_since {
+        None
+    } else {
+        page.next.map(Cursor::into_string)
+    };
     Ok(ListOutput {
         repo: r.name.clone(),
         reference: branch,

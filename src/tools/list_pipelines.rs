@@ -2,37 +2,38 @@
 //! has no CI of its own, so there it shows the build statuses CI servers posted on a branch's
 //! recent commits. Runs on out-of-scope branches are left out and counted.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
-use super::source::remote::{api_error, block_on, str_at};
+use super::source::remote::{api_error, block_on, opt_time};
 use super::source::{Remote, check_branch};
-use super::text::{cut_chars, millis_rfc3339, parse_time};
+use super::text::{self, parse_time};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{ApiError, ApiErrorKind, seg};
+use crate::bitbucket::{
+    self, ApiError, ApiErrorKind, CommitQuery, Cursor, PipelineQuery, Rev, RunStatus,
+};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it.
+    /// Repository name.
     pub repo: String,
-    /// Only runs on this branch. Data Center: the branch whose recent commits are shown
-    /// (default: the spec's `branch:` for the repo, else the repository's default branch).
+    /// Only runs on this branch (Data Center: whose commits to show; default the default branch).
     #[serde(default)]
     pub branch: Option<String>,
     /// Cloud: PENDING, IN_PROGRESS, SUCCESSFUL, FAILED, ERROR or STOPPED.
     #[serde(default)]
     pub state: Option<String>,
-    /// Only runs created at or after this time (RFC 3339, or a date `YYYY-MM-DD`).
+    /// Created at or after: RFC 3339 or YYYY-MM-DD (UTC).
     #[serde(default)]
     pub since: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Cloud: runs per page, 1 to 100, default 30. Data Center: commits per page, 1 to 20,
-    /// default 10 (each commit costs one request).
+    /// Cloud: runs per page, 1-100 (default 30). Data Center: commits, 1-20 (default 10).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -110,14 +111,102 @@ pub struct ListOutput {
     pub next_cursor: Option<String>,
 }
 
+/// Cloud: one row per run. Data Center: each commit, then its build statuses.
+fn render(o: &ListOutput) -> String {
+    let mut t = match &o.branch {
+        Some(b) => format!(
+            "{} {b}: {} and their build statuses, newest first\n",
+            o.repo,
+            text::count(o.commits.len() as u64, "commit", "commits")
+        ),
+        None => format!(
+            "{}: {}, newest first\n",
+            o.repo,
+            text::count(o.pipelines.len() as u64, "pipeline run", "pipeline runs")
+        ),
+    };
+    if o.out_of_scope > 0 {
+        let _ = writeln!(
+            t,
+            "{} on out-of-scope branches left out",
+            text::count(o.out_of_scope as u64, "run", "runs")
+        );
+    }
+    let rows: Vec<Vec<String>> = o
+        .pipelines
+        .iter()
+        .map(|p| {
+            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+            vec![
+                p.build_number.map(|n| format!("#{n}")).unwrap_or_default(),
+                match &p.result {
+                    Some(r) => format!("{}/{r}", p.state),
+                    None => p.state.clone(),
+                },
+                opt(&p.branch),
+                opt(&p.commit),
+                opt(&p.trigger),
+                p.creator
+                    .as_ref()
+                    .map(|c| format!("by {c}"))
+                    .unwrap_or_default(),
+                p.created
+                    .as_ref()
+                    .map(|c| format!("created {c}"))
+                    .unwrap_or_default(),
+                p.completed
+                    .as_ref()
+                    .map(|c| format!("completed {c}"))
+                    .unwrap_or_default(),
+                p.duration_secs.map(|d| format!("{d}s")).unwrap_or_default(),
+                p.uuid.clone(),
+            ]
+        })
+        .collect();
+    t.push_str(&text::rows(&rows));
+    for c in &o.commits {
+        let _ = writeln!(
+            t,
+            "{}  {}  {}",
+            c.commit,
+            c.date.as_deref().unwrap_or(""),
+            c.summary
+        );
+        if c.builds.is_empty() {
+            t.push_str("  no build statuses\n");
+        }
+        for b in &c.builds {
+            let parts: Vec<&str> = [
+                Some(b.state.as_str()),
+                Some(b.key.as_str()),
+                b.name.as_deref(),
+                b.date.as_deref(),
+                b.url.as_deref(),
+                b.description.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+            let _ = writeln!(t, "  {}", parts.join("  "));
+        }
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), None);
+    t
+}
+
 pub struct ListPipelines;
 
 impl Tool for ListPipelines {
     const NAME: &'static str = "list_pipelines";
-    const DESCRIPTION: &'static str = "List CI runs of a repository. Bitbucket Cloud: Pipelines runs, newest first, with state, result, branch, commit, trigger, duration and creation time; filter by branch, state and since. Data Center: the build statuses CI servers posted on a branch's recent commits. Runs on branches outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "CI runs of a repository, newest first. Cloud: Pipelines runs with result, branch, commit, trigger, duration. Data Center: the build statuses of a branch's recent commits. Runs on out-of-scope branches are left out.";
     const API_ONLY: bool = true;
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(o: &ListOutput) -> String {
+        render(o)
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let repo = ctx.remote(&args.repo)?;
@@ -143,7 +232,7 @@ fn list_cloud(
     since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<ListOutput> {
     let limit = page_limit(args.limit)?;
-    let state = args.state.as_deref().map(cloud_status).transpose()?;
+    let status = args.state.as_deref().map(run_status).transpose()?;
     let binding = format!(
         "{}|{}|{}|{}",
         repo.name,
@@ -152,25 +241,21 @@ fn list_cloud(
         args.since.as_deref().unwrap_or("")
     );
     let after = paging::decode_bound(LIST_KIND, &binding, args.cursor.as_deref())?;
-    let mut params: Vec<(&str, String)> = vec![("sort", "-created_on".into())];
-    if let Some(b) = &args.branch {
-        params.push(("target.branch", b.clone()));
-    }
-    if let Some((status, _)) = &state {
-        params.push(("status", status.to_string()));
-    }
-    let endpoint = format!("{}/pipelines", repo.base);
-    let page = block_on(
-        repo.client
-            .page(&endpoint, &params, limit, after.as_deref()),
-    )
-    .map_err(|e| pipelines_error(repo, e, None))?;
+    let query = PipelineQuery {
+        branch: args.branch.clone(),
+        status,
+    };
+    let page =
+        block_on(
+            repo.client
+                .pipelines(&repo.id, &query, limit, after.map(Cursor::from).as_ref()),
+        )
+        .map_err(|e| pipelines_error(repo, e))?;
     let mut out_of_scope = 0;
     let mut pipelines = Vec::new();
     let mut reached_since = false;
-    for v in &page.values {
-        let p = cloud_pipeline(v);
-        if let (Some(since), Some(created)) = (since, p.created.as_deref().and_then(server_time))
+    for p in page.values {
+        if let (Some(since), Some(created)) = (since, p.created)
             && created < since
         {
             // Newest first: everything after this is older still.
@@ -181,17 +266,13 @@ fn list_cloud(
             out_of_scope += 1;
             continue;
         }
-        if args.branch.is_some() && p.branch != args.branch {
-            continue;
-        }
-        if let Some((_, want)) = &state
-            && !want(&p)
-        {
-            continue;
-        }
-        pipelines.push(p);
+        pipelines.push(Pipeline::of(p));
     }
-    let next = if reached_since { None } else { page.next };
+    let next = if reached_since {
+        None
+    } else {
+        page.next.map(Cursor::into_string)
+    };
     let out = ListOutput {
         repo: repo.name.clone(),
         pipelines,
@@ -203,18 +284,15 @@ fn list_cloud(
     Ok(out)
 }
 
-type StateFilter = fn(&Pipeline) -> bool;
-
-/// The Cloud `status` filter value for a state an agent names, and the same test done locally
-/// (servers differ in what they accept).
-fn cloud_status(state: &str) -> Result<(&'static str, StateFilter)> {
+/// The run status a `state` argument names (several spellings are accepted for each).
+fn run_status(state: &str) -> Result<RunStatus> {
     Ok(match state.to_uppercase().as_str() {
-        "PENDING" => ("PENDING", |p| p.state == "PENDING"),
-        "IN_PROGRESS" | "BUILDING" | "RUNNING" => ("BUILDING", |p| p.state == "IN_PROGRESS"),
-        "SUCCESSFUL" | "PASSED" => ("PASSED", |p| p.result.as_deref() == Some("SUCCESSFUL")),
-        "FAILED" => ("FAILED", |p| p.result.as_deref() == Some("FAILED")),
-        "ERROR" => ("ERROR", |p| p.result.as_deref() == Some("ERROR")),
-        "STOPPED" => ("STOPPED", |p| p.result.as_deref() == Some("STOPPED")),
+        "PENDING" => RunStatus::Pending,
+        "IN_PROGRESS" | "BUILDING" | "RUNNING" => RunStatus::InProgress,
+        "SUCCESSFUL" | "PASSED" => RunStatus::Successful,
+        "FAILED" => RunStatus::Failed,
+        "ERROR" => RunStatus::Error,
+        "STOPPED" => RunStatus::Stopped,
         other => {
             return Err(Error::input(format!(
                 "state `{other}` is not known; use PENDING, IN_PROGRESS, SUCCESSFUL, FAILED, ERROR or STOPPED"
@@ -223,22 +301,24 @@ fn cloud_status(state: &str) -> Result<(&'static str, StateFilter)> {
     })
 }
 
-pub(crate) fn cloud_pipeline(v: &Value) -> Pipeline {
-    let branch = str_at(v, "/target/ref_name")
-        .filter(|_| str_at(v, "/target/ref_type").is_none_or(|t| t.eq_ignore_ascii_case("branch")))
-        .or_else(|| str_at(v, "/target/source"));
-    Pipeline {
-        uuid: str_at(v, "/uuid").unwrap_or_default(),
-        build_number: v.get("build_number").and_then(Value::as_u64),
-        state: str_at(v, "/state/name").unwrap_or_default(),
-        result: str_at(v, "/state/result/name"),
-        branch,
-        commit: str_at(v, "/target/commit/hash"),
-        trigger: str_at(v, "/trigger/name"),
-        creator: str_at(v, "/creator/display_name").or_else(|| str_at(v, "/creator/nickname")),
-        created: str_at(v, "/created_on"),
-        completed: str_at(v, "/completed_on"),
-        duration_secs: v.get("duration_in_seconds").and_then(Value::as_u64),
+impl Pipeline {
+    pub(crate) fn of(p: bitbucket::Pipeline) -> Pipeline {
+        Pipeline {
+            uuid: p.uuid,
+            build_number: p.build_number,
+            state: p.state,
+            result: p.result,
+            branch: p.branch,
+            commit: p.commit,
+            trigger: p.trigger,
+            creator: p
+                .creator
+                .as_ref()
+                .and_then(|u| u.label().map(str::to_string)),
+            created: opt_time(p.created.as_ref()),
+            completed: opt_time(p.completed.as_ref()),
+            duration_secs: p.duration_secs,
+        }
     }
 }
 
@@ -265,16 +345,14 @@ fn list_dc(
     let client = &repo.client;
     let branch = match args.branch.clone().or_else(|| repo.spec.branch.clone()) {
         Some(b) => b,
-        None => {
-            let v = block_on(client.get_json(&format!("{}/default-branch", repo.base)))
-                .map_err(|e| api_error(e, &format!("repository `{}`", repo.name)))?;
-            str_at(&v, "/displayId").ok_or_else(|| {
+        None => block_on(client.default_branch(&repo.id))
+            .map_err(|e| api_error(e, &format!("repository `{}`", repo.name)))?
+            .ok_or_else(|| {
                 Error::not_found(format!(
                     "repository `{}` has no default branch; pass `branch`",
                     repo.name
                 ))
-            })?
-        }
+            })?,
     };
     check_branch(&ctx.env.scope, &branch)?;
     let binding = format!(
@@ -283,52 +361,49 @@ fn list_dc(
         args.since.as_deref().unwrap_or("")
     );
     let after = paging::decode_bound(LIST_KIND, &binding, args.cursor.as_deref())?;
-    let page = block_on(client.page(
-        &format!("{}/commits", repo.base),
-        &[("until", format!("refs/heads/{branch}"))],
+    let page = block_on(client.commits(
+        &repo.id,
+        &CommitQuery::from(Rev::Branch(branch.clone())),
         limit,
-        after.as_deref(),
+        after.map(Cursor::from).as_ref(),
     ))
     .map_err(|e| api_error(e, &format!("branch `{branch}` of `{}`", repo.name)))?;
     let mut commits = Vec::new();
     let mut reached_since = false;
-    for c in &page.values {
-        let Some(id) = str_at(c, "/id") else { continue };
-        let date = millis_rfc3339(c.get("committerTimestamp").and_then(Value::as_i64));
-        if let (Some(since), Some(d)) = (since, date.as_deref().and_then(server_time))
+    for c in page.values {
+        let when = c.committer.as_ref().and_then(|s| s.date).or(c.author.date);
+        if let (Some(since), Some(d)) = (since, when)
             && d < since
         {
             reached_since = true;
             break;
         }
-        let statuses = block_on(client.page(
-            &format!("/build-status/1.0/commits/{}", seg(&id)),
-            &[],
-            100,
-            None,
-        ))
-        .map_err(|e| api_error(e, &format!("commit {id}")))?;
+        let statuses = block_on(client.build_statuses(&c.hash, 100, None))
+            .map_err(|e| api_error(e, &format!("commit {}", c.hash)))?;
         let builds = statuses
             .values
-            .iter()
+            .into_iter()
             .map(|b| Build {
-                key: str_at(b, "/key").unwrap_or_default(),
-                name: str_at(b, "/name"),
-                state: str_at(b, "/state").unwrap_or_default(),
-                url: str_at(b, "/url"),
-                description: str_at(b, "/description"),
-                date: millis_rfc3339(b.get("dateAdded").and_then(Value::as_i64)),
+                key: b.key,
+                name: b.name,
+                state: b.state,
+                url: b.url,
+                description: b.description,
+                date: opt_time(b.created.as_ref()),
             })
             .collect();
-        let message = str_at(c, "/message").unwrap_or_default();
         commits.push(CommitBuilds {
-            commit: id,
-            summary: cut_chars(message.lines().next().unwrap_or(""), 200),
-            date,
+            summary: text::summary(&c.message),
+            commit: c.hash,
+            date: opt_time(when.as_ref()),
             builds,
         });
     }
-    let next = if reached_since { None } else { page.next };
+    let next = if reached_since {
+        None
+    } else {
+        page.next.map(Cursor::into_string)
+    };
     let out = ListOutput {
         repo: repo.name.clone(),
         pipelines: Vec::new(),
@@ -340,47 +415,17 @@ fn list_dc(
     Ok(out)
 }
 
-/// A time as the server writes it (RFC 3339).
-fn server_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&chrono::Utc))
-}
-
 fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     let secs = parse_time(s, "since", false)?;
     chrono::DateTime::from_timestamp(secs, 0)
         .ok_or_else(|| Error::input(format!("`since` is `{s}`: out of range")))
 }
 
-/// A pipelines error made specific: a 404 on a repository that exists means Pipelines is not
-/// enabled (or the run does not exist); a 403 names the scope pipelines need.
-pub(crate) fn pipelines_error(repo: &Remote<'_>, e: ApiError, run: Option<&str>) -> Error {
+/// A failure listing pipelines as the agent sees it: the client already tells "Pipelines is
+/// off" apart; a plain 404 is then the repository itself.
+fn pipelines_error(repo: &Remote<'_>, e: ApiError) -> Error {
     match e.kind {
-        ApiErrorKind::NotFound => {
-            let repo_exists = block_on(repo.client.get_json(&repo.base)).is_ok();
-            if !repo_exists {
-                return api_error(e, &format!("repository `{}`", repo.name));
-            }
-            let message = match run {
-                Some(id) => format!(
-                    "pipeline `{id}` of `{}` was not found: the run does not exist, or Pipelines is not enabled for this repository; call list_pipelines to see runs",
-                    repo.name
-                ),
-                None => format!(
-                    "Pipelines is not enabled for repository `{}` (the repository exists but has no pipelines endpoint); enable it in the repository settings, or use list_commits instead",
-                    repo.name
-                ),
-            };
-            Error::not_found(message).with_source(e)
-        }
-        ApiErrorKind::Forbidden => {
-            let mut t = Error::from(e);
-            t.message.push_str(
-                " — reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token",
-            );
-            t
-        }
+        ApiErrorKind::NotFound => api_error(e, &format!("repository `{}`", repo.name)),
         _ => Error::from(e),
     }
 }

@@ -2,15 +2,15 @@
 //! pull request whose source or destination branch is outside the scope is left out and
 //! counted; `get_pull_request` refuses one.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
-use super::source::Remote;
-use super::source::remote::{api_error, block_on, str_at};
-use super::text::millis_rfc3339;
-use super::{Context, Error, Result, Tool};
+use super::source::remote::{api_error, block_on, opt_time};
+use super::{Context, Error, Result, Tool, text};
+use crate::bitbucket::{self, Cursor, PrQuery, PrState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "UPPERCASE")]
@@ -19,7 +19,6 @@ pub enum State {
     Open,
     Merged,
     Declined,
-    /// Cloud only.
     Superseded,
     All,
 }
@@ -27,18 +26,18 @@ pub enum State {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// OPEN (default), MERGED, DECLINED, SUPERSEDED (Cloud only) or ALL.
+    /// Default OPEN; SUPERSEDED is Cloud only.
     #[serde(default)]
     pub state: State,
-    /// Only pull requests by this author (display name, nickname or username; case-insensitive).
+    /// Only by this author (display name, nickname or username).
     #[serde(default)]
     pub author: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Pull requests requested per page: 1 to 50, default 30 (filters may leave fewer).
+    /// Pull requests per page, 1-50 (default 30), before filtering.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -98,10 +97,39 @@ pub struct ListPullRequests;
 
 impl Tool for ListPullRequests {
     const NAME: &'static str = "list_pull_requests";
-    const DESCRIPTION: &'static str = "List a repository's pull requests by state (OPEN, MERGED, DECLINED, SUPERSEDED, ALL) and optionally author: title, author, source and destination branch, reviewers, comment count, dates. Pull requests touching a branch outside the environment's scope are left out. From the Bitbucket API. Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Pull requests of a repository by state (default OPEN) and author: title, branches, author, reviewers and approvals, comment count, dates. Those touching an out-of-scope branch are left out.";
     const API_ONLY: bool = true;
     type Args = ListArgs;
     type Output = ListOutput;
+
+    fn render(out: &ListOutput) -> String {
+        let state = serde_json::to_value(out.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut t = format!(
+            "{}: {} ({state})",
+            out.repo,
+            text::count(
+                out.pull_requests.len() as u64,
+                "pull request",
+                "pull requests"
+            )
+        );
+        if out.out_of_scope > 0 {
+            let _ = write!(
+                t,
+                ", {} left out: a branch is out of scope",
+                out.out_of_scope
+            );
+        }
+        t.push('\n');
+        for pr in &out.pull_requests {
+            render_pr(&mut t, pr);
+        }
+        text::footer(&mut t, out.next_cursor.as_deref(), None);
+        t
+    }
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let limit = page_limit(args.limit)?;
@@ -121,44 +149,35 @@ impl Tool for ListPullRequests {
             args.author.as_deref().unwrap_or("")
         );
         let after = paging::decode_bound(LIST_KIND, &binding, args.cursor.as_deref())?;
-        let mut params: Vec<(&str, String)> = Vec::new();
-        let endpoint = if repo.is_cloud() {
-            let one = [state_name.as_str()];
-            let states: &[&str] = match args.state {
-                State::All => &["OPEN", "MERGED", "DECLINED", "SUPERSEDED"],
-                _ => &one,
-            };
-            for st in states {
-                params.push(("state", st.to_string()));
-            }
-            // Cloud lists leave reviewers out unless asked for.
-            params.push(("fields", "+values.reviewers,+values.participants".into()));
-            format!("{}/pullrequests", repo.base)
-        } else {
-            if args.state == State::Superseded {
-                return Err(Error::input(
-                    "state SUPERSEDED exists on Bitbucket Cloud only; Data Center has OPEN, MERGED, DECLINED and ALL",
-                ));
-            }
-            params.push(("state", state_name.clone()));
-            format!("{}/pull-requests", repo.base)
+        let query = PrQuery {
+            state: match args.state {
+                State::All => None,
+                State::Open => Some(PrState::Open),
+                State::Merged => Some(PrState::Merged),
+                State::Declined => Some(PrState::Declined),
+                State::Superseded => Some(PrState::Superseded),
+            },
         };
-        let page = block_on(
-            repo.client
-                .page(&endpoint, &params, limit, after.as_deref()),
-        )
+        let page = block_on(repo.client.pull_requests(
+            &repo.id,
+            &query,
+            limit,
+            after.map(Cursor::from).as_ref(),
+        ))
         .map_err(|e| api_error(e, &format!("repository `{}`", repo.name)))?;
         let mut out_of_scope = 0;
         let mut pull_requests = Vec::new();
-        for v in &page.values {
-            let Some(pr) = parse(&repo, v) else { continue };
+        for pr in page.values {
+            let by_author = args
+                .author
+                .as_deref()
+                .is_none_or(|a| pr.author.as_ref().is_some_and(|u| u.answers_to(a)));
+            let pr = PullRequest::of(pr);
             if !branches_in_scope(ctx, &pr) {
                 out_of_scope += 1;
                 continue;
             }
-            if let Some(a) = &args.author
-                && !author_matches(&repo, v, a)
-            {
+            if !by_author {
                 continue;
             }
             pull_requests.push(pr);
@@ -168,7 +187,11 @@ impl Tool for ListPullRequests {
             state: args.state,
             pull_requests,
             out_of_scope,
-            next_cursor: paging::encode_bound(LIST_KIND, &binding, page.next),
+            next_cursor: paging::encode_bound(
+                LIST_KIND,
+                &binding,
+                page.next.map(Cursor::into_string),
+            ),
         };
         Ok(out)
     }
@@ -177,100 +200,89 @@ impl Tool for ListPullRequests {
 const LIST_KIND: &str = "pulls.v1";
 const MAX_PR_LIMIT: usize = 50;
 
+/// A pull request in two or three lines: number, state and title; who, branches, comments
+/// and reviewers; dates and link.
+pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
+    let _ = write!(t, "#{} {}", pr.id, pr.state);
+    if pr.draft {
+        t.push_str(" draft");
+    }
+    let _ = writeln!(t, " {}", pr.title);
+    let side = |branch: &str, commit: &Option<String>| match commit {
+        Some(c) => format!("{branch} ({c})"),
+        None => branch.to_string(),
+    };
+    let mut line = vec![format!(
+        "{} -> {}",
+        side(&pr.source_branch, &pr.source_commit),
+        side(&pr.destination_branch, &pr.destination_commit)
+    )];
+    if let Some(a) = &pr.author {
+        line.insert(0, format!("by {a}"));
+    }
+    if let Some(n) = pr.comment_count {
+        line.push(text::count(n, "comment", "comments"));
+    }
+    if let Some(rs) = &pr.reviewers {
+        let names: Vec<String> = rs
+            .iter()
+            .map(|r| match r.approved {
+                Some(true) => format!("{} (approved)", r.name),
+                _ => r.name.clone(),
+            })
+            .collect();
+        line.push(if names.is_empty() {
+            "no reviewers".to_string()
+        } else {
+            format!("reviewers {}", names.join(", "))
+        });
+    }
+    let _ = writeln!(t, "  {}", line.join(", "));
+    let dates: Vec<String> = [
+        pr.created.as_ref().map(|d| format!("created {d}")),
+        pr.updated.as_ref().map(|d| format!("updated {d}")),
+        pr.url.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !dates.is_empty() {
+        let _ = writeln!(t, "  {}", dates.join(", "));
+    }
+}
+
 pub(crate) fn branches_in_scope(ctx: &Context, pr: &PullRequest) -> bool {
     ctx.env.scope.branch(&pr.source_branch) && ctx.env.scope.branch(&pr.destination_branch)
 }
 
-fn author_matches(repo: &Remote<'_>, v: &Value, who: &str) -> bool {
-    let fields: &[&str] = if repo.is_cloud() {
-        &[
-            "/author/display_name",
-            "/author/nickname",
-            "/author/username",
-        ]
-    } else {
-        &[
-            "/author/user/name",
-            "/author/user/displayName",
-            "/author/user/slug",
-        ]
-    };
-    fields
-        .iter()
-        .filter_map(|f| str_at(v, f))
-        .any(|n| n.eq_ignore_ascii_case(who))
-}
-
-/// A pull request from either API's JSON.
-pub(crate) fn parse(repo: &Remote<'_>, v: &Value) -> Option<PullRequest> {
-    let id = v.get("id").and_then(Value::as_u64)?;
-    let title = str_at(v, "/title").unwrap_or_default();
-    let state = str_at(v, "/state").unwrap_or_default().to_uppercase();
-    let draft = v.get("draft").and_then(Value::as_bool).unwrap_or(false);
-    if repo.is_cloud() {
-        let reviewers = v.get("reviewers").and_then(Value::as_array).map(|list| {
-            let participants = v.get("participants").and_then(Value::as_array);
-            list.iter()
-                .filter_map(|r| {
-                    let name = str_at(r, "/display_name").or_else(|| str_at(r, "/nickname"))?;
-                    let uuid = str_at(r, "/uuid");
-                    let approved = participants.and_then(|ps| {
-                        ps.iter()
-                            .find(|p| uuid.is_some() && str_at(p, "/user/uuid") == uuid)
-                            .and_then(|p| p.get("approved").and_then(Value::as_bool))
-                    });
-                    Some(Reviewer { name, approved })
-                })
-                .collect()
-        });
-        Some(PullRequest {
-            id,
-            title,
-            state,
-            draft,
-            author: str_at(v, "/author/display_name").or_else(|| str_at(v, "/author/nickname")),
-            source_branch: str_at(v, "/source/branch/name")?,
-            destination_branch: str_at(v, "/destination/branch/name")?,
-            source_commit: str_at(v, "/source/commit/hash"),
-            destination_commit: str_at(v, "/destination/commit/hash"),
-            reviewers,
-            comment_count: v.get("comment_count").and_then(Value::as_u64),
-            created: str_at(v, "/created_on"),
-            updated: str_at(v, "/updated_on"),
-            url: str_at(v, "/links/html/href"),
-        })
-    } else {
-        let reviewers = v.get("reviewers").and_then(Value::as_array).map(|list| {
-            list.iter()
-                .filter_map(|r| {
-                    Some(Reviewer {
-                        name: str_at(r, "/user/displayName").or_else(|| str_at(r, "/user/name"))?,
-                        approved: r.get("approved").and_then(Value::as_bool),
+impl PullRequest {
+    /// A pull request as both tools show it.
+    pub(crate) fn of(pr: bitbucket::PullRequest) -> PullRequest {
+        let name = |u: &bitbucket::User| u.label().map(str::to_string);
+        PullRequest {
+            id: pr.id,
+            title: pr.title,
+            state: pr.state.as_str().to_string(),
+            draft: pr.draft,
+            author: pr.author.as_ref().and_then(name),
+            source_branch: pr.source.branch,
+            destination_branch: pr.destination.branch,
+            source_commit: pr.source.commit,
+            destination_commit: pr.destination.commit,
+            reviewers: pr.reviewers.map(|list| {
+                list.iter()
+                    .filter_map(|r| {
+                        Some(Reviewer {
+                            name: name(&r.user)?,
+                            approved: r.approved,
+                        })
                     })
-                })
-                .collect()
-        });
-        Some(PullRequest {
-            id,
-            title,
-            state,
-            draft,
-            author: str_at(v, "/author/user/displayName")
-                .or_else(|| str_at(v, "/author/user/name")),
-            source_branch: str_at(v, "/fromRef/displayId")?,
-            destination_branch: str_at(v, "/toRef/displayId")?,
-            source_commit: str_at(v, "/fromRef/latestCommit"),
-            destination_commit: str_at(v, "/toRef/latestCommit"),
-            reviewers,
-            // Data Center only records it once there are comments.
-            comment_count: Some(
-                v.pointer("/properties/commentCount")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
-            ),
-            created: millis_rfc3339(v.get("createdDate").and_then(Value::as_i64)),
-            updated: millis_rfc3339(v.get("updatedDate").and_then(Value::as_i64)),
-            url: str_at(v, "/links/self/0/href"),
-        })
+                    .collect()
+            }),
+            comment_count: pr.comment_count,
+            created: opt_time(pr.created.as_ref()),
+            updated: opt_time(pr.updated.as_ref()),
+            url: pr.web_url,
+        }
     }
 }

@@ -1,27 +1,27 @@
 //! `list_repositories`: the repositories of a provider's workspace (Cloud) or project (Data
 //! Center) that the scope allows, and which of them the environment has cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::paging::{self, page_limit};
 use super::paths;
-use super::source::remote::{api_error, block_on, str_at};
-use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{Flavor, seg};
+use super::source::remote::{api_error, block_on};
+use super::{Context, Error, Result, Tool, text};
+use crate::bitbucket::{self, Cursor};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The provider (a key of the spec's `providers`); optional when the spec has only one.
+    /// Provider name from the spec (optional when there is one).
     #[serde(default)]
     pub provider: Option<String>,
-    /// `next_cursor` from the previous page; omit for the first page.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Repositories requested per page: 1 to 100, default 30. Out-of-scope ones are then left
-    /// out, so a page may hold fewer.
+    /// Repositories per page, 1-100 (default 30), before out-of-scope ones are left out.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -63,14 +63,61 @@ pub struct Output {
     pub next_cursor: Option<String>,
 }
 
+/// One row per repository: full name, visibility, language, default branch, whether the
+/// environment has it, URL; the description on its own line.
+fn render(o: &Output) -> String {
+    let mut t = format!(
+        "provider {}: {}",
+        o.provider,
+        text::count(o.repositories.len() as u64, "repository", "repositories")
+    );
+    if o.out_of_scope > 0 {
+        let _ = write!(t, " ({} out of scope left out)", o.out_of_scope);
+    }
+    t.push('\n');
+    let rows: Vec<Vec<String>> = o
+        .repositories
+        .iter()
+        .map(|r| {
+            let env = match (r.in_environment, r.cloned) {
+                (true, true) => "in environment, cloned",
+                (true, false) => "in environment",
+                (false, true) => "cloned",
+                (false, false) => "",
+            };
+            vec![
+                r.full_name.clone(),
+                r.visibility.clone(),
+                r.language.clone().unwrap_or_default(),
+                r.default_branch.clone().unwrap_or_default(),
+                env.to_string(),
+                r.url.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    for (line, r) in text::aligned(&rows).into_iter().zip(&o.repositories) {
+        t.push_str(&line);
+        t.push('\n');
+        if let Some(d) = r.description.as_deref().filter(|d| !d.is_empty()) {
+            let _ = writeln!(t, "  {d}");
+        }
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), None);
+    t
+}
+
 pub struct ListRepositories;
 
 impl Tool for ListRepositories {
     const NAME: &'static str = "list_repositories";
-    const DESCRIPTION: &'static str = "List the repositories of a provider's Cloud workspace or Data Center project that the environment's scope allows: name, full name, language, visibility, default branch, web URL, and whether the environment names it and has it cloned. From the Bitbucket API (counts against the provider's request budget). Paginated: pass `next_cursor` back as `cursor`.";
+    const DESCRIPTION: &'static str = "Repositories of a provider's workspace or project that the scope allows: language, visibility, default branch, URL, and whether the environment has it (names usable as `repo`) and has cloned it.";
     const API_ONLY: bool = true;
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let limit = page_limit(args.limit)?;
@@ -97,25 +144,18 @@ impl Tool for ListRepositories {
         // Bound to the provider, so a cursor from one provider is refused for another.
         let after = paging::decode_bound(KIND, &provider, args.cursor.as_deref())?;
         let client = ctx.api_client(&provider)?;
-        let endpoint = match &client.flavor {
-            Flavor::Cloud { workspace } => format!("/repositories/{}", seg(workspace)),
-            Flavor::DataCenter { project } => format!("/api/1.0/projects/{}/repos", seg(project)),
-        };
-        let page = block_on(client.page(&endpoint, &[], limit, after.as_deref())).map_err(|e| {
-            api_error(
-                e,
-                &format!("the workspace/project of provider `{provider}`"),
-            )
-        })?;
+        let page = block_on(client.repositories(limit, after.map(Cursor::from).as_ref())).map_err(
+            |e| {
+                api_error(
+                    e,
+                    &format!("the workspace/project of provider `{provider}`"),
+                )
+            },
+        )?;
         let mut out_of_scope = 0;
         let mut repositories = Vec::new();
-        for v in &page.values {
-            let repo = if client.is_cloud() {
-                cloud_repo(v)
-            } else {
-                dc_repo(v)
-            };
-            let Some(mut repo) = repo else { continue };
+        for r in page.values {
+            let mut repo = Repository::of(r);
             if !ctx.env.scope.repo(&repo.name, Some(&repo.full_name)) {
                 out_of_scope += 1;
                 continue;
@@ -132,7 +172,7 @@ impl Tool for ListRepositories {
             repositories.push(repo);
         }
         let out = Output {
-            next_cursor: paging::encode_bound(KIND, &provider, page.next),
+            next_cursor: paging::encode_bound(KIND, &provider, page.next.map(Cursor::into_string)),
             provider,
             repositories,
             out_of_scope,
@@ -143,41 +183,18 @@ impl Tool for ListRepositories {
 
 const KIND: &str = "repos.v1";
 
-fn cloud_repo(v: &Value) -> Option<Repository> {
-    let name = str_at(v, "/slug").or_else(|| str_at(v, "/name"))?;
-    Some(Repository {
-        full_name: str_at(v, "/full_name").unwrap_or_else(|| name.clone()),
-        name,
-        description: str_at(v, "/description").filter(|d| !d.is_empty()),
-        language: str_at(v, "/language").filter(|l| !l.is_empty()),
-        visibility: match v.get("is_private").and_then(Value::as_bool) {
-            Some(false) => "public",
-            _ => "private",
+impl Repository {
+    fn of(r: bitbucket::Repository) -> Repository {
+        Repository {
+            name: r.slug,
+            full_name: r.full_name,
+            description: r.description,
+            language: r.language,
+            visibility: if r.is_private { "private" } else { "public" }.to_string(),
+            default_branch: r.default_branch,
+            url: r.web_url,
+            in_environment: false,
+            cloned: false,
         }
-        .to_string(),
-        default_branch: str_at(v, "/mainbranch/name"),
-        url: str_at(v, "/links/html/href"),
-        in_environment: false,
-        cloned: false,
-    })
-}
-
-fn dc_repo(v: &Value) -> Option<Repository> {
-    let name = str_at(v, "/slug")?;
-    let project = str_at(v, "/project/key").unwrap_or_default();
-    Some(Repository {
-        full_name: format!("{project}/{name}"),
-        name,
-        description: str_at(v, "/description").filter(|d| !d.is_empty()),
-        language: None,
-        visibility: match v.get("public").and_then(Value::as_bool) {
-            Some(true) => "public",
-            _ => "private",
-        }
-        .to_string(),
-        default_branch: None,
-        url: str_at(v, "/links/self/0/href"),
-        in_environment: false,
-        cloned: false,
-    })
+    }
 }

@@ -15,7 +15,13 @@
 //!   clients, a repository reached through its provider and ref resolution through the API.
 //!   [`Context::source`] picks one; every scope decision goes through `crate::scope`.
 //! - [`paths`]: path confinement. [`paging`]: limits and cursors. [`text`]: output caps, the
-//!   line window, binary detection, commit people and times.
+//!   line window, binary detection, commit people and times, quoting arguments in messages,
+//!   and the aligned rows the text answers are made of. [`schema`]: the compact JSON Schemas
+//!   of arguments and answers, and the lenient reading of arguments they announce.
+//!
+//! Every answer has two forms: the typed `Output` as JSON (`structuredContent`, for programs)
+//! and a compact text written for a model to read, made by the tool's `render` next to its
+//! `Output`. The text holds every fact the JSON holds (tests/it/serve/render.rs checks it).
 
 pub mod browse;
 pub mod get_commit;
@@ -30,6 +36,7 @@ pub mod list_repositories;
 pub mod paging;
 pub mod paths;
 pub mod read_file;
+pub mod schema;
 pub mod search_code;
 pub mod source;
 pub mod text;
@@ -48,58 +55,84 @@ pub use crate::error::{Error, Kind, Result};
 pub struct ToolInfo {
     pub name: &'static str,
     pub description: &'static str,
+    /// As sent in `tools/list`: compact, integers and booleans also as strings.
     pub input_schema: serde_json::Value,
+    /// The schema every `structuredContent` of the tool conforms to. Not sent in `tools/list`
+    /// (see `serve::handler` for why); snapshot tests and programs read it here.
     pub output_schema: serde_json::Value,
     /// In the `default` tool set.
     pub default: bool,
     /// Answered from a provider's API only (pull requests, pipelines, repository listing).
     pub api_only: bool,
+    /// An answer may come from the network (the provider's API, or a fetch): MCP's
+    /// `openWorldHint`.
+    pub open_world: bool,
 }
 
 /// A tool as its module defines it: what the agent sees (name, description, the schemas of
-/// `Args` and `Output`) and `run`, which answers a call. Tools are synchronous (checkout work
-/// is blocking I/O); `Context::call` runs them off the async runtime.
+/// `Args` and `Output`), `run`, which answers a call, and `render`, the answer as text for a
+/// model. Tools are synchronous (checkout work is blocking I/O); `Context::call` runs them off
+/// the async runtime.
 pub trait Tool {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
     /// Answered from a provider's API only: left out of `default` when the spec has no provider.
     const API_ONLY: bool = false;
+    /// Whether an answer may come from the network; only a tool that reads nothing but local
+    /// checkouts says false.
+    const OPEN_WORLD: bool = true;
     type Args: serde::de::DeserializeOwned + schemars::JsonSchema;
     type Output: Serialize + schemars::JsonSchema;
 
     fn run(ctx: &Context, args: Self::Args) -> Result<Self::Output>;
 
-    /// The output schema agents see.
-    fn output_schema() -> serde_json::Value {
-        schema_of::<Self::Output>()
-    }
+    /// The answer as a model reads it: every fact of the JSON, once, without JSON syntax.
+    fn render(out: &Self::Output) -> String;
+}
+
+/// One answer in its two forms.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The typed output as JSON: `structuredContent`, and what `agentenv tool` prints.
+    pub json: serde_json::Value,
+    /// The same facts written for a model: the text content.
+    pub text: String,
 }
 
 /// A tool in the registry: its catalog entry, and the call that does the JSON conversion.
 struct Registered {
     info: ToolInfo,
-    call: fn(&Context, serde_json::Value) -> Result<serde_json::Value>,
+    /// Arguments read leniently from strings, as the input schema announces.
+    lenient: Vec<(String, schema::Lenient)>,
+    call: fn(&Context, serde_json::Value) -> Result<Answer>,
 }
 
 /// The catalog entry of tool `T`, and its call: parse the arguments, run, serialize the answer.
 fn register<T: Tool>() -> Registered {
+    let (input_schema, lenient) = schema::input::<T::Args>();
     Registered {
         info: ToolInfo {
             name: T::NAME,
             description: T::DESCRIPTION,
-            input_schema: schema_of::<T::Args>(),
-            output_schema: T::output_schema(),
+            input_schema,
+            output_schema: schema::output::<T::Output>(),
             default: true,
             api_only: T::API_ONLY,
+            open_world: T::OPEN_WORLD,
         },
+        lenient,
         call: call::<T>,
     }
 }
 
-fn call<T: Tool>(ctx: &Context, args: serde_json::Value) -> Result<serde_json::Value> {
+fn call<T: Tool>(ctx: &Context, args: serde_json::Value) -> Result<Answer> {
     let out = T::run(ctx, parse_args(args)?)?;
-    serde_json::to_value(out).map_err(|e| {
+    let json = serde_json::to_value(&out).map_err(|e| {
         Error::failure(format!("the answer of `{}` is not JSON: {e}", T::NAME)).with_source(e)
+    })?;
+    Ok(Answer {
+        json,
+        text: T::render(&out),
     })
 }
 
@@ -136,28 +169,16 @@ fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result
     } else {
         args
     };
-    serde_json::from_value(args).map_err(|e| Error::input(format!("invalid arguments: {e}")))
-}
-
-/// The JSON Schema of a type, as a tool's input or output schema.
-fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(T)).expect("schema serializes")
-}
-
-/// The JSON Schema of what a tool returns, as it is serialized: a field skipped when empty
-/// (`skip_serializing_if`) is optional here, so clients that validate `structuredContent`
-/// against the output schema (the Python SDK does) accept every answer.
-pub(crate) fn output_schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .for_serialize()
-        .into_generator()
-        .into_root_schema_for::<T>();
-    serde_json::to_value(schema).expect("schema serializes")
+    serde_json::from_value(args).map_err(|e| {
+        Error::input(format!(
+            "invalid arguments: {}",
+            text::cut_chars(&e.to_string(), 300)
+        ))
+    })
 }
 
 /// What an agent sees of a failed call: `{"kind", "message", "hint"?, "retry_after_secs"?}`.
-/// The one conversion from an [`Error`] to the tool error JSON (`serve` and `agentenv tool`
-/// both send this).
+/// The one conversion from an [`Error`] to the tool error JSON (`agentenv tool` prints it).
 pub fn error_json(e: &Error) -> serde_json::Value {
     let mut v = serde_json::json!({"kind": e.kind.tool_name(), "message": e.message});
     if let Some(hint) = &e.hint {
@@ -167,6 +188,20 @@ pub fn error_json(e: &Error) -> serde_json::Value {
         v["retry_after_secs"] = serde_json::json!(wait.as_secs().max(1));
     }
     v
+}
+
+/// A failed call as the model reads it (an MCP error result's text): the kind, what failed
+/// and what to do, and when to retry.
+pub fn error_text(e: &Error) -> String {
+    let mut t = format!("error ({}): {}", e.kind.tool_name(), e.message);
+    if let Some(hint) = &e.hint {
+        t.push_str("\nwhat to do: ");
+        t.push_str(hint);
+    }
+    if let Some(wait) = e.retry_after {
+        t.push_str(&format!("\nretry after {} s", wait.as_secs().max(1)));
+    }
+    t
 }
 
 /// Everything a call needs: the spec, its workdir, the secrets (for the redactor and API auth).
@@ -204,10 +239,26 @@ impl Context {
         name: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value> {
+        self.answer(name, args).await.map(|a| a.json)
+    }
+
+    /// Run one tool: its answer in both forms, redacted. Arguments the input schema reads
+    /// leniently are coerced first; a tool error's message is bounded.
+    pub async fn answer(
+        self: &std::sync::Arc<Self>,
+        name: &str,
+        mut args: serde_json::Value,
+    ) -> Result<Answer> {
         let tool = registry()
             .iter()
             .find(|t| t.info.name == name)
-            .ok_or_else(|| Error::new(Kind::UnknownTool, format!("unknown tool `{name}`")))?;
+            .ok_or_else(|| {
+                Error::new(
+                    Kind::UnknownTool,
+                    format!("unknown tool {}", text::quote(name)),
+                )
+            })?;
+        schema::coerce(&mut args, &tool.lenient);
         let turn = self.turns.take(name).await?;
         let (call, ctx) = (tool.call, self.clone());
         let out = tokio::task::spawn_blocking(move || {
@@ -219,13 +270,16 @@ impl Context {
         let redactor = self.secrets.redactor();
         let redact = |text: &str| redactor.redact(text);
         match out {
-            Ok(value) => {
-                let text = serde_json::to_string(&value).map_err(|e| {
+            Ok(answer) => {
+                let json_text = serde_json::to_string(&answer.json).map_err(|e| {
                     Error::failure(format!("the answer of `{name}` is not JSON: {e}"))
                 })?;
-                Ok(serde_json::from_str(&redact(&text)).unwrap_or(value))
+                Ok(Answer {
+                    json: serde_json::from_str(&redact(&json_text)).unwrap_or(answer.json),
+                    text: redact(&answer.text),
+                })
             }
-            Err(e) => Err(e.map_text(redact)),
+            Err(e) => Err(text::bound_error(e).map_text(redact)),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `read_file`: a file's lines at a ref, numbered, capped, with binary detection; from the
 //! checkout's committed tree, or from the API for a repository that is not cloned.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -8,27 +10,25 @@ use super::paths::{clean_path, tree_path};
 use super::source::checkout::{AtPath, MODE_SYMLINK, git_error};
 use super::source::remote::{NOTE, api_error, block_on};
 use super::source::{Checkout, Remote, Source};
-use super::text::{check_range, cut_chars, is_binary, window};
+use super::text::{self, check_range, cut_chars, is_binary, window};
 use super::{Context, Error, Result, Tool};
-use crate::bitbucket::{MAX_BODY_BYTES, query, seg};
+use crate::bitbucket::{FileRead, MAX_BODY_BYTES};
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The repository, as the environment names it (see list_repositories).
+    /// Repository name.
     pub repo: String,
-    /// File path relative to the repository root, like `src/main.rs`.
+    /// File path from the repository root, like `src/main.rs`.
     pub path: String,
-    /// A branch in scope (see list_branches) or a commit id reachable from one; omit (or pass
-    /// `HEAD`) for the checked-out commit. For a repository that is not cloned: a branch name
-    /// only, default the spec's `branch:` or the repository's default branch.
+    /// Branch or commit id (default: the checked-out commit, else the default branch).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
-    /// First line to return (1-based, inclusive). Default 1.
+    /// First line (1-based; default 1).
     #[serde(default)]
     pub start_line: Option<usize>,
-    /// Last line to return (1-based, inclusive). Default: the end of the file.
+    /// Last line, inclusive (default: the end).
     #[serde(default)]
     pub end_line: Option<usize>,
 }
@@ -76,13 +76,57 @@ pub struct Output {
     pub note: Option<String>,
 }
 
+/// A header (where, size, type, which lines), then the numbered lines as they are.
+fn render(o: &Output) -> String {
+    let at = if o.reference == o.commit {
+        o.commit.clone()
+    } else {
+        format!("{} ({})", o.reference, o.commit)
+    };
+    let mut t = format!(
+        "{}/{} at {at}, {} bytes, {}",
+        o.repo, o.path, o.size, o.mime
+    );
+    if o.binary {
+        t.push_str(", binary");
+    }
+    if let Some(target) = &o.symlink_target {
+        let _ = write!(t, ", symlink to {target}");
+    }
+    match (o.start_line, o.end_line, o.total_lines) {
+        (Some(a), Some(b), Some(n)) => {
+            let _ = write!(t, ", lines {a}-{b} of {n}");
+        }
+        (_, _, Some(n)) => {
+            let _ = write!(t, ", {}", text::count(n as u64, "line", "lines"));
+        }
+        _ => {}
+    }
+    if o.truncated {
+        t.push_str(", truncated");
+    }
+    t.push('\n');
+    if let Some(content) = &o.content {
+        t.push_str(content);
+    }
+    if let Some(n) = o.next_start_line {
+        let _ = writeln!(t, "more: pass start_line {n} to continue");
+    }
+    text::footer(&mut t, None, o.note.as_deref());
+    t
+}
+
 pub struct ReadFile;
 
 impl Tool for ReadFile {
     const NAME: &'static str = "read_file";
-    const DESCRIPTION: &'static str = "Read a file of a repository at a ref as numbered lines (`<n>\\t<text>`), optionally only `start_line`..`end_line` (1-based, inclusive), with `total_lines`. Output is capped at 100 KB, cut at a line boundary: `truncated` is true and `next_start_line` is where to continue. Binary files return `binary: true`, size and a MIME type instead of content. `ref` is a branch in scope, `HEAD` or a commit id reachable from one, optionally with `~N`/`^N` (`main~3`); a cloned repository fetches a branch or history it lacks on demand (default: the checked-out commit). A cloned repository is read from its committed tree, not the working copy; symlinks are reported with their target, not followed. An in-scope repository that is not cloned is answered from the Bitbucket API, where `ref` must be a branch name (default: the spec's branch or the repository's default branch) and `note` says so.";
+    const DESCRIPTION: &'static str = "Read a committed file (checked-out commit or `ref`, not the working copy) as numbered lines, optionally `start_line`..`end_line`. Capped at 100 KB at a line boundary (the answer says where to continue); binary files give only size and type.";
     type Args = Args;
     type Output = Output;
+
+    fn render(out: &Output) -> String {
+        render(out)
+    }
 
     fn run(ctx: &Context, args: Args) -> Result<Output> {
         let path = tree_path(&clean_path(&args.path)?);
@@ -191,32 +235,19 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> 
     let (branch, commit) = r.resolve(reference)?;
     let path = &at.path;
     let what = format!("`{path}` in `{}` at `{branch}`", r.name);
-    let encoded: String = path.split('/').map(seg).collect::<Vec<_>>().join("/");
-    let url = if r.is_cloud() {
-        format!("{}/src/{commit}/{encoded}", r.base)
-    } else {
-        format!(
-            "{}/raw/{encoded}?{}",
-            r.base,
-            query(&[("at", commit.clone())])
-        )
+    let read = block_on(r.client.file(&r.id, &commit, path, MAX_BODY_BYTES))
+        .map_err(|e| api_error(e, &what))?;
+    let file = match read {
+        FileRead::Content(f) => f,
+        FileRead::NotAFile => {
+            return Err(Error::input(format!(
+                "`{path}` is a directory; call browse to list it"
+            )));
+        }
     };
-    let resp =
-        block_on(r.client.get(&url, "*/*", MAX_BODY_BYTES)).map_err(|e| api_error(e, &what))?;
-    let bytes = &resp.body;
-    let is_listing = resp
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.starts_with("application/json"))
-        && serde_json::from_slice::<serde_json::Value>(bytes)
-            .is_ok_and(|v| v.get("values").is_some() && v.get("pagelen").is_some());
-    if is_listing {
-        return Err(Error::input(format!(
-            "`{path}` is a directory; call browse to list it"
-        )));
-    }
+    let bytes = &file.bytes;
     let mut out = Output::new(&r.name, &at, branch, commit, bytes);
-    out.mime = resp
+    out.mime = file
         .content_type
         .as_deref()
         .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
@@ -227,7 +258,7 @@ fn remote(r: &Remote<'_>, reference: Option<&str>, at: Lines) -> Result<Output> 
         return Ok(out);
     }
     let mut notes = vec![NOTE.to_string()];
-    if resp.truncated {
+    if file.truncated {
         notes.push(format!(
             "only the first {MAX_BODY_BYTES} bytes of the file were read"
         ));

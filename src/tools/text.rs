@@ -160,11 +160,6 @@ pub(crate) fn rfc3339(t: git2::Time) -> String {
         .unwrap_or_else(|| t.seconds().to_string())
 }
 
-/// Milliseconds since the epoch (Data Center) as RFC 3339.
-pub(crate) fn millis_rfc3339(ms: Option<i64>) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms?).map(|d| d.to_rfc3339())
-}
-
 /// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
 pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64> {
     let s = s.trim();
@@ -184,4 +179,121 @@ pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64> 
     Err(Error::input(format!(
         "`{field}` is `{s}`: use RFC 3339 like `2024-05-01T12:00:00Z` or a date like `2024-05-01`"
     )))
+}
+
+/// Bytes of an argument a message repeats at most: enough to recognise it, never the whole of
+/// a huge one (a 1 MiB `path` must not come back twice in an error).
+const QUOTE_MAX: usize = 80;
+
+/// An argument as every message quotes it: in backticks, control characters escaped, and
+/// past [`QUOTE_MAX`] bytes only its beginning, with its length.
+pub(crate) fn quote(arg: &str) -> String {
+    let mut shown = String::new();
+    let mut cut = false;
+    for c in arg.chars() {
+        if shown.len() >= QUOTE_MAX {
+            cut = true;
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    if cut {
+        format!("`{shown}…` ({} bytes)", arg.len())
+    } else {
+        format!("`{shown}`")
+    }
+}
+
+/// The longest message or hint an error carries: a safety net behind [`quote`] for text that
+/// is not ours (a regex parser's message repeats the whole pattern).
+const MAX_MESSAGE: usize = 2000;
+
+/// An error whose message and hint are at most [`MAX_MESSAGE`] bytes.
+pub(crate) fn bound_error(e: Error) -> Error {
+    let cut = |t: &str| {
+        if t.len() > MAX_MESSAGE {
+            format!("{} (message cut)", cut_chars(t, MAX_MESSAGE))
+        } else {
+            t.to_string()
+        }
+    };
+    e.map_text(cut)
+}
+
+/// Rows of cells as aligned text: every column but the last padded to its widest cell, empty
+/// trailing cells dropped, one row per line.
+pub(crate) fn rows(rows: &[Vec<String>]) -> String {
+    aligned(rows).into_iter().map(|l| l + "\n").collect()
+}
+
+/// The lines of [`rows`], without their line ends.
+pub(crate) fn aligned(rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(x) => *x = (*x).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let last = row.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+            let mut line = String::new();
+            for (i, cell) in row[..last].iter().enumerate() {
+                line.push_str(cell);
+                if i + 1 < last {
+                    let pad = widths[i] - cell.chars().count();
+                    line.extend(std::iter::repeat_n(' ', pad + 2));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// How a text answer ends: where the next page starts, and the note.
+pub(crate) fn footer(out: &mut String, next_cursor: Option<&str>, note: Option<&str>) {
+    if let Some(c) = next_cursor {
+        let _ = writeln!(out, "more: pass cursor {c} for the next page");
+    }
+    if let Some(n) = note.filter(|n| !n.is_empty()) {
+        let _ = writeln!(out, "note: {n}");
+    }
+}
+
+/// `n thing` or `n things`.
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_short_and_escaped() {
+        assert_eq!(quote("src/a.rs"), "`src/a.rs`");
+        assert_eq!(quote("a\nb"), "`a\\nb`");
+        let long = "x".repeat(1 << 20);
+        let q = quote(&long);
+        assert!(q.len() < 120, "{q}");
+        assert!(q.ends_with("(1048576 bytes)"), "{q}");
+    }
+
+    #[test]
+    fn rows_align_all_but_the_last_column() {
+        let t = rows(&[
+            vec!["a".into(), "bb".into(), "x".into()],
+            vec!["ccc".into(), "d".into(), String::new()],
+        ]);
+        assert_eq!(t, "a    bb  x\nccc  d\n");
+    }
 }

@@ -70,11 +70,13 @@ mod check {
 mod api {
     mod checkout;
     mod client;
+    mod logs;
     mod tools;
 }
 
 /// The tools that answer from a checkout: what they show, scope and confinement, search.
 mod tools {
+    mod bounds;
     mod checkout;
     mod conformance;
     mod one_view;
@@ -82,7 +84,8 @@ mod tools {
     mod security;
 }
 
-/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, and the Python MCP SDK.
+/// `agentenv serve` (stdio, streamable HTTP), `agentenv tool`, the text answers, and the
+/// official MCP SDKs (Python, TypeScript) as clients.
 mod serve {
     mod cli;
     mod http;
@@ -90,6 +93,7 @@ mod serve {
     mod interop;
     mod pressure;
     mod raw;
+    mod render;
     mod stdio;
 }
 

@@ -7,9 +7,10 @@ use std::sync::Mutex;
 use grep_searcher::{Searcher, Sink, SinkContext, SinkMatch};
 
 use super::{
-    ContextLine, MAX_LIMIT, MAX_LINE_BYTES, MAX_RESULT_BYTES, Match, SearchArgs, SearchResult,
-    Searched, Skipped,
+    ContextLine, FileMatches, Line, MAX_LIMIT, MAX_LINE_BYTES, MAX_RESULT_BYTES, Match, SearchArgs,
+    SearchResult, Searched, Skipped,
 };
+use crate::tools::text::quote;
 
 /// Cut a line to `MAX_LINE_BYTES` at a character boundary; true when it was cut.
 fn line_text(bytes: &[u8]) -> (String, bool) {
@@ -84,8 +85,6 @@ impl FileSink {
                     .cloned()
                     .collect();
                 self.matches.push(Match {
-                    repo: String::new(),
-                    path: String::new(),
                     line: number,
                     text: text.clone(),
                     line_truncated: cut,
@@ -109,14 +108,9 @@ impl FileSink {
         if self.binary || self.count == 0 {
             return;
         }
-        let mut matches = self.matches;
-        for m in &mut matches {
-            m.repo = repo.to_string();
-            m.path.clone_from(&path);
-        }
         collector.lock().expect("collector lock").add(
             (repo.to_string(), path),
-            matches,
+            self.matches,
             self.count,
         );
     }
@@ -193,13 +187,16 @@ impl Collector {
         skipped: Vec<Skipped>,
         args: &SearchArgs,
     ) -> SearchResult {
-        let mut matches = Vec::new();
+        let mut files = Vec::new();
+        let mut shown = 0usize;
         let mut bytes = 0;
         let mut byte_capped = false;
-        'files: for file in self.files.into_values() {
-            for m in file {
-                if matches.len() == self.limit {
-                    break 'files;
+        let mut last = None;
+        'files: for ((repo, path), matches) in self.files {
+            let mut lines: BTreeMap<u64, Line> = BTreeMap::new();
+            for m in matches {
+                if shown == self.limit {
+                    break;
                 }
                 let size = m.text.len()
                     + m.before
@@ -207,27 +204,61 @@ impl Collector {
                         .chain(&m.after)
                         .map(|l| l.text.len())
                         .sum::<usize>();
-                if bytes + size > MAX_RESULT_BYTES && !matches.is_empty() {
+                if bytes + size > MAX_RESULT_BYTES && shown > 0 {
                     byte_capped = true;
+                    if !lines.is_empty() {
+                        files.push(FileMatches {
+                            repo,
+                            path,
+                            lines: lines.into_values().collect(),
+                        });
+                    }
                     break 'files;
                 }
                 bytes += size;
-                matches.push(m);
+                shown += 1;
+                last = Some(format!("{path}:{}", m.line));
+                // A match wins over the same line seen as another match's context.
+                for c in m.before.into_iter().chain(m.after) {
+                    lines.entry(c.line).or_insert(Line {
+                        line: c.line,
+                        text: c.text,
+                        context: true,
+                        cut: false,
+                    });
+                }
+                lines.insert(
+                    m.line,
+                    Line {
+                        line: m.line,
+                        text: m.text,
+                        context: false,
+                        cut: m.line_truncated,
+                    },
+                );
+            }
+            if !lines.is_empty() {
+                files.push(FileMatches {
+                    repo,
+                    path,
+                    lines: lines.into_values().collect(),
+                });
+            }
+            if shown == self.limit {
+                break;
             }
         }
-        let truncated = (matches.len() as u64) < self.total_matches;
+        let truncated = (shown as u64) < self.total_matches;
         let note = if truncated {
-            let last = matches.last().map(|m| format!("{}:{}", m.path, m.line));
             let why = if byte_capped {
                 format!("the answer reached its {} KB cap", MAX_RESULT_BYTES / 1024)
             } else {
                 format!("`limit` is {}", self.limit)
             };
             Some(format!(
-                "showing {} of {} matching lines in {} files ({why}; last shown {}). Narrow the \
-                 search with `include`/`exclude` globs, `repo` or a more specific query, or raise \
-                 `limit` (max {MAX_LIMIT}).",
-                matches.len(),
+                "showing {shown} of {} matching lines in {} files ({why}; last shown {}). Narrow \
+                 the search with `include`/`exclude` globs, `repo` or a more specific query, or \
+                 raise `limit` (max {MAX_LIMIT}).",
                 self.total_matches,
                 self.files_with_matches,
                 last.unwrap_or_default(),
@@ -236,11 +267,14 @@ impl Collector {
             Some(if skipped.is_empty() {
                 "nothing was searched: no repository of this environment is in scope".to_string()
             } else {
-                "nothing was searched: no repository is cloned; run `agentenv provision` first"
-                    .to_string()
+                let why: Vec<String> = skipped
+                    .iter()
+                    .map(|s| format!("`{}`: {}", s.repo, s.reason))
+                    .collect();
+                format!("nothing was searched: {}", why.join("; "))
             })
-        } else if matches.is_empty() {
-            let mut why = format!("no line matches `{}`", args.query);
+        } else if shown == 0 {
+            let mut why = format!("no line matches {}", quote(&args.query));
             if !args.include.is_empty() || !args.exclude.is_empty() {
                 why.push_str(" in the files the include/exclude globs select");
             }
@@ -250,9 +284,10 @@ impl Collector {
             None
         };
         SearchResult {
-            matches,
+            files,
             total_matches: self.total_matches,
             files_with_matches: self.files_with_matches,
+            shown_matches: shown as u64,
             truncated,
             note,
             searched,

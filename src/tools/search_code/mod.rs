@@ -10,6 +10,7 @@
 mod collect;
 mod tree;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::limits::{self, SearchBudget};
 use super::source::{Checkout, RepoRef};
-use super::{Context, Error, Kind, Result, Tool, output_schema_of};
+use super::{Context, Error, Kind, Result, Tool, text};
 use collect::{Collector, FileSink};
 
 /// Matches returned when the caller gives no `limit`.
@@ -40,41 +41,38 @@ const MAX_RESULT_BYTES: usize = 100 * 1024;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
-    /// What to look for: a literal string, or a regular expression when `regex` is true
-    /// (Rust regex syntax, as ripgrep). Matched line by line.
+    /// Text to find, or a regex with `regex: true` (Rust syntax, as ripgrep), line by line.
     pub query: String,
-    /// The repository to search (as the environment names it). Default: every cloned
-    /// repository in scope.
+    /// Repository name (default: every cloned repository in scope).
     #[serde(default)]
     pub repo: Option<String>,
-    /// Treat `query` as a regular expression. Default false (literal).
+    /// `query` is a regular expression.
     #[serde(default)]
     pub regex: bool,
-    /// true: match case exactly; false: ignore case. Default: smart case (case-insensitive
-    /// unless the query has an uppercase letter).
+    /// Match case exactly (true) or not (false); default: smart case.
     #[serde(default)]
     pub case_sensitive: Option<bool>,
-    /// Only search files matching these globs (gitignore syntax, e.g. `*.rs`, `src/**`).
+    /// Only files matching these globs (`*.rs`, `src/**`).
     #[serde(default, deserialize_with = "one_or_many")]
     #[schemars(with = "Vec<String>")]
     pub include: Vec<String>,
-    /// Skip files and directories matching these globs (e.g. `*.min.js`, `vendor/**`).
+    /// Skip files matching these globs (`vendor/**`).
     #[serde(default, deserialize_with = "one_or_many")]
     #[schemars(with = "Vec<String>")]
     pub exclude: Vec<String>,
-    /// Lines of context before and after each match (0–10, default 0).
+    /// Context lines around each match, 0-10 (default 0).
     #[serde(default)]
     #[schemars(range(max = 10))]
     pub context: Option<u32>,
-    /// Search this branch or commit's tree instead of the checked-out commit's (as for the
-    /// other tools: `main~3` works, and a branch the checkout lacks is fetched).
+    /// Search this branch or commit's tree instead of the checked-out commit's (`main~3`
+    /// works; a branch the checkout lacks is fetched).
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
-    /// Search the files on disk instead of a commit's (what setup steps or an agent changed,
-    /// untracked files too; .gitignore honoured). Default false. Not with `ref`.
+    /// Search the files on disk instead (local changes, untracked files; .gitignore
+    /// honoured). Not with `ref`.
     #[serde(default)]
     pub working_tree: bool,
-    /// The most matches to return (1–500, default 50).
+    /// Most matching lines returned, 1-500 (default 50).
     #[serde(default)]
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
@@ -83,13 +81,15 @@ pub struct SearchArgs {
 /// The answer of `search_code`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SearchResult {
-    /// Matching lines, ordered by repository, path and line number.
-    pub matches: Vec<Match>,
-    /// Every matching line found, including those not returned.
+    /// The files with matching lines shown, by repository and path.
+    pub files: Vec<FileMatches>,
+    /// Every matching line found, including those not shown.
     pub total_matches: u64,
     /// Files with at least one matching line.
     pub files_with_matches: u64,
-    /// True when `matches` does not hold every match.
+    /// Matching lines shown in `files`.
+    pub shown_matches: u64,
+    /// True when `files` does not show every match.
     pub truncated: bool,
     /// Why the answer is incomplete or empty, and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,26 +101,43 @@ pub struct SearchResult {
     pub skipped: Vec<Skipped>,
 }
 
+/// One file's matching lines, with their context.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Match {
+pub struct FileMatches {
     pub repo: String,
     /// Path inside the repository, `/`-separated.
     pub path: String,
-    /// 1-based line number.
-    pub line: u64,
-    /// The line, without its line terminator; cut at 400 bytes.
-    pub text: String,
-    /// Set when `text` was cut.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub line_truncated: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub before: Vec<ContextLine>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub after: Vec<ContextLine>,
+    /// Matching lines and the context around them, by line number; context windows that
+    /// touch or overlap are merged, so each line appears once.
+    pub lines: Vec<Line>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct ContextLine {
+pub struct Line {
+    /// 1-based line number.
+    pub line: u64,
+    /// The line without its terminator; cut at 400 bytes.
+    pub text: String,
+    /// A context line (not a match).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
+    /// `text` was cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+/// A match with its own context window, as the searcher reports it (before merging).
+#[derive(Debug, Clone)]
+pub(crate) struct Match {
+    pub line: u64,
+    pub text: String,
+    pub line_truncated: bool,
+    pub before: Vec<ContextLine>,
+    pub after: Vec<ContextLine>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ContextLine {
     pub line: u64,
     pub text: String,
 }
@@ -144,19 +161,61 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The header (counts, what was searched), then each file's path and its lines as ripgrep
+/// prints them: `12:` a match, `13-` context, `--` between windows that do not touch.
+fn render(o: &SearchResult) -> String {
+    let mut t = format!(
+        "{} in {}",
+        text::count(o.total_matches, "match", "matches"),
+        text::count(o.files_with_matches, "file", "files")
+    );
+    if o.truncated {
+        let _ = write!(t, ", {} shown", o.shown_matches);
+    }
+    let searched: Vec<String> = o
+        .searched
+        .iter()
+        .map(|s| match (&s.reference, &s.commit) {
+            (Some(r), Some(c)) if r != c => format!("{} ({} {c} at ref {r})", s.repo, s.source),
+            (_, Some(c)) => format!("{} ({} {c})", s.repo, s.source),
+            _ => format!("{} ({})", s.repo, s.source),
+        })
+        .collect();
+    if !searched.is_empty() {
+        let _ = write!(t, "; searched {}", searched.join(", "));
+    }
+    t.push('\n');
+    for s in &o.skipped {
+        let _ = writeln!(t, "skipped {}: {}", s.repo, s.reason);
+    }
+    let many_repos = o.searched.len() > 1;
+    let mut repo = None;
+    for f in &o.files {
+        if many_repos && repo != Some(&f.repo) {
+            let _ = writeln!(t, "== {} ==", f.repo);
+            repo = Some(&f.repo);
+        }
+        t.push_str(&f.path);
+        t.push('\n');
+        let mut prev: Option<u64> = None;
+        for l in &f.lines {
+            if prev.is_some_and(|p| l.line > p + 1) {
+                t.push_str("--\n");
+            }
+            let mark = if l.context { '-' } else { ':' };
+            let _ = writeln!(t, "{}{mark}{}", l.line, l.text);
+            prev = Some(l.line);
+        }
+    }
+    text::footer(&mut t, None, o.note.as_deref());
+    t
+}
+
 pub struct SearchCode;
 
 impl Tool for SearchCode {
     const NAME: &'static str = "search_code";
-    const DESCRIPTION: &'static str = "Search file contents in the cloned repositories (ripgrep semantics). \
-                Literal by default, or a regex with `regex: true`; smart case unless \
-                `case_sensitive` is set; `include`/`exclude` path globs; `context` lines; one \
-                `repo` or every cloned repository in scope. Searches the committed files of the \
-                checked-out commit, as read_file and browse read them, or of `ref` (`main~3` \
-                works; an in-scope branch the checkout lacks is fetched); `working_tree: true` \
-                searches the files on disk instead (local changes, untracked files, .gitignore \
-                honoured). Skips binary files. Returns at most `limit` matches (default 50, max \
-                500) ordered by repo, path and line, with `total_matches` and a note when truncated.";
+    const DESCRIPTION: &'static str = "Search the committed files (checked-out commit or `ref`; `working_tree: true` for the files on disk) of the cloned repositories, ripgrep-style: literal or `regex`, smart case, `include`/`exclude` globs, `context`. Grouped by file; binary files skipped.";
     type Args = SearchArgs;
     type Output = SearchResult;
 
@@ -164,9 +223,8 @@ impl Tool for SearchCode {
         search(ctx, &args)
     }
 
-    /// As serialized: fields skipped when empty are optional.
-    fn output_schema() -> serde_json::Value {
-        output_schema_of::<SearchResult>()
+    fn render(out: &SearchResult) -> String {
+        render(out)
     }
 }
 

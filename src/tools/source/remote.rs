@@ -6,17 +6,21 @@
 //! only, except where a tool can afford to check reachability (`get_commit`): the scope check
 //! for a commit id is "reachable from an in-scope branch", which a clone answers locally but
 //! the API only at the price of several requests.
+//!
+//! The tools read the client's typed model ([`crate::bitbucket`]): Bitbucket's JSON field names
+//! and paths stay in `bitbucket/cloud.rs` and `bitbucket/datacenter.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
-
 use super::{RepoRef, check_branch, looks_like_commit_id, out_of_scope_branch};
-use crate::bitbucket::{ApiError, ApiErrorKind, Budget, Client, Flavor, Options, query, seg};
+use crate::bitbucket::{
+    ApiError, ApiErrorKind, Branch, Budget, Client, Commit, Cursor, Options, Page, RepoId,
+    Signature, Timestamp,
+};
 use crate::scope::Scope;
 use crate::spec::Repo;
-use crate::tools::text::millis_rfc3339;
+use crate::tools::text::Person;
 use crate::tools::{Context, Error, Result};
 
 /// The note every answer from the API carries.
@@ -100,28 +104,27 @@ pub(crate) fn api_error(e: ApiError, what: &str) -> Error {
     }
 }
 
-/// The string at a JSON pointer of an API answer.
-pub(crate) fn str_at(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-/// The `values` of a one-page list answer (diffstat, changes), and whether the server has more.
-pub(crate) fn values_and_more(list: &Value) -> (Vec<Value>, bool) {
-    let values = list
-        .get("values")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let more = list.get("next").is_some()
-        || list.get("isLastPage").and_then(Value::as_bool) == Some(false);
-    (values, more)
-}
-
-/// A branch name with `/` kept as the path separator Bitbucket expects in ref URLs.
-pub(crate) fn branch_path(name: &str) -> String {
-    name.split('/').map(seg).collect::<Vec<_>>().join("/")
+/// Every page of a collection, read up to `max` items, and whether that was all of them.
+/// `fetch` reads one page of at most the given size from a cursor.
+pub(crate) fn collect_pages<T>(
+    max: usize,
+    page_size: usize,
+    mut fetch: impl FnMut(usize, Option<&Cursor>) -> std::result::Result<Page<T>, ApiError>,
+) -> std::result::Result<(Vec<T>, bool), ApiError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = fetch(page_size.min(max - all.len()).max(1), cursor.as_ref())?;
+        all.extend(page.values);
+        match page.next {
+            None => return Ok((all, true)),
+            Some(_) if all.len() >= max => {
+                all.truncate(max);
+                return Ok((all, false));
+            }
+            Some(next) => cursor = Some(next),
+        }
+    }
 }
 
 /// An in-scope repository of the spec, reached through its provider's API.
@@ -129,25 +132,9 @@ pub struct Remote<'a> {
     pub name: String,
     pub spec: &'a Repo,
     pub client: Arc<Client>,
-    /// The repository's API path: `/repositories/{ws}/{slug}` or
-    /// `/api/1.0/projects/{KEY}/repos/{slug}`.
-    pub base: String,
+    /// The repository as the API addresses it.
+    pub id: RepoId,
     scope: &'a Scope,
-}
-
-/// A commit from either API, in the fields the tools show.
-pub(crate) struct Commit {
-    pub hash: String,
-    pub name: String,
-    pub email: String,
-    /// Author date, RFC 3339.
-    pub date: String,
-    /// Committer date (Cloud records one date: the same).
-    pub committed: String,
-    pub committer_name: String,
-    pub committer_email: String,
-    pub message: String,
-    pub parents: Vec<String>,
 }
 
 /// Data Center branches tried at most to show that a commit is reachable (one request each).
@@ -163,20 +150,12 @@ impl<'a> Remote<'a> {
             ))
         })?;
         let client = ctx.api_client(provider)?;
-        let slug = spec.name();
-        let base = match &client.flavor {
-            Flavor::Cloud { workspace } => {
-                format!("/repositories/{}/{}", seg(workspace), seg(&slug))
-            }
-            Flavor::DataCenter { project } => {
-                format!("/api/1.0/projects/{}/repos/{}", seg(project), seg(&slug))
-            }
-        };
+        let id = client.repo(&spec.name());
         Ok(Remote {
             name,
             spec,
             client,
-            base,
+            id,
             scope: &ctx.env.scope,
         })
     }
@@ -210,33 +189,10 @@ impl<'a> Remote<'a> {
         }
         check_branch(self.scope, &name)?;
         let what = format!("branch `{name}` of `{}`", self.name);
-        let commit = if self.is_cloud() {
-            match block_on(self.client.get_json(&format!(
-                "{}/refs/branches/{}",
-                self.base,
-                branch_path(&name)
-            ))) {
-                Ok(v) => str_at(&v, "/target/hash"),
-                Err(e) if e.kind == ApiErrorKind::NotFound => None,
-                Err(e) => return Err(api_error(e, &what)),
-            }
-        } else {
-            let v = block_on(self.client.get_json(&format!(
-                "{}/branches?{}",
-                self.base,
-                query(&[("filterText", name.clone()), ("limit", "100".into())])
-            )))
-            .map_err(|e| api_error(e, &what))?;
-            v.get("values")
-                .and_then(Value::as_array)
-                .and_then(|l| {
-                    l.iter()
-                        .find(|b| str_at(b, "/displayId").as_deref() == Some(&name))
-                })
-                .and_then(|b| str_at(b, "/latestCommit"))
-        };
-        match commit {
-            Some(c) => Ok((name, c)),
+        let branch =
+            block_on(self.client.branch(&self.id, &name)).map_err(|e| api_error(e, &what))?;
+        match branch {
+            Some(b) => Ok((name, b.head)),
             None if looks_like_commit_id(&name) => Err(commit_id_refused()),
             None => Err(Error::not_found(format!(
                 "no {what}; call list_branches to see the branches in scope"
@@ -247,60 +203,25 @@ impl<'a> Remote<'a> {
     /// The repository's default branch on the server.
     pub(crate) fn default_branch(&self) -> Result<String> {
         let what = format!("repository `{}`", self.name);
-        let (path, pointer) = if self.is_cloud() {
-            (self.base.clone(), "/mainbranch/name")
-        } else {
-            (format!("{}/default-branch", self.base), "/displayId")
-        };
-        let v = block_on(self.client.get_json(&path)).map_err(|e| api_error(e, &what))?;
-        str_at(&v, pointer)
+        block_on(self.client.default_branch(&self.id))
+            .map_err(|e| api_error(e, &what))?
             .ok_or_else(|| Error::not_found(format!("{what} has no default branch; pass `ref`")))
     }
 
-    /// Every branch on the server as the API gives it (up to `MAX_PAGES` pages), and whether
-    /// that was all of them.
-    pub(crate) fn all_branches(&self) -> Result<(Vec<Value>, bool)> {
+    /// Every branch on the server (up to `MAX_PAGES` pages of 100), and whether that was all
+    /// of them.
+    pub(crate) fn all_branches(&self) -> Result<(Vec<Branch>, bool)> {
         let what = format!("repository `{}`", self.name);
-        let endpoint = if self.is_cloud() {
-            format!("{}/refs/branches", self.base)
-        } else {
-            format!("{}/branches", self.base)
-        };
-        let mut all = Vec::new();
-        let mut next = None;
-        for _ in 0..MAX_PAGES {
-            let page = block_on(self.client.page(&endpoint, &[], 100, next.as_deref()))
-                .map_err(|e| api_error(e, &what))?;
-            all.extend(page.values);
-            next = page.next;
-            if next.is_none() {
-                return Ok((all, true));
-            }
-        }
-        Ok((all, false))
-    }
-
-    /// The in-scope branches of [`Remote::all_branches`] as (name, head commit).
-    fn branch_heads(&self) -> Result<Vec<(String, String)>> {
-        let (all, _) = self.all_branches()?;
-        let (name, head) = if self.is_cloud() {
-            ("/name", "/target/hash")
-        } else {
-            ("/displayId", "/latestCommit")
-        };
-        Ok(all
-            .iter()
-            .filter_map(|b| Some((str_at(b, name)?, str_at(b, head)?)))
-            .filter(|(n, _)| self.scope.branch(n))
-            .collect())
+        collect_pages(MAX_PAGES * 100, 100, |limit, cursor| {
+            block_on(self.client.branches(&self.id, None, limit, cursor))
+        })
+        .map_err(|e| api_error(e, &what))
     }
 
     /// The full id of `given`: a branch in scope, or a commit id an in-scope branch reaches.
     ///
-    /// Cloud answers reachability in one request (`commits?include=ID&exclude=<every in-scope
-    /// branch>` is empty exactly when every ancestor of ID is on one of them); Data Center needs
-    /// one request per in-scope branch (`commits?until=ID&since=BRANCH`), so at most
-    /// `MAX_DC_BRANCHES` are tried.
+    /// Cloud answers reachability in one request; Data Center needs one request per in-scope
+    /// branch, so at most `MAX_DC_BRANCHES` are tried.
     pub(crate) fn commit_in_scope(&self, given: &str) -> Result<String> {
         super::check_ref_syntax(given)?;
         if self.scope.branch(given) {
@@ -320,112 +241,65 @@ impl<'a> Remote<'a> {
                 self.name
             ))
         };
-        let heads = self.branch_heads()?;
+        let (all, _) = self.all_branches()?;
+        let mut heads: Vec<Branch> = all
+            .into_iter()
+            .filter(|b| self.scope.branch(&b.name))
+            .collect();
         let id = given.to_lowercase();
-        if let Some((_, h)) = heads.iter().find(|(_, h)| h.starts_with(&id)) {
-            return Ok(h.clone());
+        if let Some(b) = heads.iter().find(|b| b.head.starts_with(&id)) {
+            return Ok(b.head.clone());
         }
         if heads.is_empty() {
             return Err(not_found());
         }
         // The commit's own id, in full: the reachability question is asked about it.
-        let full = match block_on(self.client.get_json(&self.commit_path(&id))) {
-            Ok(v) => {
-                str_at(&v, if self.is_cloud() { "/hash" } else { "/id" }).ok_or_else(not_found)?
-            }
+        let full = match block_on(self.client.commit(&self.id, &id)) {
+            Ok(c) => c.hash,
             Err(e) if e.kind == ApiErrorKind::NotFound => return Err(not_found()),
             Err(e) => return Err(e.into()),
         };
-        let is_empty = |v: &Value| {
-            v.get("values")
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-        };
-        let reachable = if self.is_cloud() {
-            let mut p: Vec<(&str, String)> =
-                vec![("include", full.clone()), ("pagelen", "1".into())];
-            for (name, _) in &heads {
-                p.push(("exclude", name.clone()));
-            }
-            let path = format!("{}/commits?{}", self.base, query(&p));
-            is_empty(&block_on(self.client.get_json(&path))?)
-        } else {
-            let mut found = false;
-            for (_, head) in heads.iter().take(MAX_DC_BRANCHES) {
-                let q = query(&[
-                    ("until", full.clone()),
-                    ("since", head.clone()),
-                    ("limit", "1".into()),
-                ]);
-                let v = block_on(self.client.get_json(&format!("{}/commits?{q}", self.base)))?;
-                if is_empty(&v) {
-                    found = true;
-                    break;
-                }
-            }
-            found
-        };
-        if reachable {
+        if !self.is_cloud() {
+            heads.truncate(MAX_DC_BRANCHES);
+        }
+        if block_on(self.client.reachable_from(&self.id, &full, &heads))? {
             Ok(full)
         } else {
             Err(not_found())
         }
     }
+}
 
-    /// The API path of one commit.
-    pub(crate) fn commit_path(&self, id: &str) -> String {
-        if self.is_cloud() {
-            format!("{}/commit/{}", self.base, seg(id))
-        } else {
-            format!("{}/commits/{}", self.base, seg(id))
-        }
-    }
+/// A commit as the tools show it: author and committer as [`Person`]s. Cloud records one
+/// person and one date per commit, so its committer is the author.
+pub(crate) struct CommitPeople {
+    pub author: Person,
+    pub committer: Person,
+}
 
-    /// A commit from this provider's JSON.
-    pub(crate) fn commit(&self, v: &Value) -> Commit {
-        let parents = |key: &str| -> Vec<String> {
-            v.get("parents")
-                .and_then(Value::as_array)
-                .map(|l| l.iter().filter_map(|p| str_at(p, key)).collect())
-                .unwrap_or_default()
+impl CommitPeople {
+    pub(crate) fn of(c: &Commit) -> CommitPeople {
+        let person = |s: &Signature| Person {
+            name: s.name.clone(),
+            email: s.email.clone().unwrap_or_default(),
+            date: time(s.date.as_ref()),
         };
-        let text = |pointer: &str| str_at(v, pointer).unwrap_or_default();
-        if self.is_cloud() {
-            // `raw` is `Name <email>` as git recorded it.
-            let raw = text("/author/raw");
-            let (name, email) = match raw.rsplit_once('<') {
-                Some((n, e)) => (
-                    n.trim().to_string(),
-                    e.trim_end_matches('>').trim().to_string(),
-                ),
-                None => (raw.trim().to_string(), String::new()),
-            };
-            let date = text("/date");
-            Commit {
-                hash: text("/hash"),
-                committer_name: name.clone(),
-                committer_email: email.clone(),
-                name,
-                email,
-                committed: date.clone(),
-                date,
-                message: text("/message"),
-                parents: parents("/hash"),
-            }
-        } else {
-            let time =
-                |k: &str| millis_rfc3339(v.get(k).and_then(Value::as_i64)).unwrap_or_default();
-            Commit {
-                hash: text("/id"),
-                name: text("/author/name"),
-                email: text("/author/emailAddress"),
-                date: time("authorTimestamp"),
-                committed: time("committerTimestamp"),
-                committer_name: text("/committer/name"),
-                committer_email: text("/committer/emailAddress"),
-                message: text("/message"),
-                parents: parents("/id"),
-            }
-        }
+        let author = person(&c.author);
+        let committer = c.committer.as_ref().map(person).unwrap_or_else(|| Person {
+            name: author.name.clone(),
+            email: author.email.clone(),
+            date: author.date.clone(),
+        });
+        CommitPeople { author, committer }
     }
+}
+
+/// A server time as RFC 3339 (`""` when the server gave none).
+pub(crate) fn time(t: Option<&Timestamp>) -> String {
+    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// A server time as RFC 3339, when it gave one.
+pub(crate) fn opt_time(t: Option<&Timestamp>) -> Option<String> {
+    t.map(|t| t.to_rfc3339())
 }

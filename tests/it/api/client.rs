@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentenv::bitbucket::{Client, Options};
+use agentenv::bitbucket::{Client, FileRead, Options};
 use agentenv::secrets::ResolvedSecrets;
 use agentenv::spec::LoadedEnv;
 use agentenv::tools::{Context, Kind};
@@ -123,11 +123,16 @@ async fn an_expired_entry_is_revalidated_with_its_etag() {
     };
     let client =
         Client::from_provider("cloud", &env.spec.providers["cloud"], &secrets, opts).unwrap();
-    let path = "/repositories/acme/payments-api/src/main/README.md";
-    let first = client.get(path, "*/*", 1 << 20).await.unwrap();
-    let second = client.get(path, "*/*", 1 << 20).await.unwrap();
-    assert_eq!(first.text(), "# payments\n");
-    assert_eq!(second.text(), first.text());
+    let repo = client.repo("payments-api");
+    let read = || client.file(&repo, "main", "README.md", 1 << 20);
+    let bytes = |r: FileRead| match r {
+        FileRead::Content(c) => c.bytes,
+        FileRead::NotAFile => panic!("README.md is a file"),
+    };
+    let first = bytes(read().await.unwrap());
+    let second = bytes(read().await.unwrap());
+    assert_eq!(first, b"# payments\n");
+    assert_eq!(second, first);
     let reqs = f.emu.requests();
     assert_eq!(reqs.len(), 2);
     assert!(reqs[0].header("if-none-match").is_none());

@@ -38,7 +38,9 @@ fn tool_prints_the_json_result_and_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(v["total_matches"], 2);
-    assert_eq!(v["matches"][1]["before"][0]["text"], "fn main() {");
+    let lines = &v["files"][1]["lines"];
+    assert_eq!(lines[0]["text"], "fn main() {", "{v}");
+    assert_eq!(lines[0]["context"], true, "{v}");
 }
 
 #[test]
@@ -68,16 +70,16 @@ fn tool_args_follow_the_input_schema() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
-    let paths: Vec<&str> = v["matches"]
+    let paths: Vec<&str> = v["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["path"].as_str().unwrap())
+        .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["a.txt", "b.md"]);
     // A JSON array value works too.
     let out = tool(&fx, "search_code", &["query=42", r#"include=["*.rs"]"#]);
-    assert_eq!(stdout_json(&out)["matches"][0]["path"], "c.rs");
+    assert_eq!(stdout_json(&out)["files"][0]["path"], "c.rs");
 }
 
 #[test]

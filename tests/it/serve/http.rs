@@ -162,11 +162,10 @@ async fn initialize_and_call_a_tool_over_streamable_http() {
     let answer = call_search(&server, &session, None).await;
     assert_eq!(answer["result"]["isError"], false, "{answer}");
     assert_eq!(answer["result"]["structuredContent"]["total_matches"], 2);
+    // The text is the rendering for a model; the JSON is in structuredContent.
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(text).unwrap(),
-        answer["result"]["structuredContent"]
-    );
+    assert!(text.starts_with("2 matches in 2 files"), "{text}");
+    assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
 }
 
 #[tokio::test]

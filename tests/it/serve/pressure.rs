@@ -36,8 +36,31 @@ const LINES_PER_MIB: usize = (1 << 20) / LINE.len();
 /// A regex that occurs nowhere in `big_app`, so a search of it reads everything.
 const ABSENT: &str = "zq[0-9]{3}jx";
 
-fn structured(answer: &Value) -> &Value {
-    &answer["result"]["structuredContent"]
+/// The answer's facts: its structured content, or for an error (which is text only:
+/// `error (KIND): MESSAGE`, then `what to do: …` and `retry after N s` lines) the same facts
+/// read back from that text.
+fn structured(answer: &Value) -> Value {
+    let result = &answer["result"];
+    if result["isError"] != true {
+        return result["structuredContent"].clone();
+    }
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let (kind, message) = first
+        .strip_prefix("error (")
+        .and_then(|r| r.split_once("): "))
+        .unwrap_or_else(|| panic!("not an error text: {text}"));
+    let mut out = serde_json::json!({"kind": kind, "message": message});
+    for line in lines {
+        if let Some(secs) = line
+            .strip_prefix("retry after ")
+            .and_then(|r| r.strip_suffix(" s"))
+        {
+            out["retry_after_secs"] = serde_json::json!(secs.parse::<u64>().unwrap());
+        }
+    }
+    out
 }
 
 #[test]

@@ -14,7 +14,7 @@ use bitbucket_emulator::{Config, Emulator, Token};
 use serde_json::Value;
 
 use super::git::{commit_all, git, write};
-use super::{assert_fits_output_schema, canary};
+use super::{assert_fits_output_schema, assert_text_holds_json, canary};
 
 pub const CLOUD_TOKEN: &str = "ATATT-CANARY-cloud-api-token-5c1e";
 pub const DC_TOKEN: &str = "BBDC-CANARY-dc-http-token-8d2f";
@@ -204,14 +204,21 @@ impl Seen {
         r
     }
 
-    /// A successful call, whose output also matches the tool's published output schema.
+    /// A successful call, whose output also matches the tool's published output schema and
+    /// whose text rendering holds every fact of its JSON.
     pub async fn ok(&mut self, ctx: &Arc<Context>, tool: &str, args: Value) -> Value {
-        let out = match self.call(ctx, tool, args.clone()).await {
-            Ok(v) => v,
-            Err(e) => panic!("{tool} {args} failed: {e}"),
+        let answer = match ctx.answer(tool, args.clone()).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.0.push_str(&format!("{e} {e:?}"));
+                panic!("{tool} {args} failed: {e}")
+            }
         };
-        assert_fits_output_schema(tool, &out);
-        out
+        self.0.push_str(&answer.json.to_string());
+        self.0.push_str(&answer.text);
+        assert_fits_output_schema(tool, &answer.json);
+        assert_text_holds_json(tool, &answer.json, &answer.text);
+        answer.json
     }
 
     pub async fn err(&mut self, ctx: &Arc<Context>, tool: &str, args: Value, kind: Kind) -> Error {

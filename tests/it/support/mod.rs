@@ -153,3 +153,53 @@ pub fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Panics unless the text rendering of an answer holds every fact its JSON holds: each
+/// string leaf (other than keys; trimmed, when not empty) appears verbatim, and each number
+/// leaf (when not 0: zero counts are left unsaid) appears as a whole number, not inside a
+/// longer one. Booleans are the renderer's to word; callers check those they care about.
+#[track_caller]
+pub fn assert_text_holds_json(tool: &str, json: &Value, text: &str) {
+    fn leaves<'a>(v: &'a Value, path: String, out: &mut Vec<(String, &'a Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    leaves(x, format!("{path}.{k}"), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    leaves(x, format!("{path}[{i}]"), out);
+                }
+            }
+            _ => out.push((path, v)),
+        }
+    }
+    fn has_number(text: &str, n: &str) -> bool {
+        text.match_indices(n).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + n.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    }
+    let mut all = Vec::new();
+    leaves(json, String::new(), &mut all);
+    let missing: Vec<String> = all
+        .into_iter()
+        .filter_map(|(path, v)| match v {
+            Value::String(s) if !s.trim().is_empty() && !text.contains(s.trim()) => {
+                Some(format!("{path} = {s:?}"))
+            }
+            Value::Number(n) if n.as_f64() != Some(0.0) && !has_number(text, &n.to_string()) => {
+                Some(format!("{path} = {n}"))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{tool}: the text leaves out facts of the JSON:\n  {}\ntext:\n{text}\njson: {json}",
+        missing.join("\n  ")
+    );
+}

@@ -701,17 +701,19 @@ async fn checkout_tools_answer_as_git_does_on_a_shallow_provisioned_clone() {
         json!({"repo": repo, "query": "needle-on-the-side", "ref": "feature/open"}),
     )
     .await;
-    let ours: Vec<String> = v["matches"]
+    // Matches are grouped by file; context lines are not matches.
+    let ours: Vec<String> = v["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            format!(
-                "{}:{}:{}",
-                m["path"].as_str().unwrap(),
-                m["line"],
-                m["text"].as_str().unwrap()
-            )
+        .flat_map(|f| {
+            let path = f["path"].as_str().unwrap();
+            f["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["context"] != true)
+                .map(move |l| format!("{path}:{}:{}", l["line"], l["text"].as_str().unwrap()))
         })
         .collect();
     let theirs: Vec<String> = w

@@ -27,11 +27,20 @@ fn ok(ctx: &Arc<Context>, tool: &str, args: Value) -> Value {
 
 /// `path:line` of every match of a search answer, sorted.
 fn hits(result: &Value) -> Vec<String> {
-    let mut v: Vec<String> = result["matches"]
+    // Matches are grouped by file; context lines are not matches.
+    let mut v: Vec<String> = result["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}:{}", m["path"].as_str().unwrap(), m["line"]))
+        .flat_map(|f| {
+            let path = f["path"].as_str().unwrap();
+            f["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["context"] != true)
+                .map(move |l| format!("{path}:{}", l["line"]))
+        })
         .collect();
     v.sort();
     v

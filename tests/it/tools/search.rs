@@ -32,13 +32,24 @@ fn err(ctx: &Arc<Context>, args: Value) -> Error {
     }
 }
 
+/// Every matching line (not context) with its file, in answer order.
+fn matches(result: &Value) -> Vec<(Value, Value)> {
+    let mut out = Vec::new();
+    for f in result["files"].as_array().unwrap() {
+        for l in f["lines"].as_array().unwrap() {
+            if l.get("context").is_none() {
+                out.push((f.clone(), l.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// `path:line` of every match, in answer order.
 fn hits(result: &Value) -> Vec<String> {
-    result["matches"]
-        .as_array()
-        .unwrap()
+    matches(result)
         .iter()
-        .map(|m| format!("{}:{}", m["path"].as_str().unwrap(), m["line"]))
+        .map(|(f, l)| format!("{}:{}", f["path"].as_str().unwrap(), l["line"]))
         .collect()
 }
 
@@ -49,10 +60,10 @@ fn literal_query_escapes_regex_characters_and_regex_query_does_not() {
     let literal = ok(&ctx, json!({"query": "a.c"}));
     assert_eq!(hits(&literal), ["src/lib.rs:3"]);
     assert_eq!(
-        literal["matches"][0]["text"],
+        literal["files"][0]["lines"][0]["text"],
         "pub const A_DOT_C: &str = \"a.c\";"
     );
-    assert_eq!(literal["matches"][0]["repo"], "app");
+    assert_eq!(literal["files"][0]["repo"], "app");
 
     let regex = ok(
         &ctx,
@@ -129,23 +140,32 @@ fn context_lines_are_complete_for_each_match_even_when_windows_overlap() {
     fx.spec(&["ctx"], "");
     let r = ok(&fx.context(), json!({"query": "hit", "context": 2}));
     assert_eq!(hits(&r), ["f.txt:4", "f.txt:6"]);
-    let lines = |m: &Value, key: &str| -> Vec<u64> {
-        m[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["line"].as_u64().unwrap())
-            .collect()
-    };
-    assert_eq!(lines(&r["matches"][0], "before"), [2, 3]);
-    assert_eq!(lines(&r["matches"][0], "after"), [5, 6]);
-    assert_eq!(lines(&r["matches"][1], "before"), [4, 5]);
-    assert_eq!(lines(&r["matches"][1], "after"), [7, 8]);
-    assert_eq!(r["matches"][1]["before"][0]["text"], "line 4 hit");
+    // The two windows (2-6 and 4-8) overlap: one file, each line once, in order.
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    let lines: Vec<(u64, bool)> = files[0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l.get("context").is_some()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (2, true),
+            (3, true),
+            (4, false),
+            (5, true),
+            (6, false),
+            (7, true),
+            (8, true)
+        ]
+    );
+    assert_eq!(files[0]["lines"][2]["text"], "line 4 hit");
 
-    // Without context, no context fields at all.
+    // Without context, every line shown is a match.
     let bare = ok(&fx.context(), json!({"query": "hit"}));
-    assert!(bare["matches"][0].get("before").is_none());
+    assert_eq!(bare["files"][0]["lines"].as_array().unwrap().len(), 2);
     let e = err(&fx.context(), json!({"query": "hit", "context": 11}));
     assert_eq!(e.kind, Kind::Input);
 }
@@ -236,7 +256,8 @@ fn limit_keeps_the_first_matches_in_path_order_with_a_truncation_note() {
     let ctx = fx.context();
 
     let default = ok(&ctx, json!({"query": "hit"}));
-    assert_eq!(default["matches"].as_array().unwrap().len(), 50);
+    assert_eq!(hits(&default).len(), 50);
+    assert_eq!(default["shown_matches"], 50);
     assert_eq!(default["total_matches"], 60);
     assert_eq!(default["files_with_matches"], 30);
     assert_eq!(default["truncated"], true);
@@ -269,10 +290,10 @@ fn long_lines_are_cut_and_the_answer_has_a_byte_cap() {
     fx.clone("wide");
     fx.spec(&["wide"], "");
     let r = ok(&fx.context(), json!({"query": "hit", "limit": 500}));
-    let first = &r["matches"][0];
-    assert_eq!(first["line_truncated"], true);
+    let first = &r["files"][0]["lines"][0];
+    assert_eq!(first["cut"], true);
     assert!(first["text"].as_str().unwrap().len() <= 400 + "…".len());
-    let shown = r["matches"].as_array().unwrap().len();
+    let shown = hits(&r).len();
     assert!(
         shown < 400,
         "byte cap should stop before 400 long matches, got {shown}"
@@ -370,11 +391,11 @@ fn every_cloned_repository_is_searched_in_name_order() {
     fx.clone("alpha");
     fx.spec(&["zeta", "alpha"], "");
     let r = ok(&fx.context(), json!({"query": "needle"}));
-    let repos: Vec<&str> = r["matches"]
+    let repos: Vec<&str> = r["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["repo"].as_str().unwrap())
+        .map(|f| f["repo"].as_str().unwrap())
         .collect();
     assert_eq!(repos, ["alpha", "zeta"]);
 }
