@@ -31,6 +31,10 @@ pub struct Args {
     /// Wait for another provision of the same workdir to finish instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// The node-level clone cache: one bare mirror per repository, shared by provisions on
+    /// this machine; new clones fetch only what it lacks.
+    #[arg(long, value_name = "DIR", env = "AGENTENV_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// `agentenv provision ENV`.
@@ -49,6 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         dry_run: args.dry_run,
         force: args.force,
         wait: args.wait,
+        cache_dir: args.cache_dir,
     };
     let mut report = provision::provision(&args.at.env, &opts, &printer);
     if args.json {

@@ -21,6 +21,11 @@
 //! [`fetch`] brings more into an existing checkout on demand: another in-scope branch, or more
 //! of a branch's history, into `refs/agentenv/branches/*`, under a per-call budget.
 //!
+//! ## Clone cache
+//!
+//! [`cache`]: the node-level clone cache (one bare mirror per repository URL, locked, bounded),
+//! from which new checkouts are made without fetching what the node already has.
+//!
 //! ## History semantics
 //!
 //! Proven equal to the git CLI by `tests/it/git_semantics.rs`):
@@ -32,6 +37,7 @@
 //! one error type of these modules, [`HistoryError`], whose [`NeedsHistory`] case tells a
 //! caller on a shallow clone how much more history an answer needs.
 
+pub mod cache;
 pub mod diffstat;
 mod failure;
 pub mod fetch;

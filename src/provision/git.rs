@@ -13,6 +13,7 @@ use git2::{
 };
 
 use crate::error::{Error, Kind, Result};
+use crate::git::cache::Cache;
 use crate::git::{Connection, Session, Settings};
 use crate::provision::plan::RepoPlan;
 
@@ -176,12 +177,14 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Clone or update one repository so its checkout is at the tip of the planned branch.
+/// Clone or update one repository so its checkout is at the tip of the planned branch. A new
+/// clone of a network repository comes through `cache` when one is given.
 pub fn sync(
     plan: &RepoPlan,
     auth: &GitAuth,
     force: bool,
     progress: Option<&(dyn Fn(Transfer) + Sync)>,
+    cache: Option<&Cache>,
 ) -> Result<Synced> {
     if plan.target.exists() && !is_empty_dir(&plan.target) {
         if !is_checkout(&plan.target) {
@@ -194,7 +197,7 @@ pub fn sync(
         }
         update(plan, auth, force, progress)
     } else {
-        clone(plan, auth, progress)
+        clone(plan, auth, progress, cache)
     }
 }
 
@@ -315,6 +318,7 @@ fn clone(
     plan: &RepoPlan,
     auth: &GitAuth,
     progress: Option<&(dyn Fn(Transfer) + Sync)>,
+    cache: Option<&Cache>,
 ) -> Result<Synced> {
     check_local_source(plan)?;
     let parent = plan.target.parent().unwrap_or(Path::new("."));
@@ -328,7 +332,7 @@ fn clone(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
-    let result = clone_into(plan, auth, progress, &tmp);
+    let result = clone_into(plan, auth, progress, &tmp, cache);
     match result {
         Ok(synced) => {
             if plan.target.exists() {
@@ -357,7 +361,17 @@ fn clone_into(
     auth: &GitAuth,
     progress: Option<&(dyn Fn(Transfer) + Sync)>,
     tmp: &Path,
+    cache: Option<&Cache>,
 ) -> Result<Synced> {
+    // Local sources are on this machine already: a mirror would only be a second copy.
+    if let Some(cache) = cache.filter(|_| plan.local_path.is_none()) {
+        if let Some(synced) = clone_from_cache(plan, auth, progress, tmp, cache)? {
+            return Ok(synced);
+        }
+        if tmp.exists() {
+            std::fs::remove_dir_all(tmp)?;
+        }
+    }
     let err = |e| git_error(plan, e);
     let repo = Repository::init(tmp).map_err(err)?;
     // One connection serves both the question (which branch, which tip) and the download.
@@ -374,6 +388,60 @@ fn clone_into(
         branch: tip.branch,
         head: tip.oid.to_string(),
     })
+}
+
+/// Clone through the node's clone cache: refresh the repository's mirror (asking the remote
+/// with this repository's credential, fetching only what the mirror lacks), then make the
+/// checkout from the mirror's objects. `None` when the remote's HEAD is on no branch, which
+/// the cache does not keep: the caller clones directly.
+fn clone_from_cache(
+    plan: &RepoPlan,
+    auth: &GitAuth,
+    progress: Option<&(dyn Fn(Transfer) + Sync)>,
+    tmp: &Path,
+    cache: &Cache,
+) -> Result<Option<Synced>> {
+    let err = |e| git_error(plan, e);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mirror = cache.lock(&plan.url)?;
+        let tip = {
+            let mut remote = mirror.remote(&plan.fetch_url).map_err(err)?;
+            let mut conn = auth.connect(&mut remote).map_err(err)?;
+            let tip = remote_tip(plan, &conn)?;
+            if tip.detached {
+                return Ok(None);
+            }
+            // Depth and tags are the cache's to decide (a complete mirror stays complete).
+            let fo = auth.fetch_options(progress, 0);
+            mirror
+                .fetch(&mut conn, &tip.branch, tip.oid, plan.depth, fo)
+                .map_err(err)?;
+            tip
+        };
+        match mirror.checkout_into(tmp, &tip.branch) {
+            Ok(head) => {
+                return Ok(Some(Synced {
+                    action: RepoAction::Cloned,
+                    branch: tip.branch,
+                    head: head.to_string(),
+                }));
+            }
+            // An object the quick checks could not see is unreadable: rebuild the mirror
+            // from the remote once.
+            Err(_) if attempt == 1 => {
+                mirror.invalidate();
+                drop(mirror);
+                if tmp.exists() {
+                    std::fs::remove_dir_all(tmp)?;
+                }
+            }
+            Err(e) => {
+                return Err(e.context(format!("repository {}", plan.name)));
+            }
+        }
+    }
 }
 
 /// Download the tip's branch on the open connection (closing it); returns the refspec used.

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
+use crate::git::cache::{Cache, Limits};
 use crate::secrets::ResolvedSecrets;
 use crate::spec::{LoadedEnv, Step};
 use git::GitAuth;
@@ -50,6 +51,8 @@ pub struct Options {
     pub force: bool,
     /// Wait for another provision of the same workdir to finish instead of failing.
     pub wait: bool,
+    /// The node-level clone cache new clones come through ([`crate::git::cache`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Told what a provision does, as it happens; repositories are reported from the threads
@@ -175,12 +178,16 @@ impl Run<'_> {
             }
         }
         let auths = repo_auths(at.env, at.secrets, at.repos)?;
-        let (watcher, force) = (self.watcher, self.opts.force);
+        let cache = match &self.opts.cache_dir {
+            Some(dir) if !dry_run => Some(Cache::open(dir, Limits::from_env()?)?),
+            _ => None,
+        };
+        let (watcher, force, cache) = (self.watcher, self.opts.force, cache.as_ref());
         let results = parallel(&auths, |(r, auth)| {
             if dry_run {
                 preview(r, auth)
             } else {
-                sync(r, auth, force, watcher)
+                sync(r, auth, force, watcher, cache)
             }
         });
         let mut heads = BTreeMap::new();
@@ -378,9 +385,15 @@ fn repo_auths<'a>(
 
 /// Clone or update, retrying transient failures (a failed clone leaves nothing behind, so
 /// trying again starts clean), with the credential's fix on failure.
-fn sync(r: &RepoPlan, auth: &GitAuth, force: bool, watcher: &dyn Watcher) -> Result<RepoDone> {
+fn sync(
+    r: &RepoPlan,
+    auth: &GitAuth,
+    force: bool,
+    watcher: &dyn Watcher,
+    cache: Option<&Cache>,
+) -> Result<RepoDone> {
     let progress = watcher.transfer(&r.name);
-    let synced = auth::with_retries(|| git::sync(r, auth, force, progress.as_deref()))
+    let synced = auth::with_retries(|| git::sync(r, auth, force, progress.as_deref(), cache))
         .map_err(|e| auth::explain(auth.credential(), e))?;
     Ok(RepoDone {
         action: match synced.action {

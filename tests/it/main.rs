@@ -31,6 +31,11 @@ mod provision {
     mod steps;
 }
 
+/// `agentenv run` and the node-level clone cache it and `provision` share.
+mod run {
+    mod cache;
+}
+
 /// Authenticated clones against the emulator: every auth form, faults, secrets kept out of
 /// argv and disk.
 mod clone {

@@ -281,9 +281,16 @@ pub struct RecordedRequest {
     pub token: Option<String>,
     pub headers: Vec<(String, String)>,
     pub status: u16,
+    /// Response body bytes sent so far (complete once the client has read the response).
+    pub body_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RecordedRequest {
+    /// Response body bytes sent.
+    pub fn bytes_sent(&self) -> u64 {
+        self.body_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -664,6 +671,17 @@ impl Emulator {
             .iter()
             .filter(|r| server::matches(pattern, r))
             .count()
+    }
+    /// Response body bytes sent for requests whose path or route matches `pattern`: what a
+    /// client downloaded (e.g. `POST */git-upload-pack` for the packs of git fetches).
+    pub fn bytes_sent(&self, pattern: &str) -> u64 {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|r| server::matches(pattern, r))
+            .map(RecordedRequest::bytes_sent)
+            .sum()
     }
     /// Requests per route template.
     pub fn counts_by_route(&self) -> BTreeMap<String, usize> {

@@ -355,6 +355,7 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
         }
     };
 
+    let body_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     shared.lock().log.push(RecordedRequest {
         method,
         path,
@@ -363,7 +364,16 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
         token,
         headers: headers_rec,
         status: response.status().as_u16(),
+        body_bytes: body_bytes.clone(),
     });
+    // git's answers are streams already; the others keep their Content-Length.
+    let response = if git {
+        count_body(response, body_bytes)
+    } else {
+        let size = axum::body::HttpBody::size_hint(response.body()).exact();
+        body_bytes.store(size.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        response
+    };
     match fault {
         Some(FaultKind::Reset(after)) => cut_after(response, after, shared.clone(), fault_pattern),
         _ => response,
@@ -439,6 +449,17 @@ pub fn to_response(reply: Reply) -> Response {
         }
     }
     resp
+}
+
+/// Counts the body bytes as they are sent (for [`crate::Emulator::bytes_sent`]).
+fn count_body(resp: Response, counter: Arc<std::sync::atomic::AtomicU64>) -> Response {
+    let (parts, body) = resp.into_parts();
+    let counted = body.into_data_stream().inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            counter.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(counted))
 }
 
 /// Sends `after` body bytes, then fails the body so hyper drops the connection mid-response.
@@ -530,6 +551,7 @@ async fn handle_log_host(AxState(shared): AxState<Arc<Shared>>, req: Request) ->
         token: None,
         headers,
         status: reply.status,
+        body_bytes: Arc::new(std::sync::atomic::AtomicU64::new(reply.body.len() as u64)),
     });
     to_response(reply)
 }
