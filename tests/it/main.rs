@@ -56,6 +56,7 @@ mod api {
     mod checkout;
     mod client;
     mod tools;
+    mod workspace;
 }
 
 /// The tools that answer from a checkout: what they show, scope and confinement, search.
