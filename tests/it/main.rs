@@ -72,6 +72,7 @@ mod api {
     mod client;
     mod logs;
     mod tools;
+    mod workspace;
 }
 
 /// The tools that answer from a checkout: what they show, scope and confinement, search.

@@ -434,10 +434,10 @@ impl<'a> Checkout<'a> {
     /// Where this checkout fetches from: provision's plan and credential for the repository.
     fn origin(&self) -> Result<Origin> {
         let env = &self.ctx.env;
-        let plan = crate::provision::plan::repo(env, self.repo.spec, &self.ctx.workdir)?;
+        let plan = crate::provision::plan::repo(env, &self.repo.spec, &self.ctx.workdir)?;
         let cred = crate::provision::auth::for_repo(
             env,
-            self.repo.spec,
+            &self.repo.spec,
             &plan.fetch_url,
             &self.ctx.secrets,
         )?;

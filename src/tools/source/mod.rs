@@ -10,12 +10,13 @@
 pub mod checkout;
 pub mod remote;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use super::paths::clean_path;
 use super::{Context, Error, Kind, Result};
 use crate::scope::Scope;
-use crate::spec::Repo;
+use crate::spec::{ProviderKind, Repo};
 
 pub use checkout::Checkout;
 pub use remote::Remote;
@@ -24,28 +25,39 @@ pub use remote::Remote;
 pub enum Source<'a> {
     /// Cloned in the workdir: git objects, any in-scope ref.
     Checkout(Checkout<'a>),
-    /// In scope and in the spec with a provider, not cloned: the REST API, branch refs only.
+    /// In scope with a provider, not cloned: the REST API, branch refs only.
     Remote(Remote<'a>),
 }
 
-/// A repository of the spec that the scope allows, and where its checkout is (or would be).
+/// A repository the scope allows: one of the spec's `repos:` (provisioned up front), or any
+/// other repository of a spec's provider whose name the scope admits (reached on demand).
 #[derive(Clone)]
 pub struct RepoRef<'a> {
-    pub spec: &'a Repo,
+    /// The spec's entry, or for a repository outside `repos:` the entry it would have
+    /// (`provider` and `slug`, everything else default).
+    pub spec: Cow<'a, Repo>,
     pub name: String,
+    /// Where its checkout is (or would be); only a `repos:` entry is ever checked out there.
     pub dir: PathBuf,
+    /// Listed in the spec's `repos:`.
+    pub listed: bool,
 }
 
 impl RepoRef<'_> {
     pub fn is_cloned(&self) -> bool {
-        self.dir.join(".git").exists()
+        self.listed && self.dir.join(".git").exists()
     }
 
     fn not_cloned(&self) -> Error {
+        let what = if self.listed {
+            "run `agentenv provision` first"
+        } else {
+            "it is not in the spec's `repos:`; list it there and run `agentenv provision` for a checkout"
+        };
         Error::new(
             Kind::NotCloned,
             format!(
-                "repository `{}` is not cloned in the workdir; run `agentenv provision` first",
+                "repository `{}` is not cloned in the workdir; {what}",
                 self.name
             ),
         )
@@ -53,9 +65,12 @@ impl RepoRef<'_> {
 }
 
 impl Context {
-    /// The spec's repository called `name` (its name, or its full name `owner/slug`: Cloud
-    /// `workspace/slug`, Data Center `PROJECT/slug`), if the scope allows it. Scope is decided
-    /// first, so an out-of-scope name gets the same answer whether or not the spec has it.
+    /// The repository called `name`, if the scope allows it: a `repos:` entry by its name or
+    /// full name (`owner/slug`: Cloud `workspace/slug`, Data Center `PROJECT/slug`), else any
+    /// repository of a spec's provider whose slug or full name the scope admits. `owner/slug`
+    /// picks the provider; a bare slug that several providers could hold is looked up on each,
+    /// and refused with the choices when more than one has it. Scope is decided first, from the
+    /// name alone, so an out-of-scope name gets the same answer whether or not it exists.
     pub fn repo(&self, name: &str) -> Result<RepoRef<'_>> {
         let providers = &self.env.spec.providers;
         let spec = self.env.repo(name).or_else(|| {
@@ -67,38 +82,158 @@ impl Context {
                     .find(|r| canonical_full_name(r, providers).as_deref() == Some(name))
             })?
         });
-        let full = spec.and_then(|r| r.full_name(providers));
-        let slug = spec.map_or_else(|| name.to_string(), Repo::name);
-        let in_scope = match spec {
-            Some(_) => self.env.scope.repo(&slug, full.as_deref()),
-            // Not in the spec: the name as given is both forms it could be.
-            None => self
-                .env
-                .scope
-                .repo(name, name.contains('/').then_some(name)),
+        let Some(spec) = spec else {
+            return self.unlisted(name);
         };
-        if !in_scope {
-            return Err(Error::out_of_scope(format!(
-                "repository `{name}` is outside the environment's scope; {}",
-                self.known_repos()
-            )));
+        let full = spec.full_name(providers);
+        let slug = spec.name();
+        if !self.env.scope.repo(&slug, full.as_deref()) {
+            return Err(self.out_of_scope_repo(name));
         }
-        let spec = spec.ok_or_else(|| {
-            Error::not_found(format!(
-                "no repository `{name}` in this environment; {}",
-                self.known_repos()
-            ))
-        })?;
         let rel = clean_path(&spec.checkout_path()).map_err(|_| {
             Error::failure(format!(
                 "repository `{name}` has a checkout path outside the workdir; fix `path:` in the spec"
             ))
         })?;
         Ok(RepoRef {
-            spec,
+            spec: Cow::Borrowed(spec),
             name: slug,
             dir: self.workdir.join(rel),
+            listed: true,
         })
+    }
+
+    /// A repository outside `repos:`, reached through the provider that can hold it.
+    fn unlisted(&self, name: &str) -> Result<RepoRef<'_>> {
+        let providers = &self.env.spec.providers;
+        let (owner, slug) = match name.split_once('/') {
+            Some((o, s)) => (Some(o), s),
+            None => (None, name),
+        };
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s != "."
+                && s != ".."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        // Which providers could hold it, and of those which the scope allows.
+        let mut could = 0;
+        let mut candidates: Vec<Repo> = Vec::new();
+        if valid(slug) && owner.is_none_or(valid) {
+            for (pname, p) in providers {
+                let holder = match p.kind {
+                    ProviderKind::Cloud => p.workspace.as_deref(),
+                    ProviderKind::Datacenter => p.project.as_deref(),
+                };
+                let Some(holder) = holder else { continue };
+                if owner.is_some_and(|o| !o.eq_ignore_ascii_case(holder)) {
+                    continue;
+                }
+                could += 1;
+                let repo = Repo {
+                    provider: Some(pname.clone()),
+                    slug: Some(slug.to_string()),
+                    url: None,
+                    branch: None,
+                    depth: 1,
+                    path: None,
+                };
+                if self
+                    .env
+                    .scope
+                    .repo(slug, repo.full_name(providers).as_deref())
+                {
+                    candidates.push(repo);
+                }
+            }
+        }
+        // Out of scope, or a name no provider of the spec can hold (a bare name when the spec
+        // has no provider, an owner it does not know): decided from the name alone.
+        if candidates.is_empty() {
+            return Err(
+                if could > 0 || !self.env.scope.repo(name, owner.map(|_| name)) {
+                    self.out_of_scope_repo(name)
+                } else {
+                    Error::not_found(format!(
+                        "no repository `{name}` in this environment; {}",
+                        self.known_repos()
+                    ))
+                },
+            );
+        }
+        let spec = if candidates.len() == 1 {
+            candidates.remove(0)
+        } else {
+            self.pick_provider(name, candidates)?
+        };
+        let dir = self.workdir.join(spec.checkout_path());
+        Ok(RepoRef {
+            spec: Cow::Owned(spec),
+            name: slug.to_string(),
+            dir,
+            listed: false,
+        })
+    }
+
+    /// A bare slug that several providers could hold, all in scope: the one provider that has
+    /// it, else a refusal naming each `owner/slug` that exists. Remembered per server.
+    fn pick_provider(&self, name: &str, candidates: Vec<Repo>) -> Result<Repo> {
+        let key = name.to_string();
+        if let Some(p) = self.api.picked(&key) {
+            if let Some(r) = candidates
+                .iter()
+                .find(|r| r.provider.as_deref() == Some(&p))
+            {
+                return Ok(r.clone());
+            }
+        }
+        let providers = &self.env.spec.providers;
+        let mut found = Vec::new();
+        for repo in candidates {
+            let Some(pname) = repo.provider.clone() else {
+                continue;
+            };
+            if self.repo_exists(&pname, &repo.name())? {
+                found.push(repo);
+            }
+        }
+        match found.len() {
+            0 => Err(Error::not_found(format!(
+                "no repository `{name}` on the providers of this environment ({}); call list_repositories to see the repositories in scope",
+                self.provider_names()
+            ))),
+            1 => {
+                let repo = found.remove(0);
+                self.api
+                    .pick(key, repo.provider.clone().unwrap_or_default());
+                Ok(repo)
+            }
+            _ => {
+                let choices: Vec<String> = found
+                    .iter()
+                    .filter_map(|r| {
+                        Some(format!(
+                            "`{}` (provider `{}`)",
+                            canonical_full_name(r, providers)?,
+                            r.provider.as_deref()?
+                        ))
+                    })
+                    .collect();
+                Err(Error::input(format!(
+                    "repository `{name}` exists on more than one provider: {}; pass `repo` as one of these `owner/slug` names",
+                    choices.join(", ")
+                )))
+            }
+        }
+    }
+
+    fn out_of_scope_repo(&self, name: &str) -> Error {
+        Error::out_of_scope(format!(
+            "repository `{name}` is outside the environment's scope; {}",
+            self.known_repos()
+        ))
     }
 
     /// Where the answers about repository `name` come from: its checkout when it is cloned
@@ -145,10 +280,18 @@ impl Context {
             })
             .map(|r| r.name())
             .collect();
-        if known.is_empty() {
-            "no repository of this environment is in scope".to_string()
+        let more = if providers.is_empty() {
+            ""
         } else {
-            format!("repositories in scope: {}", known.join(", "))
+            "; call list_repositories for every repository in scope"
+        };
+        if known.is_empty() {
+            format!("no repository of the spec's `repos:` is in scope{more}")
+        } else {
+            format!(
+                "repositories of the spec in scope: {}{more}",
+                known.join(", ")
+            )
         }
     }
 }
@@ -163,7 +306,7 @@ fn canonical_full_name(
         .provider
         .as_deref()
         .and_then(|p| providers.get(p))
-        .is_some_and(|p| p.kind == crate::spec::ProviderKind::Datacenter);
+        .is_some_and(|p| p.kind == ProviderKind::Datacenter);
     if datacenter && repo.slug.is_some() {
         let (project, slug) = full.split_once('/')?;
         Some(format!("{}/{slug}", project.to_uppercase()))

@@ -1,5 +1,6 @@
-//! The remote source: an in-scope repository of the spec reached through its provider's REST
-//! client, and ref resolution through the API.
+//! The remote source: an in-scope repository (a `repos:` entry, or any other the scope admits on
+//! a spec's provider) reached through its provider's REST client, and ref resolution through
+//! the API.
 //!
 //! Every request goes through the provider's [`Client`], built once per server and kept in the
 //! [`Context`]: its request budget and cache are shared by every tool. Refs are branch names
@@ -10,6 +11,7 @@
 //! The tools read the client's typed model ([`crate::bitbucket`]): Bitbucket's JSON field names
 //! and paths stay in `bitbucket/cloud.rs` and `bitbucket/datacenter.rs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +26,7 @@ use crate::tools::text::Person;
 use crate::tools::{Context, Error, Result};
 
 /// The note every answer from the API carries.
-pub(crate) const NOTE: &str = "answered from the Bitbucket API: this repository is not cloned in the workdir (run `agentenv provision` for local, faster answers)";
+pub(crate) const NOTE: &str = "answered from the Bitbucket API: this repository is not cloned in the workdir (list it in the spec's `repos:` and run `agentenv provision` for local, faster answers)";
 
 /// Pages read at most for one answer (branches, directory entries).
 pub(crate) const MAX_PAGES: usize = 10;
@@ -37,6 +39,20 @@ pub struct Clients {
     /// Replaces `rate_limit.per_hour` for clients built from now on: (requests, window).
     pub budget_override: Option<(u32, std::time::Duration)>,
     built: Mutex<HashMap<String, Arc<Client>>>,
+    /// Bare slugs several providers could hold, and the provider found to have each.
+    picked: Mutex<HashMap<String, String>>,
+}
+
+impl Clients {
+    pub(super) fn picked(&self, name: &str) -> Option<String> {
+        let picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        picked.get(name).cloned()
+    }
+
+    pub(super) fn pick(&self, name: String, provider: String) {
+        let mut picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        picked.insert(name, provider);
+    }
 }
 
 impl Context {
@@ -62,12 +78,22 @@ impl Context {
         Ok(client)
     }
 
-    fn provider_names(&self) -> String {
+    pub(super) fn provider_names(&self) -> String {
         let names: Vec<&str> = self.env.spec.providers.keys().map(String::as_str).collect();
         if names.is_empty() {
             "none (add `providers:` to the spec)".to_string()
         } else {
             names.join(", ")
+        }
+    }
+
+    /// Whether provider `provider` has repository `slug` (one request; a 404 is "no").
+    pub(super) fn repo_exists(&self, provider: &str, slug: &str) -> Result<bool> {
+        let client = self.api_client(provider)?;
+        match block_on(client.repository(&client.repo(slug))) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ApiErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -127,10 +153,10 @@ pub(crate) fn collect_pages<T>(
     }
 }
 
-/// An in-scope repository of the spec, reached through its provider's API.
+/// An in-scope repository, reached through its provider's API.
 pub struct Remote<'a> {
     pub name: String,
-    pub spec: &'a Repo,
+    pub spec: Cow<'a, Repo>,
     pub client: Arc<Client>,
     /// The repository as the API addresses it.
     pub id: RepoId,

@@ -10,13 +10,23 @@ use crate::support::api::{Fixture, Seen};
 use crate::support::git::git;
 use crate::support::names;
 
+/// Not cloned: two `repos:` entries, and two in-scope repositories outside `repos:`, one per
+/// provider, named by `owner/slug` (both providers have them).
+const UNCLONED: [&str; 4] = [
+    "payments-ledger",
+    "payments-core",
+    "acme/payments-web",
+    "PAY/payments-worker",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_cloned_repositories_are_read_through_the_api_on_cloud_and_dc() {
     let f = Fixture::standard();
     let ctx = f.ctx();
     let mut seen = Seen::default();
-    // payments-ledger (Cloud) and payments-core (Data Center) are in the spec, not cloned.
-    for repo in ["payments-ledger", "payments-core"] {
+    // payments-ledger (Cloud) and payments-core (Data Center) are in the spec, not cloned;
+    // payments-web and payments-worker are in scope but not in `repos:` at all.
+    for repo in UNCLONED {
         let b = seen
             .ok(&ctx, "list_branches", json!({"repo": repo, "limit": 1}))
             .await;
@@ -103,7 +113,7 @@ async fn commits_of_not_cloned_repositories_come_from_the_api_within_scope() {
     let mut seen = Seen::default();
     let secret_head = git(&f.repo, &["rev-parse", "secret"]);
     let feature_head = git(&f.repo, &["rev-parse", "feature"]);
-    for repo in ["payments-ledger", "payments-core"] {
+    for repo in UNCLONED {
         let first = seen
             .ok(&ctx, "list_commits", json!({"repo": repo, "limit": 2}))
             .await;

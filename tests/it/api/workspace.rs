@@ -1,0 +1,194 @@
+//! The whole workspace in reach (issue 12): every repository of a spec's provider that the scope
+//! admits answers the tools, whether or not `repos:` lists it; nothing out of scope is looked up,
+//! and an out-of-scope name is refused the same way whether it exists or not.
+//!
+//! The emulator serves `payments-{api,core,ledger,web,worker,x}` and `secret-repo` on Cloud
+//! (`acme`) and Data Center (`PAY`); the scope is `^payments-.*`; `repos:` lists
+//! `payments-api` (cloned), `payments-core` (DC), `payments-ledger` and `secret-repo`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use agentenv::secrets::ResolvedSecrets;
+use agentenv::spec::LoadedEnv;
+use agentenv::tools::{Context, Kind};
+use bitbucket_emulator::{Pipeline, PullRequest};
+use serde_json::json;
+
+use crate::support::api::{CLOUD_TOKEN, Fixture, Seen};
+use crate::support::names;
+
+/// The fixture's spec with one provider only (`cloud`) and nothing in `repos:`.
+fn cloud_only_ctx(f: &Fixture) -> Arc<Context> {
+    let text = f.spec_text.split("  dc:\n").next().unwrap().to_string() + "repos: []\n";
+    let env = LoadedEnv::from_str(&f.spec_path, &text)
+        .expect("spec loads")
+        .with_scope(Some("^payments-.*"), Some("^(main|feature)$"))
+        .unwrap();
+    let values = BTreeMap::from([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())]);
+    let mut ctx = Context::open(env, &f.workdir, ResolvedSecrets::from_values(values)).unwrap();
+    ctx.api.options.cache_ttl = std::time::Duration::ZERO;
+    Arc::new(ctx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_scope_names_are_refused_alike_before_any_request() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    f.emu.reset_counters();
+    let mut messages = Vec::new();
+    // `secret-repo` exists on both providers (and is even in `repos:`); `secret-nope` exists
+    // nowhere: the answers differ only by the name.
+    for name in [
+        "secret-repo",
+        "acme/secret-repo",
+        "PAY/secret-repo",
+        "secret-nope",
+        "acme/secret-nope",
+        "PAY/secret-nope",
+    ] {
+        for tool in ["browse", "list_pull_requests", "list_commits"] {
+            let e = seen
+                .err(&ctx, tool, json!({"repo": name}), Kind::OutOfScope)
+                .await;
+            messages.push(e.message.replace(name, "NAME"));
+        }
+    }
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(
+        f.emu.requests().len(),
+        0,
+        "scope is decided from the name alone"
+    );
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_slug_on_two_providers_is_refused_with_the_choices() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    let e = seen
+        .err(&ctx, "browse", json!({"repo": "payments-web"}), Kind::Input)
+        .await;
+    assert!(
+        e.message.contains("`acme/payments-web`") && e.message.contains("`PAY/payments-web`"),
+        "{e}"
+    );
+    // Named by `owner/slug`, each provider answers for its own (any case of the owner).
+    for (name, full) in [
+        ("acme/payments-web", "acme/payments-web"),
+        ("pay/payments-web", "PAY/payments-web"),
+    ] {
+        let b = seen.ok(&ctx, "list_branches", json!({"repo": name})).await;
+        assert_eq!(names(&b, "branches", "name"), ["feature", "main"], "{full}");
+    }
+    // A bare slug only one provider has is that provider's, looked up once per server.
+    f.emu.add_cloud_repo("acme", "payments-solo", &f.repo);
+    f.emu.reset_counters();
+    for _ in 0..2 {
+        let root = seen
+            .ok(&ctx, "browse", json!({"repo": "payments-solo"}))
+            .await;
+        assert_eq!(names(&root, "entries", "path"), ["README.md", "src.txt"]);
+    }
+    assert_eq!(
+        f.emu
+            .count("GET /rest/api/*/projects/PAY/repos/payments-solo"),
+        1,
+        "{:?}",
+        f.emu.counts_by_route()
+    );
+    // In scope, on neither provider: not found, naming where it was looked for.
+    let e = seen
+        .err(
+            &ctx,
+            "read_file",
+            json!({"repo": "payments-nowhere", "path": "README.md"}),
+            Kind::NotFound,
+        )
+        .await;
+    assert!(
+        e.message.contains("cloud") && e.message.contains("dc"),
+        "{e}"
+    );
+    // An owner no provider has: not found without a request.
+    f.emu.reset_counters();
+    seen.err(
+        &ctx,
+        "browse",
+        json!({"repo": "other/payments-web"}),
+        Kind::OutOfScope,
+    )
+    .await;
+    assert_eq!(f.emu.requests().len(), 0);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_provider_and_empty_repos_every_in_scope_repository_answers() {
+    let f = Fixture::standard();
+    let ctx = cloud_only_ctx(&f);
+    let mut seen = Seen::default();
+    let file = seen
+        .ok(
+            &ctx,
+            "read_file",
+            json!({"repo": "payments-x", "path": "src.txt"}),
+        )
+        .await;
+    assert_eq!(file["content"], "1\tone\n2\ttwo\n3\tthree\n");
+    assert!(file["note"].as_str().unwrap().contains("repos:"), "{file}");
+    // Pull requests and pipelines of a repository nobody listed.
+    f.emu.add_cloud_pull_request(
+        "acme",
+        "payments-worker",
+        PullRequest {
+            id: 7,
+            title: "Retry failed charges".into(),
+            source_branch: "feature".into(),
+            destination_branch: "main".into(),
+            ..Default::default()
+        },
+    );
+    f.emu.add_pipeline(
+        "acme",
+        "payments-worker",
+        Pipeline {
+            result: Some("FAILED".into()),
+            ..Default::default()
+        },
+    );
+    let prs = seen
+        .ok(
+            &ctx,
+            "list_pull_requests",
+            json!({"repo": "payments-worker"}),
+        )
+        .await;
+    assert_eq!(
+        names(&prs, "pull_requests", "title"),
+        ["Retry failed charges"]
+    );
+    let pr = seen
+        .ok(
+            &ctx,
+            "get_pull_request",
+            json!({"repo": "payments-worker", "id": 7}),
+        )
+        .await;
+    assert_eq!(pr["pull_request"]["id"], 7, "{pr}");
+    let pipelines = seen
+        .ok(&ctx, "list_pipelines", json!({"repo": "payments-worker"}))
+        .await;
+    assert_eq!(pipelines["pipelines"][0]["result"], "FAILED", "{pipelines}");
+    // Outside the scope, or a Data Center name with no Data Center provider.
+    for name in ["secret-repo", "PAY/payments-web"] {
+        seen.err(&ctx, "browse", json!({"repo": name}), Kind::OutOfScope)
+            .await;
+    }
+    seen.assert_clean();
+}
