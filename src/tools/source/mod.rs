@@ -181,13 +181,12 @@ impl Context {
     /// it, else a refusal naming each `owner/slug` that exists. Remembered per server.
     fn pick_provider(&self, name: &str, candidates: Vec<Repo>) -> Result<Repo> {
         let key = name.to_string();
-        if let Some(p) = self.api.picked(&key) {
-            if let Some(r) = candidates
+        if let Some(p) = self.api.picked(&key)
+            && let Some(r) = candidates
                 .iter()
                 .find(|r| r.provider.as_deref() == Some(&p))
-            {
-                return Ok(r.clone());
-            }
+        {
+            return Ok(r.clone());
         }
         let providers = &self.env.spec.providers;
         let mut found = Vec::new();
