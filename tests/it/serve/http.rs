@@ -2,66 +2,18 @@
 //! wire (headers, status codes, SSE framing) is what is tested. DNS-rebinding protection
 //! (Host, Origin), the bearer token, and the refusal to open a non-loopback port without one.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use super::raw::Server;
 use crate::support::workspace::{Fixture, small_app};
 
 const CANARY: &str = "canary-token-5f1e9c2b7d";
 
-/// A running `agentenv serve --http 127.0.0.1:0`; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(fx: &Fixture, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = fx.command();
-    cmd.arg("serve")
-        .arg(&fx.spec)
-        .arg("--workdir")
-        .arg(&fx.workdir)
-        .args(["--http", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let url = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("server exited before listening: {seen}"))
-            .unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(at) = line.find("http://") {
-            break line[at..].trim().to_string();
-        }
-    };
-    let stderr = std::sync::Arc::new(std::sync::Mutex::new(seen));
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&(line + "\n"));
-        }
-    });
-    Server { child, url, stderr }
+    Server::start(fx, extra, env)
 }
 
 fn initialize_body() -> Value {

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -15,6 +16,10 @@ use crate::support::workspace::Fixture;
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The endpoint the server printed (`http://127.0.0.1:PORT/mcp`).
+    pub url: String,
+    /// Everything the server wrote on stderr so far.
+    pub stderr: Arc<Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -42,7 +47,7 @@ impl Server {
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = String::new();
-        let addr = loop {
+        let url = loop {
             let line = lines
                 .next()
                 .unwrap_or_else(|| panic!("server exited before listening: {seen}"))
@@ -50,13 +55,29 @@ impl Server {
             seen.push_str(&line);
             seen.push('\n');
             if let Some(at) = line.find("http://") {
-                let rest = &line[at + "http://".len()..];
-                break rest.split('/').next().unwrap().parse().unwrap();
+                break line[at..].trim().to_string();
             }
         };
+        let addr = url["http://".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Server { child, addr }
+        let stderr = Arc::new(Mutex::new(seen));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Server {
+            child,
+            addr,
+            url,
+            stderr,
+        }
     }
 
     pub fn connect(&self) -> Conn {
