@@ -63,7 +63,7 @@
 //!   and checkouts made from it then have full history too.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -208,17 +208,7 @@ impl Cache {
     /// locked, validated, and rebuilt empty when broken. Waits while another process holds it.
     pub fn lock(&self, url: &str) -> Result<Mirror> {
         let key = key(url);
-        let lock_path = self.lock_path(&key);
-        let fail =
-            |e: std::io::Error| Error::failure(format!("cannot lock {}: {e}", lock_path.display()));
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(fail)?;
-        lock.lock().map_err(fail)?;
+        let lock = crate::provision::lock::wait_for(&self.lock_path(&key))?;
         let dir = self.mirror_path(url);
         let repo = match validate(&dir, url) {
             Ok(repo) => repo,
@@ -295,13 +285,7 @@ impl Cache {
             if path == keep {
                 continue;
             }
-            let Ok(lock) = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(self.lock_path(&key))
-            else {
+            let Ok(lock) = crate::provision::lock::open(&self.lock_path(&key)) else {
                 continue;
             };
             // Held by someone: in use now, so not the least recently used anyway.

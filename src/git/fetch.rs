@@ -24,7 +24,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,16 +219,7 @@ pub struct FetchLock {
 /// Take the checkout's fetch lock (`.git/agentenv-fetch.lock`), waiting for a fetch in
 /// progress (which its own budget bounds).
 pub fn lock(git_dir: &Path) -> Result<FetchLock> {
-    let path = git_dir.join("agentenv-fetch.lock");
-    let fail = |e: std::io::Error| Error::failure(format!("cannot lock {}: {e}", path.display()));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(fail)?;
-    file.lock().map_err(fail)?;
+    let file = crate::provision::lock::wait_for(&git_dir.join("agentenv-fetch.lock"))?;
     Ok(FetchLock { _file: file })
 }
 

@@ -7,6 +7,30 @@ use std::path::Path;
 
 use crate::error::{Error, Kind, Result};
 
+fn lock_error(path: &Path, e: std::io::Error) -> Error {
+    Error::failure(format!("cannot lock {}: {e}", path.display()))
+}
+
+/// The lock file at `path`, created when missing (its content is never truncated: it names
+/// the holder).
+pub(crate) fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| lock_error(path, e))
+}
+
+/// The lock file at `path`, locked: waits while another process holds it (the holder's own
+/// bounds — timeouts, budgets — end the wait). Dropping the file releases the lock.
+pub(crate) fn wait_for(path: &Path) -> Result<File> {
+    let file = open(path)?;
+    file.lock().map_err(|e| lock_error(path, e))?;
+    Ok(file)
+}
+
 /// Held for the whole provision; dropping it releases the lock.
 #[derive(Debug)]
 pub struct WorkdirLock {
@@ -17,14 +41,8 @@ pub struct WorkdirLock {
 /// block until it is free when `wait` is set.
 pub fn acquire(workdir: &Path, wait: bool, on_wait: impl FnOnce(&str)) -> Result<WorkdirLock> {
     let path = super::state::agentenv_dir(workdir).join("lock");
-    let fail = |e: std::io::Error| Error::failure(format!("cannot lock {}: {e}", path.display()));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(fail)?;
+    let fail = |e: std::io::Error| lock_error(&path, e);
+    let mut file = open(&path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
