@@ -73,20 +73,32 @@ fn finish<T>(t: &Transport, mut page: Page<T>) -> Result<Page<T>, ApiError> {
 pub(crate) async fn repositories(
     t: &Transport,
     workspace: &str,
+    filter: Option<&str>,
     limit: usize,
     cursor: Option<&Cursor>,
 ) -> Result<Page<Repository>, ApiError> {
     let endpoint = format!("/repositories/{}", seg(workspace));
+    // BBQL `~` on the full name: a case-insensitive "contains" on `workspace/slug` (the
+    // display `name` can differ from the slug, so it is not the field to filter on).
+    let params: Vec<(&str, String)> = filter
+        .map(|f| ("q", format!("full_name ~ {}", bbql_string(f))))
+        .into_iter()
+        .collect();
     page(
         t,
         &endpoint,
-        &[],
+        &params,
         limit,
         cursor,
         None,
         Repository::from_cloud,
     )
     .await
+}
+
+/// A BBQL string literal.
+fn bbql_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, ApiError> {

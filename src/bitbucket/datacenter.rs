@@ -69,14 +69,26 @@ fn page_path(
 pub(crate) async fn repositories(
     t: &Transport,
     project: &str,
+    filter: Option<&str>,
     limit: usize,
     cursor: Option<&Cursor>,
 ) -> Result<Page<Repository>, ApiError> {
-    let endpoint = format!("/api/1.0/projects/{}/repos", seg(project));
+    // The project's listing has no filter; the cross-project search does, by name
+    // (case-insensitive), narrowed to the project by its key.
+    let (endpoint, params) = match filter {
+        None => (format!("/api/1.0/projects/{}/repos", seg(project)), vec![]),
+        Some(name) => (
+            "/api/1.0/repos".to_string(),
+            vec![
+                ("projectkey", project.to_string()),
+                ("name", name.to_string()),
+            ],
+        ),
+    };
     page(
         t,
         &endpoint,
-        &[],
+        &params,
         limit,
         cursor,
         Repository::from_datacenter,

@@ -200,6 +200,12 @@ impl Cache {
         self.root.join("mirrors").join(format!("{}.git", key(url)))
     }
 
+    /// Whether the mirror of `url` exists and finished its first fetch (no lock taken: an
+    /// answer for a listing, not a promise that it is still there when locked).
+    pub fn has(&self, url: &str) -> bool {
+        self.mirror_path(url).join(MARKER).is_file()
+    }
+
     fn lock_path(&self, key: &str) -> PathBuf {
         self.root.join("locks").join(format!("{key}.lock"))
     }

@@ -7,8 +7,11 @@
 //! first `limit` matches in (repo, path, line) order are kept. Memory stays bounded because
 //! the collector drops whole files that sort after the first `limit` matches as it goes.
 
+mod cache;
 mod collect;
 mod tree;
+
+pub(crate) use cache::is_cached;
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -15,7 +15,7 @@ use agentenv::tools::{Context, Kind};
 use bitbucket_emulator::{Pipeline, PullRequest};
 use serde_json::json;
 
-use crate::support::api::{CLOUD_TOKEN, Fixture, Seen};
+use crate::support::api::{CLOUD_TOKEN, DC_TOKEN, Fixture, IN_SCOPE, Seen};
 use crate::support::names;
 
 /// The fixture's spec with one provider only (`cloud`) and nothing in `repos:`.
@@ -189,6 +189,125 @@ async fn with_one_provider_and_empty_repos_every_in_scope_repository_answers() {
     for name in ["secret-repo", "PAY/payments-web"] {
         seen.err(&ctx, "browse", json!({"repo": name}), Kind::OutOfScope)
             .await;
+    }
+    seen.assert_clean();
+}
+
+/// The fixture's spec with its scope replaced.
+fn ctx_with_scope(f: &Fixture, repositories: &str) -> Arc<Context> {
+    let env = LoadedEnv::from_str(&f.spec_path, &f.spec_text)
+        .expect("spec loads")
+        .with_scope(Some(repositories), Some("^(main|feature)$"))
+        .unwrap();
+    let values = BTreeMap::from([
+        ("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string()),
+        ("DC_TOKEN".to_string(), DC_TOKEN.to_string()),
+    ]);
+    let mut ctx = Context::open(env, &f.workdir, ResolvedSecrets::from_values(values)).unwrap();
+    ctx.api.options.cache_ttl = std::time::Duration::ZERO;
+    Arc::new(ctx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_repositories_filters_on_the_server_and_says_what_each_repository_is() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    f.emu.reset_counters();
+    for provider in ["cloud", "dc"] {
+        let out = seen
+            .ok(&ctx, "list_repositories", json!({"provider": provider}))
+            .await;
+        assert_eq!(names(&out, "repositories", "name"), IN_SCOPE, "{out}");
+        assert_eq!(out["out_of_scope"], 0, "filtered upstream: {out}");
+        let status = |name: &str| {
+            out["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap()["status"]
+                .clone()
+        };
+        let want = if provider == "cloud" {
+            "provisioned"
+        } else {
+            "api_only"
+        };
+        assert_eq!(status("payments-api"), want, "{provider}");
+        assert_eq!(status("payments-web"), "api_only");
+        // Listed in `repos:` (payments-core on dc) but not cloned: still API only.
+        assert_eq!(status("payments-core"), "api_only");
+    }
+    let queries: Vec<(String, String)> = f
+        .emu
+        .requests()
+        .into_iter()
+        .map(|r| (r.path, r.query))
+        .collect();
+    let cloud = queries
+        .iter()
+        .find(|(p, _)| p == "/2.0/repositories/acme")
+        .expect("the workspace-scoped listing");
+    let q = percent_encoding::percent_decode_str(&cloud.1.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(q.contains(r#"q=full_name ~ "payments-""#), "{q}");
+    assert!(
+        queries.iter().any(|(p, q)| p == "/rest/api/1.0/repos"
+            && q.contains("projectkey=PAY")
+            && q.contains("name=payments")),
+        "{queries:?}"
+    );
+    assert!(
+        !queries.iter().any(|(p, _)| p == "/2.0/repositories"),
+        "never the cross-workspace listing (410 since 2026)"
+    );
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_repositories_reads_on_through_thin_pages_and_resumes_mid_page() {
+    let f = Fixture::standard();
+    // 120 out-of-scope repositories sort before the in-scope ones on both sides.
+    for i in 0..120 {
+        let slug = format!("other-{i:03}");
+        f.emu.add_cloud_repo("acme", &slug, &f.repo);
+        f.emu.add_dc_repo("PAY", &slug, &f.repo);
+    }
+    // No literal every match holds but `-`: nothing useful to filter on upstream.
+    let ctx = ctx_with_scope(&f, "-(web|x)$");
+    let mut seen = Seen::default();
+    for provider in ["cloud", "dc"] {
+        let first = seen
+            .ok(
+                &ctx,
+                "list_repositories",
+                json!({"provider": provider, "limit": 2}),
+            )
+            .await;
+        assert_eq!(
+            names(&first, "repositories", "name"),
+            ["payments-web", "payments-x"],
+            "{provider}: {first}"
+        );
+        assert!(
+            first["out_of_scope"].as_u64().unwrap() >= 120,
+            "{provider}: {first}"
+        );
+        assert!(first.get("note").is_none(), "a full page: {first}");
+        // One at a time: the cursor resumes inside the upstream page.
+        let mut got = Vec::new();
+        let mut args = json!({"provider": provider, "limit": 1});
+        for _ in 0..4 {
+            let page = seen.ok(&ctx, "list_repositories", args.clone()).await;
+            got.extend(names(&page, "repositories", "name"));
+            match page.get("next_cursor") {
+                Some(c) => args["cursor"] = c.clone(),
+                None => break,
+            }
+        }
+        assert_eq!(got, ["payments-web", "payments-x"], "{provider}");
     }
     seen.assert_clean();
 }
