@@ -241,6 +241,35 @@ impl Tool for ListRepositories {
     }
 }
 
+/// Every in-scope repository of `provider` as `(slug, full name)`, reading at most
+/// [`MAX_WORKSPACE_PAGES`] pages of 100 (server-filtered as the listing is); false when the
+/// listing went on past that. For a workspace-wide search.
+pub(crate) fn in_scope(ctx: &Context, provider: &str) -> Result<(Vec<(String, String)>, bool)> {
+    let client = ctx.api_client(provider)?;
+    let filter = server_filter(&client.flavor, ctx.env.scope.repositories_rule());
+    let what = format!("the workspace/project of provider `{provider}`");
+    let mut upstream: Option<Cursor> = None;
+    let mut out = Vec::new();
+    for _ in 0..MAX_WORKSPACE_PAGES {
+        let page = block_on(client.repositories(filter.as_deref(), MAX_PAGE, upstream.as_ref()))
+            .map_err(|e| api_error(e, &what))?;
+        out.extend(
+            page.values
+                .into_iter()
+                .filter(|r| ctx.env.scope.repo(&r.slug, Some(&r.full_name)))
+                .map(|r| (r.slug, r.full_name)),
+        );
+        match page.next {
+            None => return Ok((out, true)),
+            Some(n) => upstream = Some(n),
+        }
+    }
+    Ok((out, false))
+}
+
+/// Upstream pages of 100 a workspace-wide search reads at most to enumerate a provider.
+const MAX_WORKSPACE_PAGES: usize = 20;
+
 /// Upstream pages one answer reads at most.
 const MAX_PAGES: usize = 5;
 /// The largest upstream page Bitbucket Cloud serves.
