@@ -549,6 +549,17 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
                 repo: it.label.clone(),
                 reason: e.message,
             }),
+            // Alone over the budget: calling again would stop at it again, so it is skipped.
+            Err(NotCloned::Budget) if i == 0 => skipped.push(Skipped {
+                repo: it.label.clone(),
+                reason: format!(
+                    "its clone does not fit one call's fetch budget ({} MB, {} s); raise {} and {}, or list it in `repos:` and provision it",
+                    clones.budget.bytes >> 20,
+                    clones.budget.time.as_secs(),
+                    crate::git::fetch::BUDGET_MB_VAR,
+                    crate::git::fetch::BUDGET_SECS_VAR
+                ),
+            }),
             Err(NotCloned::Budget) => {
                 stopped_at = Some(i);
                 why_stopped = Some(format!(
@@ -564,9 +575,15 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
             }
         }
         if budget.is_cut() {
-            // Cut inside this repository: the next call searches it again, whole.
-            stopped_at = Some(i);
-            searched.pop_if(|s| s.repo == it.label);
+            if i == 0 {
+                // Alone over the search budget: searching it again would cut it again, so
+                // its partial answer stands (the note says so) and the cursor moves on.
+                stopped_at = Some(i + 1).filter(|&n| n < items.len());
+            } else {
+                // Cut inside this repository: the next call searches it again, whole.
+                stopped_at = Some(i);
+                searched.pop_if(|s| s.repo == it.label);
+            }
             break;
         }
     }

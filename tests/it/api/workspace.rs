@@ -529,5 +529,21 @@ async fn a_search_cut_by_its_byte_budget_continues_by_cursor_and_two_servers_sha
     }
     let want: Vec<String> = IN_SCOPE.iter().map(|r| format!("acme/{r}")).collect();
     assert_eq!(searched, want);
+    // A repository alone over the budget (20 bytes) would be cut again on every call: its
+    // partial answer stands and the cursor moves on, so the search still ends.
+    let tiny = text_ctx(20);
+    let mut args = json!({"query": "three"});
+    let mut searched = Vec::new();
+    for calls in 1.. {
+        let out = seen.ok(&tiny, "search_code", args.clone()).await;
+        assert_eq!(names(&out, "searched", "repo").len(), 1, "{out}");
+        searched.extend(names(&out, "searched", "repo"));
+        match out.get("next_cursor") {
+            Some(c) => args["cursor"] = c.clone(),
+            None => break,
+        }
+        assert!(calls < 6, "{searched:?}");
+    }
+    assert_eq!(searched, want);
     seen.assert_clean();
 }
