@@ -562,15 +562,22 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
             }),
             Err(NotCloned::Budget) => {
                 stopped_at = Some(i);
-                why_stopped = Some(format!(
-                    "this call made its new clones into the clone cache ({} new, {}; at most {} clones, {} MB and {} s of fetching per call: {} and the fetch budget)",
-                    clones.new_clones,
-                    mb(clones.received),
-                    ctx.limits.search_clones,
-                    clones.budget.bytes >> 20,
-                    clones.budget.time.as_secs(),
-                    crate::tools::limits::SEARCH_MAX_CLONES_VAR,
-                ));
+                why_stopped = Some(if clones.clones_left == 0 {
+                    format!(
+                        "this call made its {} new clones into the clone cache ({})",
+                        clones.new_clones,
+                        crate::tools::limits::SEARCH_MAX_CLONES_VAR
+                    )
+                } else {
+                    format!(
+                        "this call's clones reached its fetch budget ({}, at most {} MB in {} s: {} and {})",
+                        mb(clones.received),
+                        clones.budget.bytes >> 20,
+                        clones.budget.time.as_secs(),
+                        crate::git::fetch::BUDGET_MB_VAR,
+                        crate::git::fetch::BUDGET_SECS_VAR
+                    )
+                });
                 break;
             }
         }
@@ -588,27 +595,32 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
         }
     }
 
-    let collector = collector.into_inner().expect("collector lock");
-    let mut result = collector.finish(searched, skipped, args);
-    budget.annotate(&mut result.truncated, &mut result.note);
     let left: Vec<&Item<'_>> = match stopped_at {
         Some(i) => items[i..].iter().collect(),
         None => Vec::new(),
     };
+    let nothing_yet = searched.is_empty() && skipped.is_empty();
+    let collector = collector.into_inner().expect("collector lock");
+    let mut result = collector.finish(searched, skipped, args);
+    if nothing_yet && !(left.is_empty() && without_files.is_empty()) {
+        // Not "nothing in scope": the notes below say what is left and how to reach it.
+        result.note = None;
+    }
+    budget.annotate(&mut result.truncated, &mut result.note);
     let mut pending = Vec::new();
     if let Some(first) = left.first() {
         result.next_cursor =
             paging::encode_bound(CURSOR_KIND, &binding(args), Some(first.key.clone()));
         pending.push(format!(
-            "{} repositories in scope not searched: {}; pass `next_cursor` as `cursor` (same other arguments) to search them, or name one `repo`",
-            left.len(),
+            "{} in scope not searched: {}; pass `next_cursor` as `cursor` (same other arguments) to search them, or name one `repo`",
+            text::count(left.len() as u64, "repository", "repositories"),
             why_stopped.unwrap_or_else(|| "the search budget is spent".to_string())
         ));
     }
     if !without_files.is_empty() {
         pending.push(format!(
-            "`working_tree` searches the checkouts only: {} other repositories in scope have no checkout; drop `working_tree` to search their committed files",
-            without_files.len()
+            "`working_tree` searches the checkouts only: {} in scope without one not searched; drop `working_tree` to search their committed files",
+            text::count(without_files.len() as u64, "repository", "repositories")
         ));
     }
     let all_left: Vec<&Item<'_>> = left.into_iter().chain(&without_files).collect();

@@ -406,6 +406,23 @@ async fn search_code_reaches_every_repository_in_scope_through_the_clone_cache()
         .await;
     }
     assert!(git_paths(&f).is_empty(), "{:?}", f.emu.requests());
+    // Only checkouts have a working tree: the others are named, not silently left out.
+    let wt = seen
+        .ok(
+            &ctx,
+            "search_code",
+            json!({"query": "three", "working_tree": true}),
+        )
+        .await;
+    assert_eq!(names(&wt, "searched", "repo"), Vec::<String>::new(), "{wt}");
+    assert_eq!(wt["not_searched_count"], 6, "{wt}");
+    assert!(wt.get("next_cursor").is_none(), "{wt}");
+    let note = wt["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("`working_tree` searches the checkouts only: 6 repositories"),
+        "{note}"
+    );
+    assert!(!note.contains("nothing was searched"), "{note}");
     // A clone in the cache has no files on disk, and is searched at a branch.
     seen.err(
         &ctx,
@@ -478,7 +495,7 @@ async fn a_search_past_its_clone_budget_says_what_is_left_and_continues_by_curso
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_search_cut_by_its_byte_budget_continues_by_cursor_and_two_servers_share_the_cache() {
+async fn two_servers_share_the_cache_a_damaged_mirror_is_rebuilt_and_a_cut_search_continues() {
     let f = Fixture::standard();
     let text_ctx = |bytes: u64| {
         let env = LoadedEnv::from_str(
@@ -505,6 +522,37 @@ async fn a_search_cut_by_its_byte_budget_continues_by_cursor_and_two_servers_sha
     }
     let mirrors = f.workdir.join(".agentenv/cache/mirrors");
     assert_eq!(std::fs::read_dir(&mirrors).unwrap().count(), 6);
+    // A damaged mirror (its pack cut short) is rebuilt from the remote, not searched.
+    let mirror = std::fs::read_dir(&mirrors)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pack = std::fs::read_dir(mirror.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pack"))
+        .unwrap();
+    let len = std::fs::metadata(&pack).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    f.emu.reset_counters();
+    let again = a
+        .call("search_code", json!({"query": "three"}))
+        .await
+        .unwrap();
+    assert_eq!(again["total_matches"], 6, "{again}");
+    assert!(
+        git_paths(&f)
+            .iter()
+            .any(|p| p.ends_with("/git-upload-pack")),
+        "the damaged mirror was fetched anew"
+    );
 
     // Each repository holds 25 bytes of text (README.md, src.txt): 60 bytes read two whole
     // repositories and cut the third, which the cursor then searches again, whole.
