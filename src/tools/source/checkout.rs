@@ -464,7 +464,12 @@ impl<'a> Checkout<'a> {
             *slot = Some(Box::new(Fetcher::new(self.origin()?, Budget::from_env()?)));
         }
         let fetcher = slot.as_mut().expect("set above");
-        let _lock = fetch::lock(self.git.path())?;
+        // Another call fetching into this checkout is waited for within this call's budget.
+        let Some(_lock) = fetch::lock(self.git.path(), fetcher.deadline())? else {
+            fetcher.exhausted = true;
+            self.budget_spent.set(true);
+            return Ok(false);
+        };
         match fetcher.fetch(&self.git, &branches, depth) {
             Ok(()) => Ok(true),
             Err(Stopped::Budget) => {
