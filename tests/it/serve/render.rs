@@ -59,7 +59,11 @@ fn checkout_tools_render_every_fact_of_their_answer() {
     // Each author once, above the rows; ids as git abbreviates them.
     let email = l.json["commits"][0]["author"]["email"].as_str().unwrap();
     assert_eq!(l.text.matches(email).count(), 1, "{}", l.text);
-    assert!(l.text.contains(&head[..12]) && !l.text.contains(&head), "{}", l.text);
+    assert!(
+        l.text.contains(&head[..12]) && !l.text.contains(&head),
+        "{}",
+        l.text
+    );
     answer(
         &ctx,
         "list_commits",
