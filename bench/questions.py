@@ -414,6 +414,8 @@ def report_peers(answers, peer_answers):
         else:
             print(f"  {name}: tools/list {list_bytes / 1000:.1f} KB for {tools} tools")
     names = [name for name, lb, _, _ in peer_answers if lb is not None]
+    if not names:
+        return
     print()
     print("| question | agentenv calls / text KB | " + " | ".join(f"{n} calls / text KB / complete" for n in names)
           + " | agentenv / best complete peer |")

@@ -43,10 +43,6 @@ class NotAsked(Exception):
     """The peer cannot answer this question here; the message says why."""
 
 
-class Unanswered(Exception):
-    """A call failed: the peer could not answer."""
-
-
 class Peer:
     name = ""
     package = ""
@@ -238,8 +234,17 @@ async def _ask_peers(peers_dir, base, email, token, root, truth, facts, asker, s
         if not peer.installed():
             out.append((peer.name, None, None, f"not installed in {peers_dir}"))
             continue
+        try:
+            out.append(await _ask_peer(peer, truth, facts, asker, size))
+        except Exception as e:  # a peer that does not start is reported, agentenv's table stands
+            out.append((peer.name, None, None, f"did not answer: {str(e)[:160]}"))
+    return out
+
+
+async def _ask_peer(peer, truth, facts, asker, size):
+    with open(os.devnull, "w") as devnull:
         async with AsyncExitStack() as stack:
-            read, write = await stack.enter_async_context(stdio_client(peer.params(), errlog=open(os.devnull, "w")))
+            read, write = await stack.enter_async_context(stdio_client(peer.params(), errlog=devnull))
             session = await stack.enter_async_context(ClientSession(read, write))
             await session.initialize()
             listed = await session.list_tools()
@@ -263,5 +268,4 @@ async def _ask_peers(peers_dir, base, email, token, root, truth, facts, asker, s
                 want = facts(question, truth)
                 text = unescaped("\n".join(a.texts))
                 rows.append((question, a, len(want), [f for f in want if f not in text]))
-            out.append((peer.name, size(listed), len(listed.tools), rows))
-    return out
+            return (peer.name, size(listed), len(listed.tools), rows)
