@@ -108,7 +108,7 @@ impl Tool for ListPullRequests {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         let mut t = format!(
-            "{}: {} ({state})",
+            "{}: {} ({state}; author: source -> destination; comments shown where there are any)",
             out.repo,
             text::count(
                 out.pull_requests.len() as u64,
@@ -125,7 +125,7 @@ impl Tool for ListPullRequests {
         }
         t.push('\n');
         for pr in &out.pull_requests {
-            render_pr(&mut t, pr);
+            render_pr(&mut t, pr, Some(&state));
         }
         text::footer(&mut t, out.next_cursor.as_deref(), None);
         t
@@ -200,29 +200,31 @@ impl Tool for ListPullRequests {
 const LIST_KIND: &str = "pulls.v1";
 const MAX_PR_LIMIT: usize = 50;
 
-/// A pull request in two or three lines: number, state and title; who, branches, comments
-/// and reviewers; dates and link.
-pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
-    let _ = write!(t, "#{} {}", pr.id, pr.state);
+/// A pull request in two or three lines: number, state and title; author, branches with
+/// their short commit ids, reviewers and comments; dates and link. In a list (`listed` is the
+/// list's state) a state equal to the list's and a comment count of zero go without saying.
+pub(crate) fn render_pr(t: &mut String, pr: &PullRequest, listed: Option<&str>) {
+    let _ = write!(t, "#{}", pr.id);
+    if listed != Some(pr.state.as_str()) {
+        let _ = write!(t, " {}", pr.state);
+    }
     if pr.draft {
         t.push_str(" draft");
     }
     let _ = writeln!(t, " {}", pr.title);
     let side = |branch: &str, commit: &Option<String>| match commit {
-        Some(c) => format!("{branch} ({c})"),
+        Some(c) => format!("{branch} {}", text::short_id(c)),
         None => branch.to_string(),
     };
-    let mut line = vec![format!(
+    let branches = format!(
         "{} -> {}",
         side(&pr.source_branch, &pr.source_commit),
         side(&pr.destination_branch, &pr.destination_commit)
-    )];
-    if let Some(a) = &pr.author {
-        line.insert(0, format!("by {a}"));
-    }
-    if let Some(n) = pr.comment_count {
-        line.push(text::count(n, "comment", "comments"));
-    }
+    );
+    let mut line = vec![match &pr.author {
+        Some(a) => format!("{a}: {branches}"),
+        None => branches,
+    }];
     if let Some(rs) = &pr.reviewers {
         let names: Vec<String> = rs
             .iter()
@@ -237,10 +239,19 @@ pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
             format!("reviewers {}", names.join(", "))
         });
     }
-    let _ = writeln!(t, "  {}", line.join(", "));
+    match pr.comment_count {
+        Some(0) if listed.is_some() => {}
+        Some(n) => line.push(text::count(n, "comment", "comments")),
+        None => {}
+    }
+    let _ = writeln!(t, "  {}", line.join("; "));
     let dates: Vec<String> = [
-        pr.created.as_ref().map(|d| format!("created {d}")),
-        pr.updated.as_ref().map(|d| format!("updated {d}")),
+        pr.created
+            .as_deref()
+            .map(|d| format!("created {}", text::when(d))),
+        pr.updated
+            .as_deref()
+            .map(|d| format!("updated {}", text::when(d))),
         pr.url.clone(),
     ]
     .into_iter()
