@@ -190,7 +190,15 @@ pub fn assert_text_holds_json(tool: &str, json: &Value, text: &str) {
         let hex = matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
         let b = s.as_bytes();
         let time = b.len() >= 20 && b[4] == b'-' && b[10] == b'T' && b[13] == b':';
+        // A list whose links all end in their id says the pattern once: `links: …/{id}`.
+        let linked = s.starts_with("http")
+            && s.rsplit_once('/').is_some_and(|(prefix, id)| {
+                id.bytes().all(|b| b.is_ascii_digit())
+                    && text.contains(&format!("{prefix}/{{id}}"))
+                    && text.contains(&format!("#{id} "))
+            });
         text.contains(s)
+            || linked
             || (hex && text.contains(&s[..12]))
             || (time && {
                 let spaced = format!("{} {}", &s[..10], &s[11..]);
