@@ -14,31 +14,15 @@
 #           (a second emulator allows anonymous reads): what authentication itself costs
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 commits=${BENCH_COMMITS:-2000}
 files=${BENCH_FILES:-1200}
 branches=${BENCH_BRANCHES:-60}
 token=bench-token-0f1e2d3c4b5a
 
-echo "building release binaries..." >&2
-(cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
+build_release
 
-work=$(mktemp -d)
-emu_pid=
-anon_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    [ -n "$anon_pid" ] && kill "$anon_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 export BB_TOKEN=$token AGENTENV_PERSONAL_FILE=$work/none.yaml
 
 # The repository generator of bench/provision.sh, taken from there so the two benches measure
@@ -50,22 +34,15 @@ python3 "$work/gen.py" "$commits" "$files" "$branches" | git -C "$work/big.git" 
 git -C "$work/big.git" symbolic-ref HEAD refs/heads/main
 git -C "$work/big.git" repack -adq
 
-"$emulator" \
+start_emulator base \
     --token "cloud-api:bench@example.com:bench:$token:read:repository:bitbucket" \
     --token "dc-project:BENCH:$token-dc:REPO_READ" \
     --cloud-repo bench/big="$work/big.git" \
     --cloud-repo bench/big1="$work/big.git" --cloud-repo bench/big2="$work/big.git" \
     --cloud-repo bench/big3="$work/big.git" --cloud-repo bench/big4="$work/big.git" \
-    --dc-repo BENCH/big="$work/big.git" \
-    > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+    --dc-repo BENCH/big="$work/big.git"
 echo "serving $base" >&2
-"$emulator" --anonymous --cloud-repo bench/big="$work/big.git" > "$work/anon.out" 2>"$work/anon.err" &
-anon_pid=$!
-for _ in $(seq 100); do [ -s "$work/anon.out" ] && break; sleep 0.05; done
-anon_base=$(head -n 1 "$work/anon.out")
+start_emulator anon_base --anonymous --cloud-repo bench/big="$work/big.git"
 
 cloud_provider="  bb:
     kind: cloud
@@ -100,17 +77,6 @@ dc_git() {
         git clone -q --depth 1 "$base/scm/bench/big.git" "$1"
 }
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-timed() {
-    local s e
-    s=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" >&2; exit 1; }
-    e=$(now_us)
-    echo $(( e - s ))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
 provision() { "$agentenv" provision "$work/$1.yaml" --workdir "$2"; }
 
 cloud_git "$work/warmup" && rm -rf "$work/warmup"

@@ -17,32 +17,17 @@
 #   run-cold `agentenv run --cache-dir -- true`, fresh   vs  cold provision, warm cache
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 repo=${1:?usage: bench/cache.sh BARE-REPO [RUNS]}
 repo=$(cd "$repo" && pwd)
 runs=${2:-7}
 
-echo "building release binaries..." >&2
-(cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
+build_release
 
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 # No ambient cache: each case says whether it uses one.
 unset AGENTENV_CACHE_DIR AGENTENV_WORKDIR
 
-"$emulator" --anonymous --cloud-repo bench/repo="$repo" > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+start_emulator base --anonymous --cloud-repo bench/repo="$repo"
 url=$base/bench/repo.git
 branch=$(git -C "$repo" symbolic-ref --short HEAD)
 echo "serving $url ($(du -sh "$repo" | cut -f1), $(git -C "$repo" for-each-ref | wc -l) refs, $(git -C "$repo" ls-tree -r HEAD | wc -l) files at $branch)" >&2
@@ -55,25 +40,11 @@ repos:
     path: repo
 YAML
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-# timed CMD...: run it quietly, print its wall time in microseconds.
-timed() {
-    local s e
-    s=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" >&2; exit 1; }
-    e=$(now_us)
-    echo $(( e - s ))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
-
 cache=$work/cache
 # On another file system the packs cannot be hard-linked: the Kubernetes case.
 shm=$(mktemp -d -p /dev/shm agentenv-bench.XXXXXX)
 copied=$shm/cache
-trap 'cleanup; rm -rf "$shm"' EXIT
+bench_remove+=("$shm")
 # Warm-up, not measured: the page cache, the emulator's first spawn, and the cache's mirror
 # (the "Nth cold provision on a node" is what the cached case measures).
 git clone -q --depth 1 "$url" "$work/warmup" && rm -rf "$work/warmup"

@@ -20,35 +20,19 @@
 # median of per-run ratios agentenv / git.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 repo=${2:-/work/.mirror/tokio-rs+tokio/repo}
 token=bench-token-history-5a4b3c
 [ -d "$repo" ] || { echo "no repository at $repo (pass a bare repository as the second argument)" >&2; exit 2; }
 
-echo "building release binaries..." >&2
-(cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
+build_release
 
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
 export BB_TOKEN=$token AGENTENV_PERSONAL_FILE=$work/none.yaml
 
-"$emulator" \
+start_emulator base \
     --token "cloud-api:bench@example.com:bench:$token:read:repository:bitbucket" \
-    --cloud-repo bench/repo="$repo" \
-    > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+    --cloud-repo bench/repo="$repo"
 echo "serving $repo at $base" >&2
 
 printf 'version: 1\nname: bench-history\nproviders:\n  bb:\n    kind: cloud\n    workspace: bench\n    api_url: %s/2.0\n    git_url: %s\n    auth: { type: api-token, email: bench@example.com, token: BB_TOKEN }\nsecrets:\n  from_env: [BB_TOKEN]\nrepos:\n  - { provider: bb, slug: repo }\n' \
@@ -62,18 +46,6 @@ git_auth() {
 branch=$(git --git-dir="$repo" symbolic-ref --short HEAD)
 target=$(git --git-dir="$repo" rev-parse "$branch~1000")
 echo "default branch $branch; the commit 1,000 back: $target" >&2
-
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-timed() {
-    local s e
-    s=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" >&2; exit 1; }
-    e=$(now_us)
-    echo $(( e - s ))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
 
 tool() { # tool WORKDIR NAME ARGS…
     local w=$1 name=$2; shift 2

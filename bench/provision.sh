@@ -10,28 +10,13 @@
 #   warm    provision again, nothing changed, 1 step     vs  git fetch in the existing clone
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 runs=${1:-11}
 commits=${BENCH_COMMITS:-2000}
 files=${BENCH_FILES:-1200}
 branches=${BENCH_BRANCHES:-60}
 
-echo "building release binaries..." >&2
-(cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
-
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+build_release
 
 echo "building the test repository ($commits commits, $branches branches, $files files)..." >&2
 git init -q --bare "$work/big.git"
@@ -69,10 +54,7 @@ PY
 git -C "$work/big.git" symbolic-ref HEAD refs/heads/main
 git -C "$work/big.git" repack -adq
 
-"$emulator" --anonymous --cloud-repo bench/big="$work/big.git" > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+start_emulator base --anonymous --cloud-repo bench/big="$work/big.git"
 url=$base/bench/big.git
 echo "serving $url" >&2
 
@@ -94,19 +76,6 @@ spec shallow 1
 spec full 0
 
 # now_us: wall clock in microseconds.
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-# timed CMD...: run it quietly, print its wall time in microseconds.
-timed() {
-    local s e
-    s=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" >&2; exit 1; }
-    e=$(now_us)
-    echo $(( e - s ))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
 
 # Warm-up (page cache, emulator's first spawn) is not measured.
 git clone -q --depth 1 "$url" "$work/warmup" && rm -rf "$work/warmup"

@@ -3,11 +3,16 @@
 (`pip install mcp`), against `agentenv serve` at its default settings: calls and bytes per
 question, whether each answer is complete, and the size of `tools/list`.
 
-Usage: questions.py AGENTENV_BIN EMULATOR_BIN [ROOT]     (bench/questions.sh builds both)
+Usage: questions.py [--peers DIR] AGENTENV_BIN EMULATOR_BIN [ROOT]
        BENCH_SHOW=1 also prints every answer's text on stderr.
+       --peers DIR also asks the npm Bitbucket MCP servers installed in DIR the same questions
+       in the same run, against the same emulator (questions_peers.py says how to install
+       them; nothing here or in CI needs them otherwise).
 
-The repository is this one (its `main`, cloned bare into ROOT, default a temporary folder),
-with 24 extra branches, served by the loopback Bitbucket emulator as Cloud `acme/agentenv`,
+The repository is this one at a fixed commit (BENCH_REV, default the commit that added this
+script, so that figures from different days describe the same data: the tree, the history and
+the `Result<` hits), cloned bare into ROOT (default a temporary folder) as its `main`, with 24
+extra branches, served by the loopback Bitbucket emulator as Cloud `acme/agentenv`,
 with pull requests and pipelines seeded through `--fixtures`: two of today's runs failed, each
 with a ~600-line cargo log whose error lines sit ~550 lines from the end (behind cache and
 artifact chatter, `Compiling thiserror` and `0 errors`), as in real Pipelines logs.
@@ -25,7 +30,9 @@ The questions, the calls an agent makes for them, and what a complete answer mus
 
 Bytes are the UTF-8 size of what the model reads (the text content) and of the whole result as
 the client receives it (text + structuredContent, compact JSON). The best of three Bitbucket
-MCP servers from npm, measured on the same questions (issue 13), is printed alongside.
+MCP servers from npm as issue 13 published it is printed alongside; with --peers, the peers'
+own answers from this run follow, with agentenv's text bytes as a ratio of the best complete
+peer answer's.
 """
 
 import asyncio
@@ -59,6 +66,8 @@ PEERS = {
 PEER_TOOLS_LIST_KB = 16.5  # the smallest peer's tools/list (20 tools)
 
 USAGE_QUERY = "Result<"
+# The repository as the questions see it: main when this script was added (427 `Result<` hits).
+BENCH_REV = os.environ.get("BENCH_REV", "384f0ffb89882026dcaa2ddd0316ffa507f041e8")
 READ_PATH, READ_START, READ_END = "src/tools/mod.rs", 150, 209
 
 
@@ -94,13 +103,15 @@ def cargo_log(build: int, failure: list[str]) -> tuple[str, list[str]]:
 def fixtures(head: str, today: datetime) -> tuple[dict, dict]:
     """Pull requests and pipelines for acme/agentenv, and what a complete answer names."""
     people = ["carol", "dave", "erin", "frank"]
+    # Reviewers are not authors, so an answer without reviewers cannot pass for one with them.
+    reviewers = ["grace", "heidi", "ivan", "judy"]
     prs = []
     for i in range(1, 13):
         state = "OPEN" if i <= 8 else ("MERGED" if i <= 11 else "DECLINED")
         prs.append({"workspace": "acme", "slug": "agentenv", "id": i,
                     "title": f"Change {i}: {['tidy the cache', 'faster search', 'log region', 'retry budget'][i % 4]}",
                     "state": state, "source_branch": f"feature/f{i:02}", "destination_branch": "main",
-                    "author": people[i % 4], "reviewers": [people[(i + 1) % 4], people[(i + 2) % 4]],
+                    "author": people[i % 4], "reviewers": [reviewers[i % 4], reviewers[(i + 1) % 4]],
                     "created_on": (today - timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%S.000000+00:00"),
                     "updated_on": (today - timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")})
     pipelines, failed = [], {}
@@ -187,9 +198,27 @@ class Asker:
             raise RuntimeError(f"{tool} {args}: {text}")
         return result
 
+    async def text(self, tool, args) -> str:
+        await self.call(tool, args)
+        return self.texts[-1]
+
 
 def missing(text: str, facts) -> list[str]:
     return [f for f in facts if f not in text]
+
+
+def facts(question, truth):
+    """What a complete answer holds, for a server whose answer's shape we do not parse: the
+    latest 15 commits (agentenv's default page), and the rest as for agentenv."""
+    return {
+        "recent commits": lambda: truth["subjects"][:15],
+        "what changed in a commit": lambda: truth["commit_paths"],
+        "read a line range": lambda: [l.strip() for l in truth["range"] if l.strip()],
+        "find usages": lambda: truth["usages"],
+        "open PRs waiting for review": lambda: list(truth["open_prs"]) + sorted({r for rs in truth["open_prs"].values() for r in rs}),
+        "failed pipelines today and why": lambda: [e for errors in truth["failed"].values() for e in errors] + list(truth["failed"]),
+        "list branches": lambda: truth["branches"],
+    }[question]()
 
 
 async def questions(session, truth):
@@ -245,22 +274,31 @@ async def questions(session, truth):
 
 
 def main():
-    if len(sys.argv) < 3:
+    argv = sys.argv[1:]
+    peers = None
+    if "--peers" in argv:
+        i = argv.index("--peers")
+        if i + 1 >= len(argv):
+            sys.exit("--peers needs the folder the npm servers are installed in")
+        peers = os.path.abspath(argv[i + 1])
+        del argv[i:i + 2]
+    if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    agentenv, emulator = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    root = sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp(prefix="agentenv-questions-")
+    agentenv, emulator = os.path.abspath(argv[0]), os.path.abspath(argv[1])
+    root = argv[2] if len(argv) > 2 else tempfile.mkdtemp(prefix="agentenv-questions-")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     try:
-        asyncio.run(run(agentenv, emulator, root))
+        asyncio.run(run(agentenv, emulator, root, peers))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def run(agentenv, emulator, root):
+async def run(agentenv, emulator, root, peers_dir=None):
     bare = os.path.join(root, "agentenv.git")
     git("clone", "-q", "--bare", "--single-branch", "--branch", "main", REPO_ROOT, bare)
+    git("update-ref", "refs/heads/main", git("rev-parse", "--verify", BENCH_REV + "^{commit}", cwd=bare).strip(), cwd=bare)
     head = git("rev-parse", "HEAD", cwd=bare).strip()
     revs = git("rev-list", "--max-count=48", "HEAD", cwd=bare).split()
     for i in range(24):
@@ -279,6 +317,11 @@ async def run(agentenv, emulator, root):
         "usages": [],
         "branches": git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=bare).split(),
         "today": today.strftime("%Y-%m-%d"),
+        "head": head,
+        "open_pr_ids": [p["id"] for p in seed["pull_requests"] if p["state"] == "OPEN"],
+        "read_path": READ_PATH,
+        "failed_steps": [(p["uuid"], p["steps"][0]["uuid"]) for p in seed["pipelines"]
+                         if p["result"] == "FAILED" and p["uuid"] in seeded["failed"]],
         **seeded,
     }
     grep = subprocess.run(["git", "grep", "-F", "-n", "-I", USAGE_QUERY, "HEAD"], cwd=bare,
@@ -325,6 +368,11 @@ repos:
                 listed = await session.list_tools()
                 list_bytes = size(listed)
                 answers = await questions(session, truth)
+        peer_answers = []
+        if peers_dir:
+            from questions_peers import ask_peers
+            peer_answers = await ask_peers(peers_dir, base, EMAIL, TOKEN, root, truth, facts,
+                                           Asker, size)
     finally:
         emu.stdin.close()
         emu.wait(timeout=10)
@@ -351,6 +399,50 @@ repos:
     print("text KB: what the model reads; result KB: text + structuredContent as received.")
     if worse:
         print(f"more calls or text bytes than the best peer: {', '.join(worse)}")
+    if peer_answers:
+        report_peers(answers, peer_answers)
+
+
+def report_peers(answers, peer_answers):
+    """The peers' answers to the same questions in the same run, and agentenv's text bytes as a
+    ratio of each peer's (below 1: agentenv's answer is smaller)."""
+    print()
+    print("Peers, same run, same emulator and data:")
+    for name, list_bytes, tools, rows in peer_answers:
+        if list_bytes is None:
+            print(f"  {name}: {rows}")
+        else:
+            print(f"  {name}: tools/list {list_bytes / 1000:.1f} KB for {tools} tools")
+    names = [name for name, lb, _, _ in peer_answers if lb is not None]
+    if not names:
+        return
+    print()
+    print("| question | agentenv calls / text KB | " + " | ".join(f"{n} calls / text KB / complete" for n in names)
+          + " | agentenv / best complete peer |")
+    print("| --- | --- | " + " | ".join("---" for _ in names) + " | ---: |")
+    ours = {name: a for name, a, _, _ in answers}
+    for name, a, _, _ in answers:
+        cells, best = [], None
+        for _, lb, _, rows in peer_answers:
+            if lb is None:
+                continue
+            _, pa, n, lost = next(r for r in rows if r[0] == name)
+            if isinstance(pa, str):
+                cells.append(pa)
+                continue
+            complete = "yes" if not lost else f"no ({len(lost)} of {n} missing)"
+            cells.append(f"{pa.calls} / {pa.text_bytes / 1000:.1f} / {complete}")
+            if not lost and (best is None or pa.text_bytes < best):
+                best = pa.text_bytes
+        ratio = f"{ours[name].text_bytes / best:.2f}×" if best else "—"
+        print(f"| {name} | {a.calls} / {a.text_bytes / 1000:.1f} | " + " | ".join(cells) + f" | {ratio} |")
+    if os.environ.get("BENCH_SHOW"):
+        for pname, lb, _, rows in peer_answers:
+            for q, pa, _, lost in rows:
+                if not isinstance(pa, str):
+                    print(f"===== {pname}: {q}\n" + "\n-----\n".join(pa.texts), file=sys.stderr)
+                    if lost:
+                        print(f"    missing: {lost[:5]}", file=sys.stderr)
 
 
 if __name__ == "__main__":

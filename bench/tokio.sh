@@ -16,7 +16,7 @@
 # time of each side and the median of the per-run ratios, as a markdown table. Default 11 runs.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 readme=
 if [ "${1:-}" = --readme ]; then readme=1; shift; fi
 what=${1:-all}
@@ -28,32 +28,14 @@ token=bench-token-0f1e2d3c4b5a
 case $what in provision | search | all) ;; *) sed -n '2,18p' "$0" >&2; exit 2 ;; esac
 [ -z "$readme" ] || [ "$what" = all ] || { echo "--readme needs all: the table has every row" >&2; exit 2; }
 
-if [ -z "${BENCH_NO_BUILD:-}" ]; then
-    echo "building release binaries..." >&2
-    (cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-fi
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
+build_release
 
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
 export BB_TOKEN=$token DC_TOKEN=$token-dc AGENTENV_PERSONAL_FILE=$work/none.yaml
 
-"$emulator" \
+start_emulator base \
     --token "cloud-api:bench@example.com:bench:$token:read:repository:bitbucket" \
     --token "dc-project:BENCH:$token-dc:REPO_READ" \
-    --cloud-repo bench/tokio="$repo" --dc-repo BENCH/tokio="$repo" \
-    > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+    --cloud-repo bench/tokio="$repo" --dc-repo BENCH/tokio="$repo"
 echo "serving $repo at $base" >&2
 
 cat > "$work/cloud.yaml" <<YAML
@@ -97,17 +79,6 @@ dc_git() {
         git "$@"
 }
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-timed() { # timed CMD...: run it quietly, print its wall time in microseconds
-    local s e
-    s=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" >&2; exit 1; }
-    e=$(now_us)
-    echo $(( e - s ))
-}
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
 # row LABEL AGENTENV-KEY REFERENCE-KEY REFERENCE-LABEL TARGET UNIT: one markdown row; samples
 # in microseconds. The ratio is the median of each run's pair: a pair shares the machine's load
 # of the moment, which a ratio of two medians would not.

@@ -22,7 +22,7 @@
 # measured), and the search and fetch budgets are raised so that nothing is cut.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 repo=${2:-/work/.mirror/tokio-rs+tokio/repo}
 [ -d "$repo" ] || { echo "no repository at $repo (pass a bare git repository as the second argument)" >&2; exit 2; }
@@ -31,23 +31,9 @@ command -v rg >/dev/null || { echo "ripgrep is not installed (apt-get install -y
 query=${BENCH_QUERY:-spawn_blocking}
 count=20
 
-if [ -z "${BENCH_NO_BUILD:-}" ]; then
-    echo "building release binaries..." >&2
-    (cd "$root" && cargo build --release --quiet -p agentenv --bin agentenv -p bitbucket-emulator --bin bitbucket-emulator)
-fi
-agentenv=$root/target/release/agentenv
-emulator=$root/target/release/bitbucket-emulator
-
-work=$(mktemp -d)
-emu_pid=
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+build_release
 
 token=bench-workspace-token-$$
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
 export BB_TOKEN=$token AGENTENV_PERSONAL_FILE=$work/none.yaml
 unset AGENTENV_WORKDIR
 export AGENTENV_CACHE_DIR=$work/cache
@@ -59,10 +45,7 @@ for i in $(seq -w 1 $count); do slugs+=("svc-$i"); done
 emu_args=(--token "cloud-api:bench@example.com:bench:$token:read:repository:bitbucket")
 for s in "${slugs[@]}"; do emu_args+=(--cloud-repo "bench/$s=$repo"); done
 for i in 1 2 3 4 5; do emu_args+=(--cloud-repo "bench/legacy-$i=$repo"); done
-"$emulator" "${emu_args[@]}" > "$work/emu.out" 2>"$work/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/emu.out" ] && break; sleep 0.05; done
-base=$(head -n 1 "$work/emu.out")
+start_emulator base "${emu_args[@]}"
 echo "serving $repo as ${#slugs[@]} repositories (+5 out of scope) at $base" >&2
 
 cat > "$work/spec.yaml" <<YAML
@@ -106,16 +89,6 @@ rg_all() {
     (cd "$work/clones" && rg -n -F --hidden --glob '!.git' -- "$query" "${slugs[@]}" > "$work/rg.out" || [ $? = 1 ])
 }
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-timed() {
-    local t0 t1
-    t0=$(now_us)
-    "$@" > "$work/last.out" 2> "$work/last.err" || { echo "failed: $*" >&2; cat "$work/last.err" "$work/last.out" >&2; exit 1; }
-    t1=$(now_us)
-    echo $(( t1 - t0 ))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 # Warm-up, not measured: the page cache and the emulator's first spawns, both sides.
 rm -rf "$AGENTENV_CACHE_DIR"
 search > "$work/first.json"
@@ -124,8 +97,6 @@ rg_all
 matches=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["total_matches"], len(d["searched"]), d.get("next_cursor") is None)' "$work/first.json")
 echo "check: search_code total_matches, repositories searched, complete = $matches; rg lines = $(wc -l < "$work/rg.out")" >&2
 
-declare -A samples
-add() { samples[$1]+="$2"$'\n'; }
 for r in $(seq "$runs"); do
     rm -rf "$AGENTENV_CACHE_DIR"
     first=$(timed search)

@@ -12,12 +12,12 @@
 use serde_json::Value;
 
 use super::client::{MAX_BODY_BYTES, Transport, seg, segs, with_query};
-use super::json::{boolean, items, required, rfc3339, set, strings, text, uint};
+use super::json::{boolean, clone_urls, items, required, rfc3339, set, strings, text, uint};
 use super::{
-    ApiError, ApiErrorKind, Branch, ChangeStatus, ChangedFile, CloneUrl, Commit, CommitQuery,
-    Cursor, DirEntry, EntryKind, FileContent, FileRead, FromCloud, Listing, Page, Pipeline,
-    PipelineId, PipelineQuery, PipelineStep, PrQuery, PrRef, PrState, PullRequest, RawText, RepoId,
-    Repository, Rev, Reviewer, RunStatus, Signature, User,
+    ApiError, ApiErrorKind, At, Branch, ChangeStatus, ChangedFile, Commit, CommitQuery, DirEntry,
+    EntryKind, FileContent, FileRead, FromCloud, Listing, Page, Pipeline, PipelineId,
+    PipelineQuery, PipelineStep, PrQuery, PrRef, PrState, PullRequest, RawText, RepoId, Repository,
+    Rev, Reviewer, RunStatus, Signature, User,
 };
 
 pub(crate) fn repo_path(r: &RepoId) -> String {
@@ -38,80 +38,71 @@ fn rev_param(rev: &Rev) -> String {
     }
 }
 
-/// One page of `endpoint`: the first with `params` and `limit` items, or the one `cursor`
-/// names, which must still address `endpoint` (or, with `under`, lie below that path: where a
-/// redirect leads).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn page<T>(
+type R<T> = Result<T, ApiError>;
+
+/// One page of `endpoint`: the first with `params`, or the one `at.cursor` names, which must
+/// still address `endpoint`.
+async fn list<T: FromCloud>(
     t: &Transport,
     endpoint: &str,
     params: &[(&str, String)],
-    limit: usize,
-    cursor: Option<&Cursor>,
-    under: Option<&str>,
-    decode: impl Fn(&Value) -> Result<T, ApiError>,
-) -> Result<Page<T>, ApiError> {
-    let path = match (cursor, under) {
-        (Some(c), None) => t.cloud_cursor_path(c, endpoint, false)?,
-        (Some(c), Some(below)) => t.cloud_cursor_path(c, below, true)?,
-        (None, _) => {
-            let mut p = params.to_vec();
-            p.push(("pagelen", limit.to_string()));
-            with_query(endpoint, &p)
-        }
+    at: At<'_>,
+) -> R<Page<T>> {
+    let path = match at.cursor {
+        Some(c) => t.cloud_cursor_path(c, endpoint, false)?,
+        None => first_page(endpoint, params, at.limit),
     };
-    let v = t.get_json(&path).await?;
-    finish(t, Page::decode_cloud(&v, decode)?)
+    finish(t, Page::from_cloud(&t.get_json(&path).await?)?)
+}
+
+fn first_page(endpoint: &str, params: &[(&str, String)], limit: usize) -> String {
+    let mut p = params.to_vec();
+    p.push(("pagelen", limit.to_string()));
+    with_query(endpoint, &p)
+}
+
+/// A page of the diffstat `endpoint` answers with a redirect to `{repo}/diffstat/{a}..{b}`:
+/// its cursors lie below `{repo}/diffstat/`.
+async fn diffstat(t: &Transport, r: &RepoId, endpoint: &str, at: At<'_>) -> R<Page<ChangedFile>> {
+    let path = match at.cursor {
+        Some(c) => t.cloud_cursor_path(c, &format!("{}/diffstat/", repo_path(r)), true)?,
+        None => first_page(endpoint, &[], at.limit),
+    };
+    finish(t, Page::from_cloud(&t.get_json(&path).await?)?)
 }
 
 /// A decoded page with its `next` link checked and made relative to the API root.
-fn finish<T>(t: &Transport, mut page: Page<T>) -> Result<Page<T>, ApiError> {
+fn finish<T>(t: &Transport, mut page: Page<T>) -> R<Page<T>> {
     page.next = page.next.map(|n| t.cloud_next(n)).transpose()?;
     Ok(page)
 }
 
+/// With `filter`: BBQL `~` on the full name, a case-insensitive "contains" on
+/// `workspace/slug` (the display `name` can differ from the slug, so it is not the field).
 pub(crate) async fn repositories(
     t: &Transport,
-    workspace: &str,
+    ws: &str,
     filter: Option<&str>,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Repository>, ApiError> {
-    let endpoint = format!("/repositories/{}", seg(workspace));
-    // BBQL `~` on the full name: a case-insensitive "contains" on `workspace/slug` (the
-    // display `name` can differ from the slug, so it is not the field to filter on).
-    let params: Vec<(&str, String)> = filter
-        .map(|f| ("q", format!("full_name ~ {}", bbql_string(f))))
+    at: At<'_>,
+) -> R<Page<Repository>> {
+    let params: Vec<_> = filter
+        .map(|f| ("q", contains("full_name", f)))
         .into_iter()
         .collect();
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        None,
-        Repository::from_cloud,
-    )
-    .await
+    list(t, &format!("/repositories/{}", seg(ws)), &params, at).await
 }
 
-/// A BBQL string literal.
-fn bbql_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, ApiError> {
+pub(crate) async fn repository(t: &Transport, r: &RepoId) -> R<Repository> {
     Repository::from_cloud(&t.get_json(&repo_path(r)).await?)
 }
 
-pub(crate) async fn workspace(t: &Transport, workspace: &str) -> Result<(), ApiError> {
+pub(crate) async fn workspace(t: &Transport, workspace: &str) -> R<()> {
     t.get_json(&format!("/workspaces/{}", seg(workspace)))
         .await
         .map(|_| ())
 }
 
-pub(crate) async fn current_user(t: &Transport) -> Result<User, ApiError> {
+pub(crate) async fn current_user(t: &Transport) -> R<User> {
     User::from_cloud(&t.get_json("/user").await?)
 }
 
@@ -119,38 +110,23 @@ pub(crate) async fn branches(
     t: &Transport,
     r: &RepoId,
     filter: Option<&str>,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Branch>, ApiError> {
-    let endpoint = format!("{}/refs/branches", repo_path(r));
-    let mut params = Vec::new();
-    if let Some(f) = filter {
-        // BBQL `~` is a case-insensitive "contains", like Data Center's `filterText`.
-        params.push((
-            "q",
-            format!(
-                "name ~ \"{}\"",
-                f.replace('\\', "\\\\").replace('"', "\\\"")
-            ),
-        ));
-    }
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        None,
-        Branch::from_cloud,
-    )
-    .await
+    at: At<'_>,
+) -> R<Page<Branch>> {
+    // BBQL `~` is a case-insensitive "contains", like Data Center's `filterText`.
+    let params: Vec<_> = filter
+        .map(|f| ("q", contains("name", f)))
+        .into_iter()
+        .collect();
+    list(t, &format!("{}/refs/branches", repo_path(r)), &params, at).await
 }
 
-pub(crate) async fn branch(
-    t: &Transport,
-    r: &RepoId,
-    name: &str,
-) -> Result<Option<Branch>, ApiError> {
+/// The BBQL filter `field ~ "text"`, quoted.
+fn contains(field: &str, text: &str) -> String {
+    let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{field} ~ \"{quoted}\"")
+}
+
+pub(crate) async fn branch(t: &Transport, r: &RepoId, name: &str) -> R<Option<Branch>> {
     let path = format!("{}/refs/branches/{}", repo_path(r), segs(name));
     match t.get_json(&path).await {
         Ok(v) => Branch::from_cloud(&v).map(Some),
@@ -159,7 +135,7 @@ pub(crate) async fn branch(
     }
 }
 
-pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> Result<Option<String>, ApiError> {
+pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> R<Option<String>> {
     Ok(repository(t, r).await?.default_branch)
 }
 
@@ -167,9 +143,8 @@ pub(crate) async fn commits(
     t: &Transport,
     r: &RepoId,
     q: &CommitQuery,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Commit>, ApiError> {
+    at: At<'_>,
+) -> R<Page<Commit>> {
     let base = repo_path(r);
     let mut params = Vec::new();
     // `commits/{rev}` lists what `rev` reaches; with exclusions, `include`/`exclude` are
@@ -186,19 +161,10 @@ pub(crate) async fn commits(
     if let Some(p) = &q.path {
         params.push(("path", p.clone()));
     }
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        None,
-        Commit::from_cloud,
-    )
-    .await
+    list(t, &endpoint, &params, at).await
 }
 
-pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> Result<Commit, ApiError> {
+pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> R<Commit> {
     let path = format!("{}/commit/{}", repo_path(r), seg(id));
     Commit::from_cloud(&t.get_json(&path).await?)
 }
@@ -210,7 +176,7 @@ pub(crate) async fn reachable(
     r: &RepoId,
     commit: &str,
     branches: &[Branch],
-) -> Result<bool, ApiError> {
+) -> R<bool> {
     if branches.is_empty() {
         return Ok(false);
     }
@@ -222,29 +188,16 @@ pub(crate) async fn reachable(
             .collect(),
         path: None,
     };
-    Ok(commits(t, r, &q, 1, None).await?.values.is_empty())
+    Ok(commits(t, r, &q, At::first(1)).await?.values.is_empty())
 }
 
 pub(crate) async fn commit_changes(
     t: &Transport,
     r: &RepoId,
     id: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<ChangedFile>, ApiError> {
-    let base = repo_path(r);
-    let endpoint = format!("{base}/diffstat/{}", seg(id));
-    let under = format!("{base}/diffstat/");
-    page(
-        t,
-        &endpoint,
-        &[],
-        limit,
-        cursor,
-        Some(&under),
-        ChangedFile::from_cloud,
-    )
-    .await
+    at: At<'_>,
+) -> R<Page<ChangedFile>> {
+    diffstat(t, r, &format!("{}/diffstat/{}", repo_path(r), seg(id)), at).await
 }
 
 pub(crate) async fn commit_diff(
@@ -252,17 +205,12 @@ pub(crate) async fn commit_diff(
     r: &RepoId,
     id: &str,
     max_bytes: usize,
-) -> Result<RawText, ApiError> {
+) -> R<RawText> {
     let path = format!("{}/diff/{}", repo_path(r), seg(id));
     raw_text(t, &path, "text/plain", max_bytes).await
 }
 
-async fn raw_text(
-    t: &Transport,
-    path: &str,
-    accept: &str,
-    max_bytes: usize,
-) -> Result<RawText, ApiError> {
+async fn raw_text(t: &Transport, path: &str, accept: &str, max_bytes: usize) -> R<RawText> {
     let resp = t.get(path, accept, max_bytes).await?;
     Ok(RawText {
         bytes: resp.body,
@@ -302,17 +250,16 @@ pub(crate) async fn directory(
     r: &RepoId,
     commit: &str,
     path: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Listing, ApiError> {
+    at: At<'_>,
+) -> R<Listing> {
     // A directory's listing needs the trailing slash (the root's above all).
     let mut endpoint = src_path(r, commit, path);
     if !endpoint.ends_with('/') {
         endpoint.push('/');
     }
-    let request = match cursor {
+    let request = match at.cursor {
         Some(c) => t.cloud_cursor_path(c, &endpoint, false)?,
-        None => with_query(&endpoint, &[("pagelen", limit.to_string())]),
+        None => first_page(&endpoint, &[], at.limit),
     };
     // The same URL serves a file's raw bytes when the path is a file.
     let resp = t.get(&request, "application/json", MAX_BODY_BYTES).await?;
@@ -323,7 +270,7 @@ pub(crate) async fn directory(
     if !is_listing(&v, path) {
         return Ok(Listing::NotADirectory);
     }
-    let page = Page::decode_cloud(&v, DirEntry::from_cloud)?;
+    let page = Page::from_cloud(&v)?;
     Ok(Listing::Entries(finish(t, page)?))
 }
 
@@ -333,7 +280,7 @@ pub(crate) async fn file(
     commit: &str,
     path: &str,
     max_bytes: usize,
-) -> Result<FileRead, ApiError> {
+) -> R<FileRead> {
     let resp = t.get(&src_path(r, commit, path), "*/*", max_bytes).await?;
     // The same URL lists a directory when the path is one.
     if resp.is_json()
@@ -353,9 +300,8 @@ pub(crate) async fn pull_requests(
     t: &Transport,
     r: &RepoId,
     q: &PrQuery,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<PullRequest>, ApiError> {
+    at: At<'_>,
+) -> R<Page<PullRequest>> {
     let endpoint = format!("{}/pullrequests", repo_path(r));
     let states: Vec<String> = match &q.state {
         Some(s) => vec![s.as_str().to_string()],
@@ -367,23 +313,10 @@ pub(crate) async fn pull_requests(
     let mut params: Vec<(&str, String)> = states.into_iter().map(|s| ("state", s)).collect();
     // Lists leave reviewers and participants (with approvals) out unless asked for.
     params.push(("fields", "+values.reviewers,+values.participants".into()));
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        None,
-        PullRequest::from_cloud,
-    )
-    .await
+    list(t, &endpoint, &params, at).await
 }
 
-pub(crate) async fn pull_request(
-    t: &Transport,
-    r: &RepoId,
-    id: u64,
-) -> Result<PullRequest, ApiError> {
+pub(crate) async fn pull_request(t: &Transport, r: &RepoId, id: u64) -> R<PullRequest> {
     let path = format!("{}/pullrequests/{id}", repo_path(r));
     PullRequest::from_cloud(&t.get_json(&path).await?)
 }
@@ -392,21 +325,13 @@ pub(crate) async fn pull_request_changes(
     t: &Transport,
     r: &RepoId,
     id: u64,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<ChangedFile>, ApiError> {
-    let base = repo_path(r);
-    // Answered by a redirect to `/diffstat/{src}..{dst}`, where the next pages are.
-    let endpoint = format!("{base}/pullrequests/{id}/diffstat");
-    let under = format!("{base}/diffstat/");
-    page(
+    at: At<'_>,
+) -> R<Page<ChangedFile>> {
+    diffstat(
         t,
-        &endpoint,
-        &[],
-        limit,
-        cursor,
-        Some(&under),
-        ChangedFile::from_cloud,
+        r,
+        &format!("{}/pullrequests/{id}/diffstat", repo_path(r)),
+        at,
     )
     .await
 }
@@ -416,7 +341,7 @@ pub(crate) async fn pull_request_diff(
     r: &RepoId,
     id: u64,
     max_bytes: usize,
-) -> Result<RawText, ApiError> {
+) -> R<RawText> {
     let path = format!("{}/pullrequests/{id}/diff", repo_path(r));
     raw_text(t, &path, "text/plain", max_bytes).await
 }
@@ -466,7 +391,7 @@ async fn pipelines_error(
 }
 
 /// Whether the pipelines list of an existing repository answers 404 (Pipelines is off).
-async fn pipelines_off(t: &Transport, r: &RepoId) -> Result<bool, ApiError> {
+async fn pipelines_off(t: &Transport, r: &RepoId) -> R<bool> {
     let list = format!("{}/pipelines?pagelen=1", repo_path(r));
     match t.get_json(&list).await {
         Ok(_) => Ok(false),
@@ -479,9 +404,8 @@ pub(crate) async fn pipelines(
     t: &Transport,
     r: &RepoId,
     q: &PipelineQuery,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Pipeline>, ApiError> {
+    at: At<'_>,
+) -> R<Page<Pipeline>> {
     let endpoint = format!("{}/pipelines", repo_path(r));
     let mut params: Vec<(&str, String)> = vec![("sort", "-created_on".into())];
     if let Some(b) = &q.branch {
@@ -490,17 +414,7 @@ pub(crate) async fn pipelines(
     if let Some(status) = q.status.and_then(status_filter) {
         params.push(("status", status.into()));
     }
-    let page = match page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        None,
-        Pipeline::from_cloud,
-    )
-    .await
-    {
+    let page: Page<Pipeline> = match list(t, &endpoint, &params, at).await {
         Ok(p) => p,
         Err(e) => return Err(pipelines_error(t, r, e, None).await),
     };
@@ -533,11 +447,7 @@ fn status_filter(s: RunStatus) -> Option<&'static str> {
 /// Pages of 100 runs searched for a build number the server does not take in the path.
 const NUMBER_SEARCH_PAGES: usize = 3;
 
-pub(crate) async fn pipeline(
-    t: &Transport,
-    r: &RepoId,
-    id: &PipelineId,
-) -> Result<Pipeline, ApiError> {
+pub(crate) async fn pipeline(t: &Transport, r: &RepoId, id: &PipelineId) -> R<Pipeline> {
     let path = format!("{}/pipelines/{}", repo_path(r), seg(&id.to_string()));
     match t.get_json(&path).await {
         Ok(v) => Pipeline::from_cloud(&v),
@@ -545,8 +455,8 @@ pub(crate) async fn pipeline(
             if let PipelineId::Number(n) = id {
                 let mut cursor = None;
                 for _ in 0..NUMBER_SEARCH_PAGES {
-                    let page =
-                        pipelines(t, r, &PipelineQuery::default(), 100, cursor.as_ref()).await?;
+                    let at = At::new(100, cursor.as_ref());
+                    let page = pipelines(t, r, &PipelineQuery::default(), at).await?;
                     if let Some(p) = page.values.into_iter().find(|p| p.build_number == Some(*n)) {
                         return Ok(p);
                     }
@@ -566,21 +476,10 @@ pub(crate) async fn pipeline_steps(
     t: &Transport,
     r: &RepoId,
     pipeline: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<PipelineStep>, ApiError> {
+    at: At<'_>,
+) -> R<Page<PipelineStep>> {
     let endpoint = format!("{}/pipelines/{}/steps", repo_path(r), seg(pipeline));
-    match page(
-        t,
-        &endpoint,
-        &[],
-        limit,
-        cursor,
-        None,
-        PipelineStep::from_cloud,
-    )
-    .await
-    {
+    match list(t, &endpoint, &[], at).await {
         Ok(p) => Ok(p),
         Err(e) => {
             let id = PipelineId::parse(pipeline).unwrap_or(PipelineId::Uuid(pipeline.to_string()));
@@ -595,7 +494,7 @@ pub(crate) async fn step_log(
     pipeline: &str,
     step: &str,
     max_bytes: usize,
-) -> Result<RawText, ApiError> {
+) -> R<RawText> {
     let path = format!(
         "{}/pipelines/{}/steps/{}/log",
         repo_path(r),
@@ -625,7 +524,7 @@ pub(crate) async fn step_log(
 // ---- Decoding ----------------------------------------------------------------------------
 
 impl FromCloud for User {
-    fn from_cloud(v: &Value) -> Result<User, ApiError> {
+    fn from_cloud(v: &Value) -> R<User> {
         Ok(User {
             display_name: set(v, "/display_name"),
             username: set(v, "/username"),
@@ -637,7 +536,7 @@ impl FromCloud for User {
 }
 
 impl FromCloud for Repository {
-    fn from_cloud(v: &Value) -> Result<Repository, ApiError> {
+    fn from_cloud(v: &Value) -> R<Repository> {
         let full_name = set(v, "/full_name");
         let slug = set(v, "/slug")
             .or_else(|| {
@@ -647,15 +546,6 @@ impl FromCloud for Repository {
                     .map(str::to_string)
             })
             .ok_or_else(|| super::page::bad_shape("has a repository without `/slug`"))?;
-        let clone_urls = items(v, "/links/clone")
-            .iter()
-            .filter_map(|l| {
-                Some(CloneUrl {
-                    protocol: text(l, "/name")?,
-                    url: text(l, "/href")?,
-                })
-            })
-            .collect();
         Ok(Repository {
             full_name: full_name.unwrap_or_else(|| slug.clone()),
             name: set(v, "/name").unwrap_or_else(|| slug.clone()),
@@ -665,13 +555,13 @@ impl FromCloud for Repository {
             is_private: boolean(v, "/is_private").unwrap_or(true),
             default_branch: set(v, "/mainbranch/name"),
             web_url: set(v, "/links/html/href"),
-            clone_urls,
+            clone_urls: clone_urls(v),
         })
     }
 }
 
 impl FromCloud for Branch {
-    fn from_cloud(v: &Value) -> Result<Branch, ApiError> {
+    fn from_cloud(v: &Value) -> R<Branch> {
         Ok(Branch {
             name: required(v, "/name", "a branch")?,
             head: required(v, "/target/hash", "a branch")?,
@@ -697,7 +587,7 @@ fn parse_raw_person(raw: &str) -> (String, Option<String>) {
 }
 
 impl FromCloud for Commit {
-    fn from_cloud(v: &Value) -> Result<Commit, ApiError> {
+    fn from_cloud(v: &Value) -> R<Commit> {
         let (name, email) = match text(v, "/author/raw") {
             Some(raw) => parse_raw_person(&raw),
             None => (
@@ -723,7 +613,7 @@ impl FromCloud for Commit {
 }
 
 impl FromCloud for ChangedFile {
-    fn from_cloud(v: &Value) -> Result<ChangedFile, ApiError> {
+    fn from_cloud(v: &Value) -> R<ChangedFile> {
         let new = text(v, "/new/path");
         let old = text(v, "/old/path");
         let status = match text(v, "/status").as_deref() {
@@ -759,7 +649,7 @@ impl FromCloud for ChangedFile {
 }
 
 impl FromCloud for DirEntry {
-    fn from_cloud(v: &Value) -> Result<DirEntry, ApiError> {
+    fn from_cloud(v: &Value) -> R<DirEntry> {
         let path = required(v, "/path", "a directory entry")?;
         let attrs = strings(v, "/attributes");
         let has = |a: &str| attrs.as_ref().is_some_and(|l| l.iter().any(|x| x == a));
@@ -783,7 +673,7 @@ impl FromCloud for DirEntry {
     }
 }
 
-fn pr_ref(v: &Value, side: &str) -> Result<PrRef, ApiError> {
+fn pr_ref(v: &Value, side: &str) -> R<PrRef> {
     Ok(PrRef {
         branch: required(v, &format!("/{side}/branch/name"), "a pull request")?,
         commit: set(v, &format!("/{side}/commit/hash")),
@@ -792,7 +682,7 @@ fn pr_ref(v: &Value, side: &str) -> Result<PrRef, ApiError> {
 }
 
 impl FromCloud for PullRequest {
-    fn from_cloud(v: &Value) -> Result<PullRequest, ApiError> {
+    fn from_cloud(v: &Value) -> R<PullRequest> {
         let id = uint(v, "/id")
             .ok_or_else(|| super::page::bad_shape("has a pull request without `/id`"))?;
         // Approvals are on `participants`; `reviewers` says who was asked.
@@ -861,7 +751,7 @@ fn trigger(v: &Value) -> Option<String> {
 }
 
 impl FromCloud for Pipeline {
-    fn from_cloud(v: &Value) -> Result<Pipeline, ApiError> {
+    fn from_cloud(v: &Value) -> R<Pipeline> {
         let state = text(v, "/state/name").unwrap_or_default();
         let result = set(v, "/state/result/name");
         // Branch runs name their branch; pull request runs their source branch.
@@ -891,7 +781,7 @@ impl FromCloud for Pipeline {
 }
 
 impl FromCloud for PipelineStep {
-    fn from_cloud(v: &Value) -> Result<PipelineStep, ApiError> {
+    fn from_cloud(v: &Value) -> R<PipelineStep> {
         let state = text(v, "/state/name").unwrap_or_default();
         let result = set(v, "/state/result/name");
         Ok(PipelineStep {

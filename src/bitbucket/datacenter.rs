@@ -14,10 +14,10 @@
 use serde_json::Value;
 
 use super::client::{Transport, seg, segs, with_query};
-use super::json::{boolean, items, millis, required, set, text, uint};
+use super::json::{boolean, clone_urls, items, millis, required, set, text, uint};
 use super::{
-    ApiError, ApiErrorKind, Branch, BuildStatus, ChangeStatus, ChangedFile, CloneUrl, Commit,
-    CommitQuery, Cursor, DirEntry, EntryKind, FileContent, FileRead, FromDataCenter, Listing, Page,
+    ApiError, ApiErrorKind, At, Branch, BuildStatus, ChangeStatus, ChangedFile, Commit,
+    CommitQuery, DirEntry, EntryKind, FileContent, FileRead, FromDataCenter, Listing, Page,
     PrQuery, PrRef, PrState, PullRequest, RawText, RepoId, Repository, Rev, Reviewer, RunStatus,
     Signature, User,
 };
@@ -35,30 +35,22 @@ fn rev_param(rev: &Rev) -> String {
     }
 }
 
-/// One page of `endpoint` with `params`: the first (`limit` items) or the one `cursor` names.
-pub(crate) async fn page<T>(
+type R<T> = Result<T, ApiError>;
+
+/// One page of `endpoint` with `params`: the first or the one `at.cursor` names.
+async fn list<T: FromDataCenter>(
     t: &Transport,
     endpoint: &str,
     params: &[(&str, String)],
-    limit: usize,
-    cursor: Option<&Cursor>,
-    decode: impl Fn(&Value) -> Result<T, ApiError>,
-) -> Result<Page<T>, ApiError> {
-    let v = t
-        .get_json(&page_path(endpoint, params, limit, cursor)?)
-        .await?;
-    Page::decode_datacenter(&v, decode)
+    at: At<'_>,
+) -> R<Page<T>> {
+    Page::from_datacenter(&t.get_json(&page_path(endpoint, params, at)?).await?)
 }
 
-fn page_path(
-    endpoint: &str,
-    params: &[(&str, String)],
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<String, ApiError> {
-    let (start, limit) = match cursor {
+fn page_path(endpoint: &str, params: &[(&str, String)], at: At<'_>) -> R<String> {
+    let (start, limit) = match at.cursor {
         Some(c) => c.datacenter_position()?,
-        None => (0, limit),
+        None => (0, at.limit),
     };
     let mut p = params.to_vec();
     p.push(("start", start.to_string()));
@@ -66,41 +58,28 @@ fn page_path(
     Ok(with_query(endpoint, &p))
 }
 
+/// With `filter`: the project's listing has no filter, the cross-project search has one, by
+/// name (case-insensitive), narrowed to the project by its key.
 pub(crate) async fn repositories(
     t: &Transport,
-    project: &str,
+    key: &str,
     filter: Option<&str>,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Repository>, ApiError> {
-    // The project's listing has no filter; the cross-project search does, by name
-    // (case-insensitive), narrowed to the project by its key.
-    let (endpoint, params) = match filter {
-        None => (format!("/api/1.0/projects/{}/repos", seg(project)), vec![]),
-        Some(name) => (
-            "/api/1.0/repos".to_string(),
-            vec![
-                ("projectkey", project.to_string()),
-                ("name", name.to_string()),
-            ],
-        ),
-    };
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        Repository::from_datacenter,
-    )
-    .await
+    at: At<'_>,
+) -> R<Page<Repository>> {
+    match filter {
+        None => list(t, &format!("/api/1.0/projects/{}/repos", seg(key)), &[], at).await,
+        Some(name) => {
+            let params = [("projectkey", key.to_string()), ("name", name.to_string())];
+            list(t, "/api/1.0/repos", &params, at).await
+        }
+    }
 }
 
-pub(crate) async fn repository(t: &Transport, r: &RepoId) -> Result<Repository, ApiError> {
+pub(crate) async fn repository(t: &Transport, r: &RepoId) -> R<Repository> {
     Repository::from_datacenter(&t.get_json(&repo_path(r)).await?)
 }
 
-pub(crate) async fn project(t: &Transport, key: &str) -> Result<(), ApiError> {
+pub(crate) async fn project(t: &Transport, key: &str) -> R<()> {
     t.get_json(&format!("/api/1.0/projects/{}", seg(key)))
         .await
         .map(|_| ())
@@ -110,38 +89,24 @@ pub(crate) async fn branches(
     t: &Transport,
     r: &RepoId,
     filter: Option<&str>,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Branch>, ApiError> {
-    let endpoint = format!("{}/branches", repo_path(r));
-    let params: Vec<(&str, String)> = filter
+    at: At<'_>,
+) -> R<Page<Branch>> {
+    let params: Vec<_> = filter
         .map(|f| ("filterText", f.to_string()))
         .into_iter()
         .collect();
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        Branch::from_datacenter,
-    )
-    .await
+    list(t, &format!("{}/branches", repo_path(r)), &params, at).await
 }
 
 /// Pages of `filterText` matches searched for the exact name.
 const BRANCH_SEARCH_PAGES: usize = 10;
 
-pub(crate) async fn branch(
-    t: &Transport,
-    r: &RepoId,
-    name: &str,
-) -> Result<Option<Branch>, ApiError> {
+pub(crate) async fn branch(t: &Transport, r: &RepoId, name: &str) -> R<Option<Branch>> {
     // No single-branch endpoint: `filterText` matches names containing the text, so look for
     // the exact one among them.
     let mut cursor = None;
     for _ in 0..BRANCH_SEARCH_PAGES {
-        let page = branches(t, r, Some(name), 100, cursor.as_ref()).await?;
+        let page = branches(t, r, Some(name), At::new(100, cursor.as_ref())).await?;
         if let Some(b) = page.values.into_iter().find(|b| b.name == name) {
             return Ok(Some(b));
         }
@@ -153,7 +118,7 @@ pub(crate) async fn branch(
     Ok(None)
 }
 
-pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> Result<Option<String>, ApiError> {
+pub(crate) async fn default_branch(t: &Transport, r: &RepoId) -> R<Option<String>> {
     match t
         .get_json(&format!("{}/default-branch", repo_path(r)))
         .await
@@ -172,9 +137,8 @@ pub(crate) async fn commits(
     t: &Transport,
     r: &RepoId,
     q: &CommitQuery,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<Commit>, ApiError> {
+    at: At<'_>,
+) -> R<Page<Commit>> {
     let mut params = vec![("until", rev_param(&q.from))];
     match q.exclude.as_slice() {
         [] => {}
@@ -189,19 +153,10 @@ pub(crate) async fn commits(
     if let Some(p) = &q.path {
         params.push(("path", p.clone()));
     }
-    let endpoint = format!("{}/commits", repo_path(r));
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        Commit::from_datacenter,
-    )
-    .await
+    list(t, &format!("{}/commits", repo_path(r)), &params, at).await
 }
 
-pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> Result<Commit, ApiError> {
+pub(crate) async fn commit(t: &Transport, r: &RepoId, id: &str) -> R<Commit> {
     let path = format!("{}/commits/{}", repo_path(r), seg(id));
     Commit::from_datacenter(&t.get_json(&path).await?)
 }
@@ -214,14 +169,14 @@ pub(crate) async fn reachable(
     r: &RepoId,
     commit: &str,
     branches: &[Branch],
-) -> Result<bool, ApiError> {
+) -> R<bool> {
     for b in branches {
         let q = CommitQuery {
             from: Rev::Commit(commit.to_string()),
             exclude: vec![Rev::Commit(b.head.clone())],
             path: None,
         };
-        if commits(t, r, &q, 1, None).await?.values.is_empty() {
+        if commits(t, r, &q, At::first(1)).await?.values.is_empty() {
             return Ok(true);
         }
     }
@@ -232,17 +187,13 @@ pub(crate) async fn commit_changes(
     t: &Transport,
     r: &RepoId,
     id: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<ChangedFile>, ApiError> {
-    let endpoint = format!("{}/commits/{}/changes", repo_path(r), seg(id));
-    page(
+    at: At<'_>,
+) -> R<Page<ChangedFile>> {
+    list(
         t,
-        &endpoint,
+        &format!("{}/commits/{}/changes", repo_path(r), seg(id)),
         &[],
-        limit,
-        cursor,
-        ChangedFile::from_datacenter,
+        at,
     )
     .await
 }
@@ -252,7 +203,7 @@ pub(crate) async fn commit_diff(
     r: &RepoId,
     id: &str,
     max_bytes: usize,
-) -> Result<RawText, ApiError> {
+) -> R<RawText> {
     // No per-commit patch endpoint: the raw diff with only `until` diffs the commit against
     // its first parent.
     let path = with_query(
@@ -262,7 +213,7 @@ pub(crate) async fn commit_diff(
     raw_text(t, &path, max_bytes).await
 }
 
-async fn raw_text(t: &Transport, path: &str, max_bytes: usize) -> Result<RawText, ApiError> {
+async fn raw_text(t: &Transport, path: &str, max_bytes: usize) -> R<RawText> {
     let resp = t.get(path, "text/plain", max_bytes).await?;
     Ok(RawText {
         bytes: resp.body,
@@ -275,11 +226,10 @@ pub(crate) async fn directory(
     r: &RepoId,
     commit: &str,
     path: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Listing, ApiError> {
+    at: At<'_>,
+) -> R<Listing> {
     let endpoint = format!("{}/browse/{}", repo_path(r), segs(path));
-    let request = page_path(&endpoint, &[("at", commit.to_string())], limit, cursor)?;
+    let request = page_path(&endpoint, &[("at", commit.to_string())], at)?;
     let v = t.get_json(&request).await?;
     // A file's browse answer is a page of its `lines`.
     if v.get("lines").is_some() {
@@ -288,7 +238,7 @@ pub(crate) async fn directory(
     let children = v
         .get("children")
         .ok_or_else(|| super::page::bad_shape("has neither `children` nor `lines`"))?;
-    let page = Page::decode_datacenter(children, DirEntry::from_datacenter)?;
+    let page: Page<DirEntry> = Page::from_datacenter(children)?;
     // Children are named relative to the directory listed.
     Ok(Listing::Entries(page.map(|mut e| {
         if !path.is_empty() {
@@ -304,7 +254,7 @@ pub(crate) async fn file(
     commit: &str,
     path: &str,
     max_bytes: usize,
-) -> Result<FileRead, ApiError> {
+) -> R<FileRead> {
     let url = with_query(
         &format!("{}/raw/{}", repo_path(r), segs(path)),
         &[("at", commit.to_string())],
@@ -337,9 +287,8 @@ pub(crate) async fn pull_requests(
     t: &Transport,
     r: &RepoId,
     q: &PrQuery,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<PullRequest>, ApiError> {
+    at: At<'_>,
+) -> R<Page<PullRequest>> {
     let state = match &q.state {
         None => "ALL",
         Some(PrState::Superseded) => {
@@ -350,24 +299,11 @@ pub(crate) async fn pull_requests(
         }
         Some(s) => s.as_str(),
     };
-    let endpoint = format!("{}/pull-requests", repo_path(r));
     let params = [("state", state.to_string())];
-    page(
-        t,
-        &endpoint,
-        &params,
-        limit,
-        cursor,
-        PullRequest::from_datacenter,
-    )
-    .await
+    list(t, &format!("{}/pull-requests", repo_path(r)), &params, at).await
 }
 
-pub(crate) async fn pull_request(
-    t: &Transport,
-    r: &RepoId,
-    id: u64,
-) -> Result<PullRequest, ApiError> {
+pub(crate) async fn pull_request(t: &Transport, r: &RepoId, id: u64) -> R<PullRequest> {
     let path = format!("{}/pull-requests/{id}", repo_path(r));
     PullRequest::from_datacenter(&t.get_json(&path).await?)
 }
@@ -376,17 +312,13 @@ pub(crate) async fn pull_request_changes(
     t: &Transport,
     r: &RepoId,
     id: u64,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<ChangedFile>, ApiError> {
-    let endpoint = format!("{}/pull-requests/{id}/changes", repo_path(r));
-    page(
+    at: At<'_>,
+) -> R<Page<ChangedFile>> {
+    list(
         t,
-        &endpoint,
+        &format!("{}/pull-requests/{id}/changes", repo_path(r)),
         &[],
-        limit,
-        cursor,
-        ChangedFile::from_datacenter,
+        at,
     )
     .await
 }
@@ -396,7 +328,7 @@ pub(crate) async fn pull_request_diff(
     r: &RepoId,
     id: u64,
     max_bytes: usize,
-) -> Result<RawText, ApiError> {
+) -> R<RawText> {
     raw_text(
         t,
         &format!("{}/pull-requests/{id}.diff", repo_path(r)),
@@ -408,19 +340,15 @@ pub(crate) async fn pull_request_diff(
 pub(crate) async fn build_statuses(
     t: &Transport,
     commit: &str,
-    limit: usize,
-    cursor: Option<&Cursor>,
-) -> Result<Page<BuildStatus>, ApiError> {
+    at: At<'_>,
+) -> R<Page<BuildStatus>> {
     // The legacy API (every version, not per repository) rather than `commits/{id}/builds`,
     // whose GET answers one key at a time.
-    let endpoint = format!("/build-status/1.0/commits/{}", seg(commit));
-    page(
+    list(
         t,
-        &endpoint,
+        &format!("/build-status/1.0/commits/{}", seg(commit)),
         &[],
-        limit,
-        cursor,
-        BuildStatus::from_datacenter,
+        at,
     )
     .await
 }
@@ -428,7 +356,7 @@ pub(crate) async fn build_statuses(
 // ---- Decoding ----------------------------------------------------------------------------
 
 impl FromDataCenter for User {
-    fn from_datacenter(v: &Value) -> Result<User, ApiError> {
+    fn from_datacenter(v: &Value) -> R<User> {
         Ok(User {
             display_name: set(v, "/displayName"),
             username: set(v, "/name"),
@@ -440,18 +368,9 @@ impl FromDataCenter for User {
 }
 
 impl FromDataCenter for Repository {
-    fn from_datacenter(v: &Value) -> Result<Repository, ApiError> {
+    fn from_datacenter(v: &Value) -> R<Repository> {
         let slug = required(v, "/slug", "a repository")?;
         let project = required(v, "/project/key", "a repository")?;
-        let clone_urls = items(v, "/links/clone")
-            .iter()
-            .filter_map(|l| {
-                Some(CloneUrl {
-                    protocol: text(l, "/name")?,
-                    url: text(l, "/href")?,
-                })
-            })
-            .collect();
         Ok(Repository {
             full_name: format!("{project}/{slug}"),
             name: set(v, "/name").unwrap_or_else(|| slug.clone()),
@@ -461,13 +380,13 @@ impl FromDataCenter for Repository {
             is_private: boolean(v, "/public").map(|p| !p).unwrap_or(true),
             default_branch: None,
             web_url: set(v, "/links/self/0/href"),
-            clone_urls,
+            clone_urls: clone_urls(v),
         })
     }
 }
 
 impl FromDataCenter for Branch {
-    fn from_datacenter(v: &Value) -> Result<Branch, ApiError> {
+    fn from_datacenter(v: &Value) -> R<Branch> {
         let name = set(v, "/displayId")
             .or_else(|| {
                 text(v, "/id").and_then(|id| id.strip_prefix("refs/heads/").map(str::to_string))
@@ -500,7 +419,7 @@ fn signature(v: &Value, who: &str, when: &str) -> Signature {
 }
 
 impl FromDataCenter for Commit {
-    fn from_datacenter(v: &Value) -> Result<Commit, ApiError> {
+    fn from_datacenter(v: &Value) -> R<Commit> {
         Ok(Commit {
             hash: required(v, "/id", "a commit")?,
             parents: items(v, "/parents")
@@ -518,7 +437,7 @@ impl FromDataCenter for Commit {
 }
 
 impl FromDataCenter for ChangedFile {
-    fn from_datacenter(v: &Value) -> Result<ChangedFile, ApiError> {
+    fn from_datacenter(v: &Value) -> R<ChangedFile> {
         let status = match text(v, "/type").as_deref() {
             Some("ADD") => ChangeStatus::Added,
             Some("DELETE") => ChangeStatus::Removed,
@@ -541,7 +460,7 @@ impl FromDataCenter for ChangedFile {
 
 impl FromDataCenter for DirEntry {
     /// An entry with its path relative to the directory listed (the call prefixes it).
-    fn from_datacenter(v: &Value) -> Result<DirEntry, ApiError> {
+    fn from_datacenter(v: &Value) -> R<DirEntry> {
         let path = required(v, "/path/toString", "a directory entry")?;
         let kind = match text(v, "/type").as_deref() {
             Some("DIRECTORY") => EntryKind::Dir,
@@ -558,7 +477,7 @@ impl FromDataCenter for DirEntry {
     }
 }
 
-fn pr_ref(v: &Value, side: &str) -> Result<PrRef, ApiError> {
+fn pr_ref(v: &Value, side: &str) -> R<PrRef> {
     let project = set(v, &format!("/{side}/repository/project/key"));
     let slug = set(v, &format!("/{side}/repository/slug"));
     Ok(PrRef {
@@ -569,7 +488,7 @@ fn pr_ref(v: &Value, side: &str) -> Result<PrRef, ApiError> {
 }
 
 impl FromDataCenter for PullRequest {
-    fn from_datacenter(v: &Value) -> Result<PullRequest, ApiError> {
+    fn from_datacenter(v: &Value) -> R<PullRequest> {
         let id = uint(v, "/id")
             .ok_or_else(|| super::page::bad_shape("has a pull request without `/id`"))?;
         let reviewers = v.get("reviewers").and_then(Value::as_array).map(|list| {
@@ -618,7 +537,7 @@ fn build_status(state: &str) -> RunStatus {
 }
 
 impl FromDataCenter for BuildStatus {
-    fn from_datacenter(v: &Value) -> Result<BuildStatus, ApiError> {
+    fn from_datacenter(v: &Value) -> R<BuildStatus> {
         let state = text(v, "/state").unwrap_or_default();
         Ok(BuildStatus {
             key: required(v, "/key", "a build status")?,

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::page::bad_shape;
-use super::{ApiError, Timestamp};
+use super::{ApiError, CloneUrl, Timestamp};
 
 /// The string at `pointer`.
 pub(crate) fn text(v: &Value, pointer: &str) -> Option<String> {
@@ -62,4 +62,17 @@ pub(crate) fn rfc3339(v: &Value, pointer: &str) -> Option<Timestamp> {
 pub(crate) fn millis(v: &Value, pointer: &str) -> Option<Timestamp> {
     let ms = v.pointer(pointer)?.as_i64()?;
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.fixed_offset())
+}
+
+/// A repository's clone links (`links.clone`: `{name, href}` on both products).
+pub(crate) fn clone_urls(v: &Value) -> Vec<CloneUrl> {
+    items(v, "/links/clone")
+        .iter()
+        .filter_map(|l| {
+            Some(CloneUrl {
+                protocol: text(l, "/name")?,
+                url: text(l, "/href")?,
+            })
+        })
+        .collect()
 }

@@ -43,6 +43,7 @@ pub use model::{
     PipelineQuery, PipelineStep, PrQuery, PrRef, PrState, PullRequest, RawText, RepoId, Repository,
     Rev, Reviewer, RunStatus, Signature, Timestamp, User,
 };
+pub(crate) use page::At;
 pub use page::{Cursor, Page};
 
 use crate::secrets::ResolvedSecrets;
@@ -214,10 +215,10 @@ impl Client {
     ) -> Result<Page<Repository>, ApiError> {
         match &self.flavor {
             Flavor::Cloud { workspace } => {
-                cloud::repositories(&self.t, workspace, filter, limit, cursor).await
+                cloud::repositories(&self.t, workspace, filter, At::new(limit, cursor)).await
             }
             Flavor::DataCenter { project } => {
-                datacenter::repositories(&self.t, project, filter, limit, cursor).await
+                datacenter::repositories(&self.t, project, filter, At::new(limit, cursor)).await
             }
         }
     }
@@ -254,7 +255,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Branch>, ApiError> {
-        dispatch!(self.branches(repo, filter, limit, cursor))
+        dispatch!(self.branches(repo, filter, At::new(limit, cursor)))
     }
 
     /// The branch named exactly `name`, or `None` when there is none.
@@ -277,7 +278,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Commit>, ApiError> {
-        dispatch!(self.commits(repo, query, limit, cursor))
+        dispatch!(self.commits(repo, query, At::new(limit, cursor)))
     }
 
     /// One commit by id (full or abbreviated; Data Center takes ids only, not ref names).
@@ -304,7 +305,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<ChangedFile>, ApiError> {
-        dispatch!(self.commit_changes(repo, id, limit, cursor))
+        dispatch!(self.commit_changes(repo, id, At::new(limit, cursor)))
     }
 
     /// A commit's unified diff against its first parent, read up to `max_bytes`.
@@ -328,7 +329,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Listing, ApiError> {
-        dispatch!(self.directory(repo, commit, path, limit, cursor))
+        dispatch!(self.directory(repo, commit, path, At::new(limit, cursor)))
     }
 
     /// The bytes of file `path` at `commit`, read up to `max_bytes`.
@@ -352,7 +353,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<PullRequest>, ApiError> {
-        dispatch!(self.pull_requests(repo, query, limit, cursor))
+        dispatch!(self.pull_requests(repo, query, At::new(limit, cursor)))
     }
 
     pub async fn pull_request(&self, repo: &RepoId, id: u64) -> Result<PullRequest, ApiError> {
@@ -367,7 +368,7 @@ impl Client {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<ChangedFile>, ApiError> {
-        dispatch!(self.pull_request_changes(repo, id, limit, cursor))
+        dispatch!(self.pull_request_changes(repo, id, At::new(limit, cursor)))
     }
 
     /// A pull request's unified diff, read up to `max_bytes`.
@@ -404,7 +405,7 @@ impl Client {
         cursor: Option<&Cursor>,
     ) -> Result<Page<Pipeline>, ApiError> {
         self.cloud_only("pipelines")?;
-        cloud::pipelines(&self.t, repo, query, limit, cursor).await
+        cloud::pipelines(&self.t, repo, query, At::new(limit, cursor)).await
     }
 
     /// One Cloud Pipelines run, by UUID or build number.
@@ -422,7 +423,7 @@ impl Client {
         cursor: Option<&Cursor>,
     ) -> Result<Page<PipelineStep>, ApiError> {
         self.cloud_only("pipeline steps")?;
-        cloud::pipeline_steps(&self.t, repo, pipeline, limit, cursor).await
+        cloud::pipeline_steps(&self.t, repo, pipeline, At::new(limit, cursor)).await
     }
 
     /// A step's log, read up to `max_bytes` (from object storage, without the credential,
@@ -451,6 +452,6 @@ impl Client {
                 "build statuses are read from Data Center here; on Cloud read its pipelines",
             ));
         }
-        datacenter::build_statuses(&self.t, commit, limit, cursor).await
+        datacenter::build_statuses(&self.t, commit, At::new(limit, cursor)).await
     }
 }

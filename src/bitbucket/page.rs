@@ -17,6 +17,27 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Which page of a list to read: the first, of `limit` items, or the one `cursor` names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub limit: usize,
+    pub cursor: Option<&'a Cursor>,
+}
+
+impl<'a> At<'a> {
+    pub(crate) fn new(limit: usize, cursor: Option<&'a Cursor>) -> At<'a> {
+        At { limit, cursor }
+    }
+
+    /// The first page of `limit` items.
+    pub(crate) fn first(limit: usize) -> At<'a> {
+        At {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
 /// Where the next page of a collection starts. Hand out [`Cursor::as_str`] and make it again
 /// with `Cursor::from(text)`: the client checks it on use, against the call it is given to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

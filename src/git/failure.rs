@@ -124,6 +124,14 @@ impl Failure {
         }
     }
 
+    /// A limit of ours ran out (connect, silence, speed): the wait already happened.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Failure::ConnectTimeout { .. } | Failure::Stalled { .. } | Failure::TooSlow { .. }
+        )
+    }
+
     /// How long the server asked to be left alone.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -217,10 +217,11 @@ pub struct FetchLock {
 }
 
 /// Take the checkout's fetch lock (`.git/agentenv-fetch.lock`), waiting for a fetch in
-/// progress (which its own budget bounds).
-pub fn lock(git_dir: &Path) -> Result<FetchLock> {
-    let file = crate::provision::lock::wait_for(&git_dir.join("agentenv-fetch.lock"))?;
-    Ok(FetchLock { _file: file })
+/// progress until `deadline` (`None`: still held then; the caller's budget is spent).
+pub fn lock(git_dir: &Path, deadline: Instant) -> Result<Option<FetchLock>> {
+    let path = git_dir.join("agentenv-fetch.lock");
+    let file = crate::provision::lock::wait_until(&path, deadline)?;
+    Ok(file.map(|f| FetchLock { _file: f }))
 }
 
 /// Why a fetch did not happen or stopped.
@@ -264,6 +265,11 @@ impl Fetcher {
 
     pub fn budget(&self) -> Budget {
         self.budget
+    }
+
+    /// When this call's time budget ends.
+    pub fn deadline(&self) -> Instant {
+        self.started + self.budget.time
     }
 
     fn remaining(&self) -> Option<(Duration, u64)> {

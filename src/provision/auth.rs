@@ -289,6 +289,9 @@ pub fn explain(cred: Option<&GitCredential>, mut e: Error) -> Error {
 /// Bounded retries of transient failures: exponential backoff with jitter, or the server's
 /// `Retry-After` when it gives one (up to [`MAX_RETRY_AFTER`]).
 pub const MAX_ATTEMPTS: u32 = 4;
+/// A timeout already waited its whole limit: one more try, not three, so a dead server costs
+/// two limits (about a minute at the defaults) before exit 5.
+pub const TIMEOUT_ATTEMPTS: u32 = 2;
 const BACKOFF_MS: u64 = 300;
 
 /// Run `op` until it succeeds, fails for good, or [`MAX_ATTEMPTS`] are spent.
@@ -303,7 +306,11 @@ pub fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
         if let Some(wait) = asked.filter(|w| *w > MAX_RETRY_AFTER) {
             return Err(wait_too_long(e, wait));
         }
-        if attempt + 1 >= MAX_ATTEMPTS || !is_transient(&e) {
+        let limit = match failure_of(&e) {
+            Some(f) if f.is_timeout() => TIMEOUT_ATTEMPTS,
+            _ => MAX_ATTEMPTS,
+        };
+        if attempt + 1 >= limit || !is_transient(&e) {
             return Err(gave_up(e, attempt + 1));
         }
         let wait = asked.unwrap_or_else(|| {
@@ -367,6 +374,30 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_timeout_is_tried_twice_and_a_5xx_four_times() {
+        let tries = |f: Failure| {
+            let mut n = 0;
+            let _ = with_retries::<()>(|| {
+                n += 1;
+                Err(Error::new(f.kind(), f.to_string()).with_source(f.clone()))
+            });
+            n
+        };
+        let stalled = Failure::ConnectTimeout {
+            host: "h".into(),
+            after: Duration::from_secs(10),
+        };
+        assert_eq!(tries(stalled), TIMEOUT_ATTEMPTS);
+        let busy = Failure::Status {
+            status: 503,
+            origin: "https://h".into(),
+            credential_sent: true,
+            retry_after: Some(Duration::ZERO),
+        };
+        assert_eq!(tries(busy), MAX_ATTEMPTS);
     }
 
     #[test]

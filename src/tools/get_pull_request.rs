@@ -74,7 +74,7 @@ impl Tool for GetPullRequest {
 
     fn render(o: &GetOutput) -> String {
         let mut t = format!("{}: ", o.repo);
-        render_pr(&mut t, &o.pull_request);
+        render_pr(&mut t, &o.pull_request, None);
         if !o.description.is_empty() {
             let _ = writeln!(t, "\n{}\n", o.description.trim_end_matches('\n'));
         }

@@ -68,10 +68,11 @@ pub struct Output {
     pub note: String,
 }
 
-/// One row per branch: name, head commit, date, flags, summary.
+/// One row per branch: name, short head id, date, then the flags (only where a branch has
+/// any, so the many unflagged rows are not padded for the one that has them) and summary.
 fn render(o: &Output) -> String {
     let mut t = format!(
-        "{}: {} of {} in scope, by name\n",
+        "{}: {} of {} in scope, by name (name, head, committed, summary)\n",
         o.repo,
         o.branches.len(),
         text::count(o.total as u64, "branch", "branches")
@@ -93,17 +94,16 @@ fn render(o: &Output) -> String {
             if let Some(r) = &b.remote {
                 flags.push(format!("remote {r}"));
             }
-            let flags = if flags.is_empty() {
-                String::new()
+            let last = if flags.is_empty() {
+                b.summary.clone()
             } else {
-                format!("[{}]", flags.join(", "))
+                format!("[{}] {}", flags.join(", "), b.summary)
             };
             vec![
                 b.name.clone(),
-                b.commit.clone(),
-                b.date.clone(),
-                flags,
-                b.summary.clone(),
+                text::short_id(&b.commit).to_string(),
+                text::when(&b.date),
+                last.trim_end().to_string(),
             ]
         })
         .collect();

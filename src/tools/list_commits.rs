@@ -41,7 +41,7 @@ pub struct ListArgs {
     /// `next_cursor` of the previous page (same other arguments).
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Commits per page, 1-100 (default 30).
+    /// Commits per page, 1-100 (default 15).
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -79,16 +79,14 @@ pub struct ListOutput {
     pub note: Option<String>,
 }
 
-/// One row per commit: id, committer date, author, summary. A commit's parent is the next
-/// row unless a `parents` line says otherwise; an author date is shown where it differs.
+/// One row per commit: short id, committer date, author key, summary; the authors once, above
+/// the rows. A commit's parent is the next row unless a `parents` line says otherwise; an
+/// author date is shown where it differs from the commit date.
 fn render(o: &ListOutput) -> String {
-    let mut t = format!(
-        "{} at {}: {}, newest first (each one's parent is the next unless shown)\n",
-        o.repo,
-        o.reference,
-        text::count(o.commits.len() as u64, "commit", "commits")
-    );
-    let rows: Vec<Vec<String>> = o
+    // Each author once, in order of first appearance; a key per row only when there are
+    // several (on most pages one or two people wrote every commit).
+    let mut authors: Vec<String> = Vec::new();
+    let keys: Vec<usize> = o
         .commits
         .iter()
         .map(|c| {
@@ -97,21 +95,64 @@ fn render(o: &ListOutput) -> String {
             } else {
                 format!("{} <{}>", c.author.name, c.author.email)
             };
-            vec![c.hash.clone(), c.committed.clone(), who, c.summary.clone()]
+            authors.iter().position(|a| *a == who).unwrap_or_else(|| {
+                authors.push(who);
+                authors.len() - 1
+            })
+        })
+        .collect();
+    let columns = if authors.len() > 1 {
+        "id, committed, author, summary"
+    } else {
+        "id, committed, summary"
+    };
+    let mut t = format!(
+        "{} at {}: {}, newest first ({columns}; a row's parent is the next row unless shown)\n",
+        o.repo,
+        o.reference,
+        text::count(o.commits.len() as u64, "commit", "commits")
+    );
+    match authors.as_slice() {
+        [] => {}
+        [one] => {
+            let _ = writeln!(t, "author of every commit: {one}");
+        }
+        many => {
+            t.push_str("authors:\n");
+            for (i, a) in many.iter().enumerate() {
+                let _ = writeln!(t, "  {}  {a}", author_key(i));
+            }
+        }
+    }
+    let rows: Vec<Vec<String>> = o
+        .commits
+        .iter()
+        .zip(&keys)
+        .map(|(c, &k)| {
+            let mut row = vec![
+                text::short_id(&c.hash).to_string(),
+                text::when(&c.committed),
+            ];
+            if authors.len() > 1 {
+                row.push(author_key(k));
+            }
+            row.push(c.summary.clone());
+            row
         })
         .collect();
     for (i, (line, c)) in text::aligned(&rows).into_iter().zip(&o.commits).enumerate() {
         t.push_str(&line);
         t.push('\n');
         if c.author.date != c.committed {
-            let _ = writeln!(t, "  authored {}", c.author.date);
+            let _ = writeln!(t, "  authored {}", text::when(&c.author.date));
         }
         let next = o.commits.get(i + 1).map(|n| n.hash.as_str());
         if c.parents.len() != 1 || Some(c.parents[0].as_str()) != next {
             let parents = if c.parents.is_empty() {
                 "none".to_string()
             } else {
-                c.parents.join(" ")
+                let ids: Vec<&str> = c.parents.iter().map(|p| text::short_id(p)).collect();
+                ids.join(" ")
             };
             let _ = writeln!(t, "  parents {parents}");
         }
@@ -119,8 +160,27 @@ fn render(o: &ListOutput) -> String {
     if o.history_truncated_by_depth {
         t.push_str("history truncated by depth: older commits are not in the clone\n");
     }
-    text::footer(&mut t, o.next_cursor.as_deref(), o.note.as_deref());
+    if let Some(c) = &o.next_cursor {
+        let _ = writeln!(
+            t,
+            "more: pass cursor {c} for the next page, or a larger `limit` (up to 100)"
+        );
+    }
+    text::footer(&mut t, None, o.note.as_deref());
     t
+}
+
+/// `a`, `b`, … `z`, `aa`, `ab`, …: the key of the `i`-th author of a page.
+fn author_key(i: usize) -> String {
+    let mut key = Vec::new();
+    let mut n = i + 1;
+    while n > 0 {
+        n -= 1;
+        key.push(b'a' + (n % 26) as u8);
+        n /= 26;
+    }
+    key.reverse();
+    String::from_utf8(key).unwrap_or_default()
 }
 
 pub struct ListCommits;
@@ -137,7 +197,7 @@ impl Tool for ListCommits {
 
     fn run(ctx: &Context, args: ListArgs) -> Result<ListOutput> {
         let filters = Filters {
-            limit: page_limit(args.limit)?,
+            limit: page_limit(Some(args.limit.unwrap_or(DEFAULT_LIMIT)))?,
             path: args
                 .path
                 .as_deref()
@@ -174,6 +234,10 @@ struct Filters {
     /// Lowercase; the checkout matches it, case-insensitively, in the author's `Name <email>`.
     author: Option<String>,
 }
+
+/// Commits per page when the call gives no `limit`: a screenful of recent history, 2-3 KB of
+/// text; `limit` (up to 100) and the cursor fetch more.
+const DEFAULT_LIMIT: usize = 15;
 
 const KIND: &str = "commits.v1";
 const API_KIND: &str = "commits.api.v1";

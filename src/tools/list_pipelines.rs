@@ -144,7 +144,11 @@ fn render(o: &ListOutput) -> String {
                     None => p.state.clone(),
                 },
                 opt(&p.branch),
-                opt(&p.commit),
+                p.commit
+                    .as_deref()
+                    .map(text::short_id)
+                    .unwrap_or("")
+                    .to_string(),
                 opt(&p.trigger),
                 p.creator
                     .as_ref()
@@ -152,11 +156,11 @@ fn render(o: &ListOutput) -> String {
                     .unwrap_or_default(),
                 p.created
                     .as_ref()
-                    .map(|c| format!("created {c}"))
+                    .map(|c| format!("created {}", text::when(c)))
                     .unwrap_or_default(),
                 p.completed
                     .as_ref()
-                    .map(|c| format!("completed {c}"))
+                    .map(|c| format!("completed {}", text::when(c)))
                     .unwrap_or_default(),
                 p.duration_secs.map(|d| format!("{d}s")).unwrap_or_default(),
                 p.uuid.clone(),
@@ -168,19 +172,20 @@ fn render(o: &ListOutput) -> String {
         let _ = writeln!(
             t,
             "{}  {}  {}",
-            c.commit,
-            c.date.as_deref().unwrap_or(""),
+            text::short_id(&c.commit),
+            c.date.as_deref().map(text::when).unwrap_or_default(),
             c.summary
         );
         if c.builds.is_empty() {
             t.push_str("  no build statuses\n");
         }
         for b in &c.builds {
+            let date = b.date.as_deref().map(text::when);
             let parts: Vec<&str> = [
                 Some(b.state.as_str()),
                 Some(b.key.as_str()),
                 b.name.as_deref(),
-                b.date.as_deref(),
+                date.as_deref(),
                 b.url.as_deref(),
                 b.description.as_deref(),
             ]

@@ -107,6 +107,7 @@ impl Tool for ListPullRequests {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        let shared = Shared::of(&out.pull_requests, &state);
         let mut t = format!(
             "{}: {} ({state})",
             out.repo,
@@ -116,6 +117,9 @@ impl Tool for ListPullRequests {
                 "pull requests"
             )
         );
+        if let Some((branch, commit)) = &shared.into {
+            let _ = write!(t, ", all into {branch} {commit}");
+        }
         if out.out_of_scope > 0 {
             let _ = write!(
                 t,
@@ -123,9 +127,23 @@ impl Tool for ListPullRequests {
                 out.out_of_scope
             );
         }
+        if !out.pull_requests.is_empty() {
+            let into = if shared.into.is_some() {
+                ""
+            } else {
+                " -> destination"
+            };
+            let _ = write!(
+                t,
+                "\nrows: #id title / author: source{into}; reviewers; comments where any / created -> updated"
+            );
+        }
         t.push('\n');
+        if let Some(prefix) = &shared.links {
+            let _ = writeln!(t, "links: {prefix}{{id}}");
+        }
         for pr in &out.pull_requests {
-            render_pr(&mut t, pr);
+            render_pr(&mut t, pr, Some(&shared));
         }
         text::footer(&mut t, out.next_cursor.as_deref(), None);
         t
@@ -200,29 +218,74 @@ impl Tool for ListPullRequests {
 const LIST_KIND: &str = "pulls.v1";
 const MAX_PR_LIMIT: usize = 50;
 
-/// A pull request in two or three lines: number, state and title; who, branches, comments
-/// and reviewers; dates and link.
-pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
-    let _ = write!(t, "#{} {}", pr.id, pr.state);
+/// What every pull request of a list shares, said once above the rows.
+pub(crate) struct Shared {
+    /// The list's state.
+    state: String,
+    /// The destination branch and short commit, when every one has the same.
+    into: Option<(String, String)>,
+    /// The link up to the id, when every link is that followed by the id.
+    links: Option<String>,
+}
+
+impl Shared {
+    fn of(prs: &[PullRequest], state: &str) -> Shared {
+        let into = |pr: &PullRequest| {
+            let commit = pr.destination_commit.as_deref().map(text::short_id);
+            (
+                pr.destination_branch.clone(),
+                commit.unwrap_or("").to_string(),
+            )
+        };
+        let first = prs.first();
+        let same_into = first
+            .map(into)
+            .filter(|d| prs.len() > 1 && prs.iter().all(|pr| into(pr) == *d));
+        let prefix = |pr: &PullRequest| {
+            let url = pr.url.as_deref()?;
+            url.strip_suffix(&pr.id.to_string()).map(str::to_string)
+        };
+        let links = first
+            .and_then(prefix)
+            .filter(|p| prs.len() > 1 && prs.iter().all(|pr| prefix(pr).as_ref() == Some(p)));
+        Shared {
+            state: state.to_string(),
+            into: same_into,
+            links,
+        }
+    }
+}
+
+/// A pull request in two or three lines: number, state and title; author, branches with
+/// their short commit ids, reviewers and comments; dates and link. In a list, what the list
+/// says once (its state, a shared destination, the link pattern) and a comment count of zero
+/// go without saying.
+pub(crate) fn render_pr(t: &mut String, pr: &PullRequest, listed: Option<&Shared>) {
+    let _ = write!(t, "#{}", pr.id);
+    if listed.map(|l| l.state.as_str()) != Some(pr.state.as_str()) {
+        let _ = write!(t, " {}", pr.state);
+    }
     if pr.draft {
         t.push_str(" draft");
     }
     let _ = writeln!(t, " {}", pr.title);
     let side = |branch: &str, commit: &Option<String>| match commit {
-        Some(c) => format!("{branch} ({c})"),
+        Some(c) => format!("{branch} {}", text::short_id(c)),
         None => branch.to_string(),
     };
-    let mut line = vec![format!(
-        "{} -> {}",
-        side(&pr.source_branch, &pr.source_commit),
-        side(&pr.destination_branch, &pr.destination_commit)
-    )];
-    if let Some(a) = &pr.author {
-        line.insert(0, format!("by {a}"));
-    }
-    if let Some(n) = pr.comment_count {
-        line.push(text::count(n, "comment", "comments"));
-    }
+    let branches = if listed.is_some_and(|l| l.into.is_some()) {
+        side(&pr.source_branch, &pr.source_commit)
+    } else {
+        format!(
+            "{} -> {}",
+            side(&pr.source_branch, &pr.source_commit),
+            side(&pr.destination_branch, &pr.destination_commit)
+        )
+    };
+    let mut line = vec![match &pr.author {
+        Some(a) => format!("{a}: {branches}"),
+        None => branches,
+    }];
     if let Some(rs) = &pr.reviewers {
         let names: Vec<String> = rs
             .iter()
@@ -237,11 +300,29 @@ pub(crate) fn render_pr(t: &mut String, pr: &PullRequest) {
             format!("reviewers {}", names.join(", "))
         });
     }
-    let _ = writeln!(t, "  {}", line.join(", "));
+    match pr.comment_count {
+        Some(0) if listed.is_some() => {}
+        Some(n) => line.push(text::count(n, "comment", "comments")),
+        None => {}
+    }
+    let _ = writeln!(t, "  {}", line.join("; "));
     let dates: Vec<String> = [
-        pr.created.as_ref().map(|d| format!("created {d}")),
-        pr.updated.as_ref().map(|d| format!("updated {d}")),
-        pr.url.clone(),
+        match (&pr.created, &pr.updated, listed) {
+            // The list's legend names the two.
+            (Some(c), Some(u), Some(_)) => Some(format!("{} -> {}", text::when(c), text::when(u))),
+            _ => None,
+        },
+        pr.created
+            .as_deref()
+            .filter(|_| listed.is_none() || pr.updated.is_none())
+            .map(|d| format!("created {}", text::when(d))),
+        pr.updated
+            .as_deref()
+            .filter(|_| listed.is_none() || pr.created.is_none())
+            .map(|d| format!("updated {}", text::when(d))),
+        pr.url
+            .clone()
+            .filter(|_| listed.is_none_or(|l| l.links.is_none())),
     ]
     .into_iter()
     .flatten()
@@ -284,5 +365,70 @@ impl PullRequest {
             updated: opt_time(pr.updated.as_ref()),
             url: pr.web_url,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pr(id: u64, into: &str, url: &str) -> PullRequest {
+        PullRequest {
+            id,
+            title: format!("Change {id}"),
+            state: "OPEN".into(),
+            draft: false,
+            author: Some("ann".into()),
+            source_branch: format!("f{id}"),
+            destination_branch: into.into(),
+            source_commit: Some(format!("{id:0>40}")),
+            destination_commit: Some("ab".repeat(20)),
+            reviewers: Some(vec![]),
+            comment_count: Some(0),
+            created: None,
+            updated: None,
+            url: Some(format!("{url}{id}")),
+        }
+    }
+
+    fn list(prs: Vec<PullRequest>) -> String {
+        ListPullRequests::render(&ListOutput {
+            repo: "r".into(),
+            state: State::Open,
+            pull_requests: prs,
+            out_of_scope: 0,
+            next_cursor: None,
+        })
+    }
+
+    #[test]
+    fn what_every_row_shares_is_said_once() {
+        let t = list(vec![
+            pr(1, "main", "https://h/pr/"),
+            pr(2, "main", "https://h/pr/"),
+        ]);
+        assert!(
+            t.contains(", all into main abababababab\nrows: #id title / author: source;"),
+            "{t}"
+        );
+        assert!(t.contains("links: https://h/pr/{id}\n"), "{t}");
+        assert!(
+            !t.contains("https://h/pr/1") && !t.contains("-> main"),
+            "{t}"
+        );
+        // Rows that differ keep their own destination and link.
+        let t = list(vec![
+            pr(1, "main", "https://h/pr/"),
+            pr(2, "dev", "https://o/"),
+        ]);
+        assert!(!t.contains("all into") && !t.contains("links:"), "{t}");
+        assert!(
+            t.contains("-> main abababababab") && t.contains("-> dev"),
+            "{t}"
+        );
+        assert!(
+            t.contains("https://h/pr/1") && t.contains("https://o/2"),
+            "{t}"
+        );
     }
 }

@@ -160,6 +160,41 @@ pub(crate) fn rfc3339(t: git2::Time) -> String {
         .unwrap_or_else(|| t.seconds().to_string())
 }
 
+/// Hex digits of a commit id that text answers show: git's own abbreviation length for
+/// repositories of this size, and what every `ref`/`commit` argument accepts back (an
+/// ambiguous abbreviation is refused, never guessed). The JSON keeps the full id.
+pub(crate) const SHORT_ID: usize = 12;
+
+/// A full commit id (40 or 64 hex digits) cut to [`SHORT_ID`] digits; anything else as is.
+pub(crate) fn short_id(id: &str) -> &str {
+    if matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..SHORT_ID]
+    } else {
+        id
+    }
+}
+
+/// An RFC 3339 time as text answers show it: `2024-05-01 12:00:00Z`, or
+/// `2024-05-01 14:00:00+02:00` — the same instant, precision and offset, with a space for the
+/// `T` and `Z` for `+00:00`. Anything that is not RFC 3339 is returned as is.
+pub(crate) fn when(t: &str) -> String {
+    let b = t.as_bytes();
+    let shaped = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return t.to_string();
+    }
+    let spaced = format!("{} {}", &t[..10], &t[11..]);
+    match spaced.strip_suffix("+00:00") {
+        Some(utc) => format!("{utc}Z"),
+        None => spaced,
+    }
+}
+
 /// Seconds since the epoch for RFC 3339 or `YYYY-MM-DD` (UTC; `end_of_day` for `until`).
 pub(crate) fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64> {
     let s = s.trim();
@@ -286,6 +321,20 @@ mod tests {
         let q = quote(&long);
         assert!(q.len() < 120, "{q}");
         assert!(q.ends_with("(1048576 bytes)"), "{q}");
+    }
+
+    #[test]
+    fn ids_and_times_are_shown_short_but_whole() {
+        let id = "6172f723ee73f9737d32a890dc9fce18ff5a6769";
+        assert_eq!(short_id(id), "6172f723ee73");
+        assert_eq!(short_id("main"), "main");
+        assert_eq!(when("2026-11-29T16:52:18+00:00"), "2026-11-29 16:52:18Z");
+        assert_eq!(
+            when("2026-11-29T16:52:18.25+02:00"),
+            "2026-11-29 16:52:18.25+02:00"
+        );
+        assert_eq!(when("2026-11-29T16:52:18Z"), "2026-11-29 16:52:18Z");
+        assert_eq!(when("yesterday"), "yesterday");
     }
 
     #[test]

@@ -206,11 +206,15 @@ fn render(o: &SearchResult) -> String {
     let searched: Vec<String> = o
         .searched
         .iter()
-        .map(|s| match (&s.reference, &s.commit) {
-            (Some(r), Some(c)) if r != c => format!("{} ({} {c} at ref {r})", s.repo, s.source),
-            (_, Some(c)) => format!("{} ({} {c})", s.repo, s.source),
-            _ => format!("{} ({})", s.repo, s.source),
-        })
+        .map(
+            |s| match (&s.reference, s.commit.as_deref().map(text::short_id)) {
+                (Some(r), Some(c)) if r != s.commit.as_deref().unwrap_or_default() => {
+                    format!("{} ({} {c} at ref {r})", s.repo, s.source)
+                }
+                (_, Some(c)) => format!("{} ({} {c})", s.repo, s.source),
+                _ => format!("{} ({})", s.repo, s.source),
+            },
+        )
         .collect();
     if !searched.is_empty() {
         let _ = write!(t, "; searched {}", searched.join(", "));

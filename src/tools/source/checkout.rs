@@ -464,7 +464,12 @@ impl<'a> Checkout<'a> {
             *slot = Some(Box::new(Fetcher::new(self.origin()?, Budget::from_env()?)));
         }
         let fetcher = slot.as_mut().expect("set above");
-        let _lock = fetch::lock(self.git.path())?;
+        // Another call fetching into this checkout is waited for within this call's budget.
+        let Some(_lock) = fetch::lock(self.git.path(), fetcher.deadline())? else {
+            fetcher.exhausted = true;
+            self.budget_spent.set(true);
+            return Ok(false);
+        };
         match fetcher.fetch(&self.git, &branches, depth) {
             Ok(()) => Ok(true),
             Err(Stopped::Budget) => {
@@ -609,11 +614,7 @@ impl<'a> Checkout<'a> {
                     break;
                 }
             }
-            let Ok(Some(obj)) = objects.read(id) else {
-                continue;
-            };
-            parents.clear();
-            if parse_commit(id, obj.data(), &mut parents).is_err() {
+            if !read_parents(&objects, id, &mut parents) {
                 continue;
             }
             for p in &parents {
@@ -821,11 +822,7 @@ impl<'a> Checkout<'a> {
             if id == commit {
                 return heads.get(from);
             }
-            let Ok(Some(obj)) = objects.read(id) else {
-                continue;
-            };
-            parents.clear();
-            if parse_commit(id, obj.data(), &mut parents).is_err() {
+            if !read_parents(&objects, id, &mut parents) {
                 continue;
             }
             for p in &parents {
@@ -987,4 +984,14 @@ pub(crate) fn recorded_parents(git: &git2::Repository, id: git2::Oid) -> Result<
 /// The first line of a commit's message, capped.
 pub(crate) fn summary(commit: &git2::Commit<'_>) -> String {
     crate::tools::text::summary(&String::from_utf8_lossy(commit.message_bytes()))
+}
+
+/// The parents commit `id` records, into `parents`: false when the commit is missing (beyond
+/// a shallow boundary) or unreadable.
+fn read_parents(objects: &Objects, id: git2::Oid, parents: &mut Vec<git2::Oid>) -> bool {
+    parents.clear();
+    match objects.read(id) {
+        Ok(Some(obj)) => parse_commit(id, obj.data(), parents).is_ok(),
+        _ => false,
+    }
 }

@@ -140,85 +140,88 @@ async fn an_expired_entry_is_revalidated_with_its_etag() {
     assert_eq!(reqs[1].status, 304);
 }
 
+/// What a pull request list sees after a fault: an answer after `requests` requests, or an
+/// error of `kind` whose message has `word`.
+enum Then {
+    Answer,
+    Fails(Kind, &'static str),
+}
+
+type Fault = fn(&bitbucket_emulator::Emulator, &str);
+
+/// Each fault on the pull request list of each back end: transient ones are retried (3 times
+/// at most) and then answer, persistent ones end in a typed error, 404 is not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limits_and_server_errors_are_retried_then_succeed_or_give_a_typed_error() {
+async fn transient_faults_are_retried_then_answer_or_end_in_a_typed_error() {
     let f = Fixture::standard();
     seed(&f);
     let ctx = f.ctx();
     let mut seen = Seen::default();
-    for (repo, pattern) in [
-        ("payments-api", "GET /2.0/repositories/*/pullrequests*"),
+    let cases: [(&str, Fault, Then, usize); 9] = [
+        ("two 429s", |e, p| e.fail_next(p, 2, 429), Then::Answer, 3),
+        ("two 503s", |e, p| e.fail_next(p, 2, 503), Then::Answer, 3),
+        ("two 500s", |e, p| e.fail_next(p, 2, 500), Then::Answer, 3),
+        // A short `Retry-After` (Data Center's limiter sends one) is waited out.
         (
-            "payments-core",
-            "GET /rest/api/1.0/projects/*/pull-requests*",
+            "two 429s, Retry-After: 1",
+            |e, p| e.rate_limit_next(p, 2, 1),
+            Then::Answer,
+            3,
         ),
-    ] {
-        for status in [429, 503, 500] {
+        (
+            "a connection cut mid-JSON",
+            |e, p| e.reset_next(p, 1, 40),
+            Then::Answer,
+            2,
+        ),
+        (
+            "429 every time",
+            |e, p| e.fail_next(p, 100, 429),
+            Then::Fails(Kind::RateLimited, "429"),
+            4,
+        ),
+        (
+            "502 every time",
+            |e, p| e.fail_next(p, 100, 502),
+            Then::Fails(Kind::Unavailable, "502"),
+            4,
+        ),
+        (
+            "cut every time",
+            |e, p| e.reset_next(p, 100, 40),
+            Then::Fails(Kind::Unavailable, "dropped"),
+            4,
+        ),
+        (
+            "404",
+            |e, p| e.fail_next(p, 100, 404),
+            Then::Fails(Kind::NotFound, "404"),
+            1,
+        ),
+    ];
+    for (repo, list, _) in PR_ROUTES {
+        for (fault, inject, then, requests) in &cases {
+            f.emu.clear_faults();
             f.emu.reset_counters();
-            f.emu.fail_next(pattern, 2, status);
-            let v = seen
-                .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
-                .await;
-            assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
-            assert_eq!(
-                f.emu.count(pattern),
-                3,
-                "{repo} {status}: two failures, then success"
-            );
+            inject(&f.emu, list);
+            let args = json!({"repo": repo});
+            match then {
+                Then::Answer => {
+                    let v = seen.ok(&ctx, "list_pull_requests", args).await;
+                    assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3, "{fault}");
+                }
+                Then::Fails(kind, word) => {
+                    let e = seen.err(&ctx, "list_pull_requests", args, *kind).await;
+                    assert!(e.to_string().contains(word), "{repo} {fault}: {e}");
+                    if *kind == Kind::RateLimited {
+                        assert!(e.retry_after.is_some_and(|d| !d.is_zero()), "{e:?}");
+                    }
+                }
+            }
+            assert_eq!(f.emu.count(list), *requests, "{repo} {fault}");
         }
-        // A short `Retry-After` (Data Center's limiter sends one) is waited out, then retried.
-        f.emu.reset_counters();
-        f.emu.rate_limit_next(pattern, 2, 1);
-        let v = seen
-            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
-            .await;
-        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
-        assert_eq!(f.emu.count(pattern), 3, "{repo}: two 429s, then success");
-        let statuses: Vec<u16> = f.emu.requests().iter().map(|r| r.status).collect();
-        assert_eq!(statuses, [429, 429, 200], "{repo}");
-        // Persistent: bounded retries (3), then a typed error.
-        f.emu.reset_counters();
-        f.emu.fail_next(pattern, 100, 429);
-        let e = seen
-            .err(
-                &ctx,
-                "list_pull_requests",
-                json!({"repo": repo}),
-                Kind::RateLimited,
-            )
-            .await;
-        assert!(
-            e.retry_after
-                .map(|d| d.as_secs().max(1))
-                .is_some_and(|s| s > 0),
-            "{e:?}"
-        );
-        assert_eq!(f.emu.count(pattern), 4);
-        f.emu.clear_faults();
-        f.emu.reset_counters();
-        f.emu.fail_next(pattern, 100, 502);
-        seen.err(
-            &ctx,
-            "list_pull_requests",
-            json!({"repo": repo}),
-            Kind::Unavailable,
-        )
-        .await;
-        assert_eq!(f.emu.count(pattern), 4);
-        f.emu.clear_faults();
-        // 404 is not retried.
-        f.emu.reset_counters();
-        f.emu.fail_next(pattern, 100, 404);
-        seen.err(
-            &ctx,
-            "list_pull_requests",
-            json!({"repo": repo}),
-            Kind::NotFound,
-        )
-        .await;
-        assert_eq!(f.emu.count(pattern), 1);
-        f.emu.clear_faults();
     }
+    f.emu.clear_faults();
     seen.assert_clean();
 }
 
@@ -346,40 +349,6 @@ async fn pipelines_not_enabled_is_told_apart_from_a_missing_repository() {
         .await;
     assert!(e.to_string().contains("repository `payments-api`"), "{e}");
     assert!(!e.message.contains("Pipelines is not enabled"), "{e}");
-    seen.assert_clean();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_cut_mid_json_is_retried_then_a_typed_error() {
-    let f = Fixture::standard();
-    seed(&f);
-    let ctx = f.ctx();
-    let mut seen = Seen::default();
-    for (repo, pattern) in [
-        ("payments-api", "GET /2.0/repositories/*/pullrequests*"),
-        (
-            "payments-core",
-            "GET /rest/api/1.0/projects/*/pull-requests*",
-        ),
-    ] {
-        f.emu.reset_counters();
-        f.emu.reset_next(pattern, 1, 40);
-        let v = seen
-            .ok(&ctx, "list_pull_requests", json!({"repo": repo}))
-            .await;
-        assert_eq!(v["pull_requests"].as_array().unwrap().len(), 3);
-        f.emu.reset_next(pattern, 100, 40);
-        let e = seen
-            .err(
-                &ctx,
-                "list_pull_requests",
-                json!({"repo": repo}),
-                Kind::Unavailable,
-            )
-            .await;
-        assert!(e.to_string().contains("dropped"), "{e}");
-        f.emu.clear_faults();
-    }
     seen.assert_clean();
 }
 

@@ -55,7 +55,15 @@ fn checkout_tools_render_every_fact_of_their_answer() {
         json!({"repo": "app", "path": "src/main.rs", "start_line": 2, "end_line": 3}),
     );
     assert!(r.text.contains("lines 2-3 of 4"), "{}", r.text);
-    answer(&ctx, "list_commits", json!({"repo": "app"}));
+    let l = answer(&ctx, "list_commits", json!({"repo": "app"}));
+    // Each author once, above the rows; ids as git abbreviates them.
+    let email = l.json["commits"][0]["author"]["email"].as_str().unwrap();
+    assert_eq!(l.text.matches(email).count(), 1, "{}", l.text);
+    assert!(
+        l.text.contains(&head[..12]) && !l.text.contains(&head),
+        "{}",
+        l.text
+    );
     answer(
         &ctx,
         "list_commits",

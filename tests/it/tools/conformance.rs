@@ -941,6 +941,46 @@ fn a_spent_fetch_budget_answers_what_it_has_and_says_how_to_get_more() {
     assert!(!all.contains(TOKEN));
 }
 
+/// A fetch that another process holds the checkout's fetch lock for is waited for within the
+/// call's time budget, not forever: the call answers what the clone has and says the budget
+/// was spent.
+#[test]
+fn a_held_fetch_lock_is_waited_for_within_the_budget() {
+    let w = World::new();
+    let work = w.provision("held");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(work.join("conform/.git/agentenv-fetch.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = agentenv_cmd(&[
+        "tool",
+        w.spec.to_str().unwrap(),
+        "list_commits",
+        "--workdir",
+    ]);
+    let out = cmd
+        .arg(&work)
+        .args(["--arg", "repo=conform", "--arg", "limit=10"])
+        .env("BB_TOKEN", TOKEN)
+        .env("AGENTENV_PERSONAL_FILE", w.base.join("none.yaml"))
+        .env("AGENTENV_FETCH_BUDGET_SECS", "2")
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    drop(lock);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["commits"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["note"].as_str().unwrap().contains("budget"), "{v}");
+    // Bounded by the budget (2 s), not by the holder: generous slack for a loaded machine.
+    assert!(waited < std::time::Duration::from_secs(60), "{waited:?}");
+}
+
 /// A server keeps repositories open between calls: one opened before another process fetched
 /// into the checkout sees the fetched branch and history, without fetching them again.
 #[tokio::test]
