@@ -2,10 +2,10 @@
 //! Center) that the scope allows, and what each is to the agent: provisioned (a checkout in
 //! the workdir), cached (a clone in the clone cache, which `search_code` reads) or API only.
 //!
-//! Scope filtering thins upstream pages, so one answer reads on (at most [`MAX_PAGES`] pages)
+//! Scope filtering thins upstream pages, so one answer reads on (at most `MAX_PAGES` pages)
 //! until it holds `limit` in-scope repositories or the listing ends, and asks the server to
 //! filter where Bitbucket can and the filter cannot drop an in-scope repository
-//! ([`server_filter`]). Its cursor resumes inside an upstream page when the answer filled up
+//! (`server_filter`). Its cursor resumes inside an upstream page when the answer filled up
 //! there.
 
 use std::fmt::Write as _;
@@ -242,7 +242,7 @@ impl Tool for ListRepositories {
 }
 
 /// Every in-scope repository of `provider` as `(slug, full name)`, reading at most
-/// [`MAX_WORKSPACE_PAGES`] pages of 100 (server-filtered as the listing is); false when the
+/// `MAX_WORKSPACE_PAGES` pages of 100 (server-filtered as the listing is); false when the
 /// listing went on past that. For a workspace-wide search.
 pub(crate) fn in_scope(ctx: &Context, provider: &str) -> Result<(Vec<(String, String)>, bool)> {
     let client = ctx.api_client(provider)?;
