@@ -77,8 +77,19 @@ fn finish<T>(t: &Transport, mut page: Page<T>) -> R<Page<T>> {
     Ok(page)
 }
 
-pub(crate) async fn repositories(t: &Transport, ws: &str, at: At<'_>) -> R<Page<Repository>> {
-    list(t, &format!("/repositories/{}", seg(ws)), &[], at).await
+/// With `filter`: BBQL `~` on the full name, a case-insensitive "contains" on
+/// `workspace/slug` (the display `name` can differ from the slug, so it is not the field).
+pub(crate) async fn repositories(
+    t: &Transport,
+    ws: &str,
+    filter: Option<&str>,
+    at: At<'_>,
+) -> R<Page<Repository>> {
+    let params: Vec<_> = filter
+        .map(|f| ("q", contains("full_name", f)))
+        .into_iter()
+        .collect();
+    list(t, &format!("/repositories/{}", seg(ws)), &params, at).await
 }
 
 pub(crate) async fn repository(t: &Transport, r: &RepoId) -> R<Repository> {

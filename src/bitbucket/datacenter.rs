@@ -58,8 +58,21 @@ fn page_path(endpoint: &str, params: &[(&str, String)], at: At<'_>) -> R<String>
     Ok(with_query(endpoint, &p))
 }
 
-pub(crate) async fn repositories(t: &Transport, key: &str, at: At<'_>) -> R<Page<Repository>> {
-    list(t, &format!("/api/1.0/projects/{}/repos", seg(key)), &[], at).await
+/// With `filter`: the project's listing has no filter, the cross-project search has one, by
+/// name (case-insensitive), narrowed to the project by its key.
+pub(crate) async fn repositories(
+    t: &Transport,
+    key: &str,
+    filter: Option<&str>,
+    at: At<'_>,
+) -> R<Page<Repository>> {
+    match filter {
+        None => list(t, &format!("/api/1.0/projects/{}/repos", seg(key)), &[], at).await,
+        Some(name) => {
+            let params = [("projectkey", key.to_string()), ("name", name.to_string())];
+            list(t, "/api/1.0/repos", &params, at).await
+        }
+    }
 }
 
 pub(crate) async fn repository(t: &Transport, r: &RepoId) -> R<Repository> {

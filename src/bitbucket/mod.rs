@@ -203,18 +203,22 @@ impl Client {
 
     // ---- Repositories and branches ----------------------------------------------------
 
-    /// The repositories of the workspace (Cloud) or project (Data Center).
+    /// The repositories of the workspace (Cloud) or project (Data Center); with `filter`, only
+    /// those the server finds by that text: Cloud `full_name ~ "TEXT"` (a case-insensitive
+    /// "contains" on `workspace/slug`), Data Center the cross-project search
+    /// `/repos?projectkey=KEY&name=TEXT` (case-insensitive, on the repository's name).
     pub async fn repositories(
         &self,
+        filter: Option<&str>,
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Repository>, ApiError> {
         match &self.flavor {
             Flavor::Cloud { workspace } => {
-                cloud::repositories(&self.t, workspace, At::new(limit, cursor)).await
+                cloud::repositories(&self.t, workspace, filter, At::new(limit, cursor)).await
             }
             Flavor::DataCenter { project } => {
-                datacenter::repositories(&self.t, project, At::new(limit, cursor)).await
+                datacenter::repositories(&self.t, project, filter, At::new(limit, cursor)).await
             }
         }
     }

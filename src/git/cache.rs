@@ -35,6 +35,8 @@
 //! - The steps of `mirror` one by one, for callers that must look at the remote's answer before
 //!   fetching (provision checks the branch against the spec's scope): [`Cache::lock`],
 //!   [`Mirror::remote`] + [`super::Connection::open`], [`remote_branch`], [`Mirror::fetch`].
+//! - [`Cache::has`]`(url)`: whether a complete mirror of `url` is there, without locking (for a
+//!   listing that says what is cached; `search_code` reads mirrors through [`Cache::lock`]).
 //! - [`Mirror::checkout_into`]`(target, branch)`: a new, independent checkout at `target`, as
 //!   `git clone --single-branch` leaves it (`origin` with a one-branch refspec, the local branch
 //!   tracking it, tags that point into its history).
@@ -198,6 +200,12 @@ impl Cache {
     /// Where the mirror of `url` lives (whether or not it exists yet).
     pub fn mirror_path(&self, url: &str) -> PathBuf {
         self.root.join("mirrors").join(format!("{}.git", key(url)))
+    }
+
+    /// Whether the mirror of `url` exists and finished its first fetch (no lock taken: an
+    /// answer for a listing, not a promise that it is still there when locked).
+    pub fn has(&self, url: &str) -> bool {
+        self.mirror_path(url).join(MARKER).is_file()
     }
 
     fn lock_path(&self, key: &str) -> PathBuf {

@@ -18,6 +18,7 @@ pub const HEAVY_CALLS_VAR: &str = "AGENTENV_HEAVY_CALLS";
 pub const HEAVY_WAIT_VAR: &str = "AGENTENV_HEAVY_CALL_WAIT";
 pub const SEARCH_TIMEOUT_VAR: &str = "AGENTENV_SEARCH_TIMEOUT";
 pub const SEARCH_MAX_BYTES_VAR: &str = "AGENTENV_SEARCH_MAX_BYTES";
+pub const SEARCH_MAX_CLONES_VAR: &str = "AGENTENV_SEARCH_MAX_CLONES";
 
 /// The tools whose calls can read a whole checkout or walk a whole history.
 const HEAVY: [&str; 3] = ["search_code", "list_commits", "get_commit"];
@@ -37,6 +38,9 @@ pub struct Limits {
     pub search_time: Duration,
     /// How many bytes of files one search may read before it answers with what it found.
     pub search_bytes: u64,
+    /// How many repositories one workspace-wide search may clone into the clone cache; the
+    /// rest are named in its answer, with a cursor to continue.
+    pub search_clones: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +50,7 @@ impl Default for Limits {
             heavy_wait: Duration::from_secs(5),
             search_time: Duration::from_secs(15),
             search_bytes: 1024 * 1024 * 1024,
+            search_clones: 8,
         }
     }
 }
@@ -89,6 +94,9 @@ impl Limits {
         }
         if let Some(v) = var(SEARCH_MAX_BYTES_VAR) {
             l.search_bytes = number(SEARCH_MAX_BYTES_VAR, &v, "a number of bytes")?;
+        }
+        if let Some(v) = var(SEARCH_MAX_CLONES_VAR) {
+            l.search_clones = number(SEARCH_MAX_CLONES_VAR, &v, "a number of clones")? as usize;
         }
         Ok(l)
     }

@@ -773,7 +773,7 @@ async fn repositories_page_through_the_workspace_and_project() {
     for c in fx.both() {
         let (repos, pages) = all_pages(10, |cur| {
             let c = &c;
-            async move { c.repositories(2, cur.as_ref()).await }
+            async move { c.repositories(None, 2, cur.as_ref()).await }
         })
         .await;
         assert_eq!(pages, 3, "5 repositories, 2 per page");

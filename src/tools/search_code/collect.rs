@@ -292,6 +292,9 @@ impl Collector {
             note,
             searched,
             skipped,
+            not_searched: Vec::new(),
+            not_searched_count: 0,
+            next_cursor: None,
         }
     }
 }

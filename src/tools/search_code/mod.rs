@@ -1,14 +1,24 @@
 //! `search_code`: ripgrep's crates over the checkouts — the committed tree of the checked-out
 //! commit or of a `ref` (`tree.rs`: files git's index vouches for are read from disk, the rest
 //! from the object store), or, with `working_tree: true`, the working tree (gitignore-aware,
-//! parallel walk).
+//! parallel walk) — and over every other in-scope repository of the spec's providers, through a
+//! shallow clone in the clone cache (`cache.rs`).
+//!
+//! A search without `repo` is bounded: at most `limits.search_clones` new clones and the fetch
+//! budget's bytes and time for the clone cache, the search budget's bytes and time for reading
+//! files, `limit` matches and 100 KB of lines in the answer. Past any of them it answers with
+//! what it searched, names what it did not (`not_searched`) and gives a `next_cursor` that
+//! continues with the rest: never a silent partial result.
 //!
 //! Results are deterministic whatever the walk order: every file is searched, and only the
 //! first `limit` matches in (repo, path, line) order are kept. Memory stays bounded because
 //! the collector drops whole files that sort after the first `limit` matches as it goes.
 
+mod cache;
 mod collect;
 mod tree;
+
+pub(crate) use cache::is_cached;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,8 +32,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{self, SearchBudget};
-use super::source::{Checkout, RepoRef};
-use super::{Context, Error, Kind, Result, Tool, text};
+use super::source::{Checkout, RepoRef, check_branch, looks_like_commit_id};
+use super::{Context, Error, Kind, Result, Tool, list_repositories, paging, text};
+use cache::{CloneBudget, NotCloned};
 use collect::{Collector, FileSink};
 
 /// Matches returned when the caller gives no `limit`.
@@ -43,7 +54,8 @@ const MAX_RESULT_BYTES: usize = 100 * 1024;
 pub struct SearchArgs {
     /// Text to find, or a regex with `regex: true` (Rust syntax, as ripgrep), line by line.
     pub query: String,
-    /// Repository name (default: every cloned repository in scope).
+    /// Repository name (default: every repository in scope, uncloned ones through the clone
+    /// cache).
     #[serde(default)]
     pub repo: Option<String>,
     /// `query` is a regular expression.
@@ -76,6 +88,10 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous answer (same other arguments): search the repositories
+    /// it did not reach.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// The answer of `search_code`.
@@ -99,6 +115,20 @@ pub struct SearchResult {
     /// Repositories of the environment that could not be searched, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// In-scope repositories this call did not reach (the first 100 named): pass
+    /// `next_cursor` to search them, or name one `repo`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_searched: Vec<String>,
+    /// How many repositories `not_searched` stands for (it names 100 at most).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_searched_count: u64,
+    /// Pass as `cursor` (same other arguments) to search the repositories not reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One file's matching lines, with their context.
@@ -145,7 +175,8 @@ pub(crate) struct ContextLine {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Searched {
     pub repo: String,
-    /// `commit` (the default), or `working_tree` when asked for.
+    /// `commit` (the default), `working_tree` when asked for, or `clone_cache` (a repository
+    /// without a checkout: its branch's tree in the clone cache).
     pub source: &'static str,
     /// The ref as given.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -211,7 +242,20 @@ fn render(o: &SearchResult) -> String {
             prev = Some(l.line);
         }
     }
-    text::footer(&mut t, None, o.note.as_deref());
+    if !o.not_searched.is_empty() {
+        let more = o.not_searched_count - o.not_searched.len() as u64;
+        let _ = write!(
+            t,
+            "not searched ({}): {}",
+            o.not_searched_count,
+            o.not_searched.join(", ")
+        );
+        if more > 0 {
+            let _ = write!(t, " and {more} more");
+        }
+        t.push('\n');
+    }
+    text::footer(&mut t, o.next_cursor.as_deref(), o.note.as_deref());
     t
 }
 
@@ -219,7 +263,7 @@ pub struct SearchCode;
 
 impl Tool for SearchCode {
     const NAME: &'static str = "search_code";
-    const DESCRIPTION: &'static str = "Search the committed files (checked-out commit or `ref`; `working_tree: true` for the files on disk) of the cloned repositories, ripgrep-style: literal or `regex`, smart case, `include`/`exclude` globs, `context`. Grouped by file; binary files skipped.";
+    const DESCRIPTION: &'static str = "Search the committed files (checked-out commit or `ref`; `working_tree: true` for the files on disk) of every in-scope repository (uncloned ones via a clone cache; `next_cursor` continues), ripgrep-style: literal or `regex`, smart case, `include`/`exclude` globs, `context`. Grouped by file.";
     type Args = SearchArgs;
     type Output = SearchResult;
 
@@ -342,65 +386,415 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
             "`working_tree` and `ref` exclude each other: the working tree holds one version of the files; drop `ref` to search it, or `working_tree` to search that commit's files",
         ));
     }
-    let mut repos = Vec::new();
-    let mut skipped = Vec::new();
-    match &args.repo {
-        Some(name) => repos.push(ctx.cloned(name)?),
-        None => {
-            for spec in &ctx.env.spec.repos {
-                let name = spec.name();
-                match ctx.cloned(&name) {
-                    Ok(r) => repos.push(r),
-                    // Out-of-scope repositories are not shown to the agent at all.
-                    Err(e) if e.kind == Kind::OutOfScope => {}
-                    Err(e) => skipped.push(Skipped {
-                        repo: name,
-                        reason: e.message,
-                    }),
-                }
-            }
-        }
-    }
-
+    // Globs are the caller's mistake, not one repository's: refused before anything is read.
+    overrides(&ctx.workdir, args)?;
     let collector = Mutex::new(Collector::new(plan.limit));
     let budget = SearchBudget::new(&ctx.limits);
     let mut searched = Vec::new();
-    for repo in &repos {
-        if budget.is_cut() {
-            break;
+    let mut skipped = Vec::new();
+
+    if let Some(name) = &args.repo {
+        if args.cursor.is_some() {
+            return Err(invalid(
+                "`cursor` continues a search over every repository in scope; drop it when naming `repo`",
+            ));
         }
-        let ov = overrides(&repo.dir, args)?;
-        if args.working_tree {
-            search_working_tree(&plan, repo, &ov, &collector, &budget);
-            searched.push(Searched {
-                repo: repo.name.clone(),
-                source: "working_tree",
-                reference: None,
-                commit: None,
+        let repo = ctx.repo(name)?;
+        if repo.is_cloned() || repo.spec.provider.is_none() {
+            let repo = ctx.cloned(name)?;
+            searched.push(search_checkout(
+                ctx, &plan, &repo, args, &collector, &budget,
+            )?);
+        } else {
+            let cache = cache::open(ctx)?;
+            let mut clones = CloneBudget::new(1, crate::git::fetch::Budget::from_env()?);
+            let label = repo.name.clone();
+            match search_cached(
+                ctx,
+                &cache,
+                &plan,
+                &repo,
+                &label,
+                args,
+                &collector,
+                &budget,
+                &mut clones,
+            ) {
+                Ok(s) => searched.push(s),
+                Err(NotCloned::Failed(e)) => return Err(e),
+                Err(NotCloned::Budget) => return Err(clone_budget_spent(name)),
+            }
+        }
+        let collector = collector.into_inner().expect("collector lock");
+        let mut result = collector.finish(searched, skipped, args);
+        budget.annotate(&mut result.truncated, &mut result.note);
+        return Ok(result);
+    }
+
+    let resume = paging::decode_bound(CURSOR_KIND, &binding(args), args.cursor.as_deref())?;
+    // The checkouts in the spec's order, then every other in-scope repository of every
+    // provider by provider and full name: one order, which the cursor resumes in.
+    let mut items: Vec<Item<'_>> = Vec::new();
+    let mut provisioned = Vec::new();
+    for (n, spec) in ctx.env.spec.repos.iter().enumerate() {
+        let name = spec.name();
+        let repo = match ctx.repo(&name) {
+            Ok(r) => r,
+            // Out-of-scope repositories are not shown to the agent at all.
+            Err(e) if e.kind == Kind::OutOfScope => continue,
+            Err(e) => {
+                if resume.is_none() {
+                    skipped.push(Skipped {
+                        repo: name,
+                        reason: e.message,
+                    });
+                }
+                continue;
+            }
+        };
+        if repo.is_cloned() {
+            if let Some(p) = &spec.provider {
+                provisioned.push((p.clone(), name.to_lowercase()));
+            }
+            items.push(Item {
+                key: format!("0:{n:05}"),
+                label: name,
+                what: What::Checkout(repo),
             });
-            continue;
+        } else if spec.provider.is_none() && resume.is_none() {
+            skipped.push(Skipped {
+                repo: name,
+                reason: repo_not_cloned(ctx, &spec.name()),
+            });
         }
-        let reference = args.reference.as_deref();
-        match search_commit(ctx, &plan, repo, reference, &ov, &collector, &budget) {
-            Ok(commit) => searched.push(Searched {
-                repo: repo.name.clone(),
-                source: "commit",
-                reference: reference.map(str::to_string),
-                commit: Some(commit),
-            }),
-            // Searching one named repository: its error is the answer.
-            Err(e) if args.repo.is_some() => return Err(e),
+        // Not cloned but with a provider: reached through the clone cache, as listed below.
+    }
+    let mut elsewhere: Vec<Item<'_>> = Vec::new();
+    for provider in ctx.env.spec.providers.keys() {
+        match list_repositories::in_scope(ctx, provider) {
+            Ok((repos, complete)) => {
+                if !complete && resume.is_none() {
+                    skipped.push(Skipped {
+                        repo: format!("(provider `{provider}`)"),
+                        reason: "its listing is longer than one search reads (2000 repositories); those past it are not searched: name one `repo`, or narrow scope.repositories".into(),
+                    });
+                }
+                elsewhere.extend(
+                    repos
+                        .into_iter()
+                        .filter(|(slug, _)| {
+                            !provisioned.contains(&(provider.clone(), slug.to_lowercase()))
+                        })
+                        .map(|(_, full_name)| Item {
+                            key: format!("1:{provider}/{full_name}"),
+                            label: full_name,
+                            what: What::Cached,
+                        }),
+                );
+            }
             Err(e) => skipped.push(Skipped {
-                repo: repo.name.clone(),
-                reason: e.message,
+                repo: format!("(provider `{provider}`)"),
+                reason: format!("its repositories could not be listed: {}", e.message),
             }),
         }
     }
+    elsewhere.sort_by(|a, b| a.key.cmp(&b.key));
+    // Only checkouts have files on disk.
+    let without_files = if args.working_tree {
+        std::mem::take(&mut elsewhere)
+    } else {
+        Vec::new()
+    };
+    items.extend(elsewhere);
+    if let Some(after) = &resume {
+        items.retain(|it| it.key >= *after);
+    }
 
+    let mut stopped_at = None;
+    let mut why_stopped = None;
+    let mut cache = None;
+    let mut clones = CloneBudget::new(
+        ctx.limits.search_clones,
+        crate::git::fetch::Budget::from_env()?,
+    );
+    for (i, it) in items.iter().enumerate() {
+        if budget.is_cut() {
+            stopped_at = Some(i);
+            break;
+        }
+        let outcome = match &it.what {
+            What::Checkout(repo) => search_checkout(ctx, &plan, repo, args, &collector, &budget)
+                .map_err(NotCloned::Failed),
+            What::Cached => {
+                let cache = match &cache {
+                    Some(c) => c,
+                    None => cache.insert(cache::open(ctx)?),
+                };
+                ctx.repo(&it.label)
+                    .map_err(NotCloned::Failed)
+                    .and_then(|repo| {
+                        search_cached(
+                            ctx,
+                            cache,
+                            &plan,
+                            &repo,
+                            &it.label,
+                            args,
+                            &collector,
+                            &budget,
+                            &mut clones,
+                        )
+                    })
+            }
+        };
+        match outcome {
+            Ok(s) => searched.push(s),
+            Err(NotCloned::Failed(e)) => skipped.push(Skipped {
+                repo: it.label.clone(),
+                reason: e.message,
+            }),
+            // Alone over the budget: calling again would stop at it again, so it is skipped.
+            Err(NotCloned::Budget) if i == 0 => skipped.push(Skipped {
+                repo: it.label.clone(),
+                reason: format!(
+                    "its clone does not fit one call's fetch budget ({} MB, {} s); raise {} and {}, or list it in `repos:` and provision it",
+                    clones.budget.bytes >> 20,
+                    clones.budget.time.as_secs(),
+                    crate::git::fetch::BUDGET_MB_VAR,
+                    crate::git::fetch::BUDGET_SECS_VAR
+                ),
+            }),
+            Err(NotCloned::Budget) => {
+                stopped_at = Some(i);
+                why_stopped = Some(if clones.clones_left == 0 {
+                    format!(
+                        "this call made its {} new clones into the clone cache ({})",
+                        clones.new_clones,
+                        crate::tools::limits::SEARCH_MAX_CLONES_VAR
+                    )
+                } else {
+                    format!(
+                        "this call's clones reached its fetch budget ({}, at most {} MB in {} s: {} and {})",
+                        mb(clones.received),
+                        clones.budget.bytes >> 20,
+                        clones.budget.time.as_secs(),
+                        crate::git::fetch::BUDGET_MB_VAR,
+                        crate::git::fetch::BUDGET_SECS_VAR
+                    )
+                });
+                break;
+            }
+        }
+        if budget.is_cut() {
+            if i == 0 {
+                // Alone over the search budget: searching it again would cut it again, so
+                // its partial answer stands (the note says so) and the cursor moves on.
+                stopped_at = Some(i + 1).filter(|&n| n < items.len());
+            } else {
+                // Cut inside this repository: the next call searches it again, whole.
+                stopped_at = Some(i);
+                searched.pop_if(|s| s.repo == it.label);
+            }
+            break;
+        }
+    }
+
+    let left: Vec<&Item<'_>> = match stopped_at {
+        Some(i) => items[i..].iter().collect(),
+        None => Vec::new(),
+    };
+    let nothing_yet = searched.is_empty() && skipped.is_empty();
     let collector = collector.into_inner().expect("collector lock");
     let mut result = collector.finish(searched, skipped, args);
+    if nothing_yet && !(left.is_empty() && without_files.is_empty()) {
+        // Not "nothing in scope": the notes below say what is left and how to reach it.
+        result.note = None;
+    }
     budget.annotate(&mut result.truncated, &mut result.note);
+    let mut pending = Vec::new();
+    if let Some(first) = left.first() {
+        result.next_cursor =
+            paging::encode_bound(CURSOR_KIND, &binding(args), Some(first.key.clone()));
+        pending.push(format!(
+            "{} in scope not searched: {}; pass `next_cursor` as `cursor` (same other arguments) to search them, or name one `repo`",
+            text::count(left.len() as u64, "repository", "repositories"),
+            why_stopped.unwrap_or_else(|| "the search budget is spent".to_string())
+        ));
+    }
+    if !without_files.is_empty() {
+        pending.push(format!(
+            "`working_tree` searches the checkouts only: {} in scope without one not searched; drop `working_tree` to search their committed files",
+            text::count(without_files.len() as u64, "repository", "repositories")
+        ));
+    }
+    let all_left: Vec<&Item<'_>> = left.into_iter().chain(&without_files).collect();
+    result.not_searched = all_left
+        .iter()
+        .take(MAX_NOT_SEARCHED)
+        .map(|it| it.label.clone())
+        .collect();
+    result.not_searched_count = all_left.len() as u64;
+    if !pending.is_empty() {
+        let pending = pending.join(". ");
+        result.note = Some(match result.note.take() {
+            Some(n) => format!("{pending}. {n}"),
+            None => pending,
+        });
+    }
     Ok(result)
+}
+
+/// One repository a search without `repo` covers, and where its files are.
+struct Item<'a> {
+    /// Its place in the search's order (what a cursor holds).
+    key: String,
+    /// How matches name it: a checkout by its spec name, others by `owner/slug` (a bare slug
+    /// may be on two providers).
+    label: String,
+    what: What<'a>,
+}
+
+enum What<'a> {
+    Checkout(RepoRef<'a>),
+    Cached,
+}
+
+fn repo_not_cloned(ctx: &Context, name: &str) -> String {
+    ctx.cloned(name)
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default()
+}
+
+/// Names listed in `not_searched` at most.
+const MAX_NOT_SEARCHED: usize = 100;
+const CURSOR_KIND: &str = "search.v1";
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB received", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn clone_budget_spent(name: &str) -> Error {
+    Error::unavailable(format!(
+        "`{name}` could not be cloned into the clone cache within this call's fetch budget"
+    ))
+    .with_hint(format!(
+        "raise {} or {} (megabytes and seconds per call), or provision the repository",
+        crate::git::fetch::BUDGET_MB_VAR,
+        crate::git::fetch::BUDGET_SECS_VAR
+    ))
+}
+
+/// What a cursor is bound to: the search itself, so it cannot be replayed for another.
+fn binding(args: &SearchArgs) -> String {
+    use sha2::Digest;
+    let key = serde_json::json!([
+        args.query,
+        args.regex,
+        args.case_sensitive,
+        args.include,
+        args.exclude,
+        args.reference,
+        args.working_tree,
+    ]);
+    let digest = sha2::Sha256::digest(key.to_string().as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Search one checkout: its committed tree (the checked-out commit or `ref`), or its working
+/// tree.
+fn search_checkout(
+    ctx: &Context,
+    plan: &Plan,
+    repo: &RepoRef<'_>,
+    args: &SearchArgs,
+    collector: &Mutex<Collector>,
+    budget: &SearchBudget,
+) -> Result<Searched> {
+    let ov = overrides(&repo.dir, args)?;
+    if args.working_tree {
+        search_working_tree(plan, repo, &ov, collector, budget);
+        return Ok(Searched {
+            repo: repo.name.clone(),
+            source: "working_tree",
+            reference: None,
+            commit: None,
+        });
+    }
+    let reference = args.reference.as_deref();
+    let commit = search_commit(ctx, plan, repo, reference, &ov, collector, budget)?;
+    Ok(Searched {
+        repo: repo.name.clone(),
+        source: "commit",
+        reference: reference.map(str::to_string),
+        commit: Some(commit),
+    })
+}
+
+/// Search a repository without a checkout at its branch (`ref`, or the default branch) in the
+/// clone cache, cloning or refreshing it first. `label` is how matches name it.
+#[allow(clippy::too_many_arguments)]
+fn search_cached(
+    ctx: &Context,
+    cache: &crate::git::cache::Cache,
+    plan: &Plan,
+    repo: &RepoRef<'_>,
+    label: &str,
+    args: &SearchArgs,
+    collector: &Mutex<Collector>,
+    budget: &SearchBudget,
+    clones: &mut CloneBudget,
+) -> std::result::Result<Searched, NotCloned> {
+    if args.working_tree {
+        return Err(NotCloned::Failed(Error::new(
+            Kind::NotCloned,
+            format!(
+                "`{label}` has no checkout, so no files on disk: drop `working_tree` to search its committed files"
+            ),
+        )));
+    }
+    if let Some(r) = &args.reference {
+        // A clone in the cache holds one branch: `ref` must name one, in scope.
+        if looks_like_commit_id(r) || r.contains(['~', '^']) {
+            return Err(NotCloned::Failed(invalid(format!(
+                "`{label}` has no checkout: it is searched at a branch, so `ref` must be a branch name, not `{r}`"
+            ))));
+        }
+        check_branch(&ctx.env.scope, r)?;
+    }
+    // `ref`, else the branch the spec pins for a `repos:` entry, else the default branch.
+    let branch = args.reference.as_deref().or(repo.spec.branch.as_deref());
+    let cached = cache::clone(ctx, cache, repo, branch, clones)?;
+    let git = cached.mirror.repository();
+    let tree = git
+        .find_commit(cached.tip)
+        .and_then(|c| c.tree())
+        .map_err(|e| {
+            // Unreadable: forget it, so that the next search clones it anew.
+            cached.mirror.invalidate();
+            Error::failure(format!(
+                "the clone of `{label}` in the clone cache is unreadable ({}); it is rebuilt on the next search",
+                e.message()
+            ))
+            .with_source(e)
+        })?;
+    let ov = overrides(cached.mirror.path(), args)?;
+    tree::search(
+        plan,
+        label,
+        cached.mirror.path(),
+        git,
+        &tree,
+        &ov,
+        collector,
+        budget,
+    );
+    Ok(Searched {
+        repo: label.to_string(),
+        source: "clone_cache",
+        reference: Some(cached.branch),
+        commit: Some(cached.tip.to_string()),
+    })
 }
 
 fn rel_path(path: &Path) -> String {
@@ -495,6 +889,8 @@ fn search_commit(
             ))
             .with_source(e)
         })?;
-    tree::search(plan, repo, git, &tree, ov, collector, budget);
+    tree::search(
+        plan, &repo.name, &repo.dir, git, &tree, ov, collector, budget,
+    );
     Ok(oid.to_string())
 }

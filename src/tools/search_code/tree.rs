@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ignore::overrides::Override;
 
+use super::Plan;
 use super::collect::{Collector, FileSink};
 use super::limits::{self, SearchBudget};
-use super::{Plan, RepoRef};
 
 /// What git's index recorded about one path (stage 0).
 struct Recorded {
@@ -39,10 +39,14 @@ struct Item {
     recorded: Option<Recorded>,
 }
 
-/// Search the tree of `commit` in `git` (the checkout of `repo`).
+/// Search `tree` in `git`: the checkout at `dir` (whose index may vouch for files on disk), or
+/// a bare mirror of the clone cache (no index: every file from the object store). Matches are
+/// named `label`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn search(
     plan: &Plan,
-    repo: &RepoRef<'_>,
+    label: &str,
+    dir: &Path,
     git: &git2::Repository,
     tree: &git2::Tree<'_>,
     ov: &Override,
@@ -72,7 +76,7 @@ pub(super) fn search(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
                     let from_disk = item.recorded.as_ref().is_some_and(|r| {
-                        read_if_unchanged(&repo.dir.join(&item.path), r, racy_after, &mut buf)
+                        read_if_unchanged(&dir.join(&item.path), r, racy_after, &mut buf)
                     });
                     let blob;
                     let data: &[u8] = if from_disk {
@@ -100,7 +104,7 @@ pub(super) fn search(
                     }
                     let mut sink = FileSink::new(context, limit);
                     if searcher.search_slice(matcher, data, &mut sink).is_ok() {
-                        sink.deliver(collector, &repo.name, item.path.clone());
+                        sink.deliver(collector, label, item.path.clone());
                     }
                 }
             });

@@ -366,8 +366,23 @@ fn route(shared: &Shared, ctx: &Ctx, token: Option<&Token>) -> Reply {
                 })
                 .cloned()
                 .collect();
+            // BBQL on the repository's own fields, as Bitbucket filters the listing
+            // (`q=full_name ~ "pay"`); an unknown field is a 400 there too.
+            let q = ctx.req.param("q").unwrap_or("").trim().to_string();
+            let field = |e: &RepoEntry, f: &str| match f {
+                "name" | "slug" => Some(e.slug.clone()),
+                "full_name" => Some(format!("{}/{}", e.owner, e.slug)),
+                _ => None,
+            };
+            if !q.is_empty() {
+                let f = q.split([' ', '~', '=', '!']).next().unwrap_or("");
+                if !matches!(f, "name" | "slug" | "full_name") {
+                    return error(400, &format!("Invalid field name '{f}'"));
+                }
+            }
             let items = entries
                 .iter()
+                .filter(|e| q.is_empty() || bbql_matches(&q, |f| field(e, f)))
                 .filter_map(|e| gitdata::open(&e.path).ok().map(|r| ctx.repository(e, &r)))
                 .collect();
             json_ok(page::cloud_list(ctx.req, &ctx.web, items, 10, 100))
@@ -628,11 +643,22 @@ fn ranged(req: &Req, bytes: &[u8]) -> Reply {
 
 /// `name ~ "x"`, `name = "x"`, `name != "x"` — the BBQL forms clients use on branches.
 fn bbql_name_matches(q: &str, name: &str) -> bool {
+    bbql_matches(q, |f| (f == "name").then(|| name.to_string()))
+}
+
+/// One BBQL comparison `FIELD OP "value"` (`~`, `!~`: case-insensitive contains; `=`, `!=`),
+/// with `field` giving a field's value; a query on a field `field` does not know matches
+/// everything.
+fn bbql_matches(q: &str, field: impl Fn(&str) -> Option<String>) -> bool {
     let q = q.trim();
-    let Some(rest) = q.strip_prefix("name") else {
+    let end = q
+        .find(|c: char| c.is_whitespace() || "~=!".contains(c))
+        .unwrap_or(q.len());
+    let Some(name) = field(&q[..end]) else {
         return true;
     };
-    let rest = rest.trim_start();
+    let name = name.as_str();
+    let rest = q[end..].trim_start();
     let (op, val) = if let Some(v) = rest.strip_prefix("!~") {
         ("!~", v)
     } else if let Some(v) = rest.strip_prefix("!=") {

@@ -114,6 +114,7 @@ providers:
     kind: cloud
     workspace: acme
     api_url: {cloud}
+    git_url: {git}
     auth: {{ type: api-token, email: {EMAIL}, token: CLOUD_TOKEN }}
   dc:
     kind: datacenter
@@ -132,6 +133,7 @@ repos:
     slug: payments-ledger
 "#,
             cloud = emu.cloud_api_url(),
+            git = emu.git_url(),
             dc = emu.dc_base_url(),
         );
         let spec_path = tmp.path().join("env.yaml");
