@@ -232,13 +232,22 @@ fn render(o: &SearchResult) -> String {
         }
         t.push_str(&f.path);
         t.push('\n');
+        // Without context lines each line stands alone: no `--` between runs, and no
+        // indentation, which only means something next to its neighbours (the JSON keeps
+        // the line as it is).
+        let context = f.lines.iter().any(|l| l.context);
         let mut prev: Option<u64> = None;
         for l in &f.lines {
-            if prev.is_some_and(|p| l.line > p + 1) {
+            if context && prev.is_some_and(|p| l.line > p + 1) {
                 t.push_str("--\n");
             }
             let mark = if l.context { '-' } else { ':' };
-            let _ = writeln!(t, "{}{mark}{}", l.line, l.text);
+            let line = if context {
+                &l.text
+            } else {
+                l.text.trim_start()
+            };
+            let _ = writeln!(t, "{}{mark}{line}", l.line);
             prev = Some(l.line);
         }
     }

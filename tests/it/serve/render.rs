@@ -103,7 +103,7 @@ fn search_text_names_each_file_once_and_merges_context() {
             }
         })
         .collect();
-    fx.repo("app", &[("a.rs", &body), ("b.rs", "hit\n")]);
+    fx.repo("app", &[("a.rs", &body), ("b.rs", "    hit\n")]);
     fx.clone("app");
     fx.spec(&["app"], "");
     let ctx = fx.context();
@@ -112,6 +112,15 @@ fn search_text_names_each_file_once_and_merges_context() {
                     8-line 8\n9-line 9\n--\n28-line 28\n29-line 29\n30:let hit_30 = 1;\n\
                     31-line 31\n32-line 32\nb.rs\n1:hit\n";
     assert!(s.text.contains(expected), "{}", s.text);
+    // Without context, lines stand alone: no `--` between runs, no indentation.
+    let bare = answer(&ctx, "search_code", json!({"query": "hit"}));
+    let expected = "a.rs\n5:let hit_5 = 1;\n7:let hit_7 = 1;\n30:let hit_30 = 1;\nb.rs\n1:hit\n";
+    assert!(bare.text.contains(expected), "{}", bare.text);
+    assert_eq!(
+        bare.json["files"][1]["lines"][0]["text"], "    hit",
+        "{}",
+        bare.json
+    );
     assert!(
         s.text.len() < s.json.to_string().len(),
         "text {} bytes, JSON {}",
