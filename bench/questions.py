@@ -204,6 +204,9 @@ class Asker:
 
 
 def missing(text: str, facts) -> list[str]:
+    # A hit is the same fact with or without its indentation (agentenv leaves it out of lines
+    # shown without context): compare `line:text` with the text's leading blanks removed.
+    text = re.sub(r"^(\d+):[ \t]+", r"\1:", text, flags=re.M)
     return [f for f in facts if f not in text]
 
 
@@ -329,7 +332,7 @@ async def run(agentenv, emulator, root, peers_dir=None):
     # `HEAD:path:line:text` → each hit's path and its line as `line:text`.
     for hit in grep:
         _, path, line, text = hit.split(":", 3)
-        truth["usages"] += [path, f"{line}:{text}"]
+        truth["usages"] += [path, f"{line}:{text.lstrip()}"]
 
     emu = subprocess.Popen([emulator, "--cloud-repo", f"acme/agentenv={bare}",
                             "--token", f"cloud-api:{EMAIL}:bot:{TOKEN}:{SCOPES}",
