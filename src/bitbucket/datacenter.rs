@@ -70,9 +70,20 @@ pub(crate) async fn repositories(
         None => list(t, &format!("/api/1.0/projects/{}/repos", seg(key)), &[], at).await,
         Some(name) => {
             let params = [("projectkey", key.to_string()), ("name", name.to_string())];
-            list(t, "/api/1.0/repos", &params, at).await
+            let mut page: Page<Repository> = list(t, "/api/1.0/repos", &params, at).await?;
+            // `projectkey` "matches" the key, and servers before 8.0 ignore it: keep this
+            // project's repositories only, whatever the server let through.
+            page.values.retain(|r| in_project(r, key));
+            Ok(page)
         }
     }
+}
+
+/// Whether `r` (full name `KEY/slug`) belongs to project `key` (keys are case-insensitive).
+fn in_project(r: &Repository, key: &str) -> bool {
+    r.full_name
+        .split_once('/')
+        .is_some_and(|(k, _)| k.eq_ignore_ascii_case(key))
 }
 
 pub(crate) async fn repository(t: &Transport, r: &RepoId) -> R<Repository> {
@@ -591,6 +602,18 @@ mod tests {
         assert_eq!(count(&with), Some(3));
         assert_eq!(count(&without), Some(0));
         assert_eq!(count(&base), None);
+    }
+
+    #[test]
+    fn a_filtered_listing_keeps_the_projects_repositories_only() {
+        let repo = |key: &str| {
+            Repository::from_datacenter(&json!({"slug": "payments-web", "project": {"key": key}}))
+                .unwrap()
+        };
+        assert!(in_project(&repo("PAY"), "PAY"));
+        assert!(in_project(&repo("pay"), "PAY"));
+        assert!(!in_project(&repo("PAYROLL"), "PAY"));
+        assert!(!in_project(&repo("OTHER"), "PAY"));
     }
 
     #[test]

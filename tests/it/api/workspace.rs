@@ -266,6 +266,43 @@ async fn list_repositories_filters_on_the_server_and_says_what_each_repository_i
     seen.assert_clean();
 }
 
+/// A Data Center before 8.0 ignores `projectkey` on `/repos`, and "matches" may be loose
+/// (`PAY` ~ `PAYROLL`): repositories of other projects that the server lets through are
+/// neither listed nor searched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_the_project_filter_reveals_no_other_project() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    let other = |key: &str, slug: &str| {
+        format!(
+            r#"{{"slug": "{slug}", "name": "{slug}", "project": {{"key": "{key}"}}, "public": false, "links": {{}}}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"size": 3, "limit": 100, "isLastPage": true, "start": 0, "values": [{}, {}, {}]}}"#,
+        other("PAYROLL", "payments-payroll"),
+        other("OTHER", "payments-leak"),
+        other("PAY", "payments-web"),
+    );
+    f.emu
+        .respond_next("GET /rest/api/1.0/repos", 1, 200, "application/json", body);
+    let out = seen
+        .ok(&ctx, "list_repositories", json!({"provider": "dc"}))
+        .await;
+    assert_eq!(
+        names(&out, "repositories", "name"),
+        ["payments-web"],
+        "{out}"
+    );
+    let text = format!("{out}");
+    assert!(
+        !text.contains("payroll") && !text.contains("leak"),
+        "{text}"
+    );
+    seen.assert_clean();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_repositories_reads_on_through_thin_pages_and_resumes_mid_page() {
     let f = Fixture::standard();
