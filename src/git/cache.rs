@@ -213,10 +213,23 @@ impl Cache {
     }
 
     /// The mirror of `url` (credential-free: it is the mirror's name and is recorded),
-    /// locked, validated, and rebuilt empty when broken. Waits while another process holds it.
+    /// locked, validated, and rebuilt empty when broken. Waits while another process holds it
+    /// (at most [`crate::provision::lock::LOCK_WAIT`]).
     pub fn lock(&self, url: &str) -> Result<Mirror> {
-        let key = key(url);
-        let lock = crate::provision::lock::wait_for(&self.lock_path(&key))?;
+        let lock = crate::provision::lock::wait_for(&self.lock_path(&key(url)))?;
+        self.locked(url, lock)
+    }
+
+    /// [`Cache::lock`], waiting for another holder until `deadline` only (`None`: still held
+    /// then) — for a tool call, whose own budget bounds the wait.
+    pub fn lock_until(&self, url: &str, deadline: std::time::Instant) -> Result<Option<Mirror>> {
+        match crate::provision::lock::wait_until(&self.lock_path(&key(url)), deadline)? {
+            Some(lock) => self.locked(url, lock).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn locked(&self, url: &str, lock: File) -> Result<Mirror> {
         let dir = self.mirror_path(url);
         let repo = match validate(&dir, url) {
             Ok(repo) => repo,
@@ -743,6 +756,19 @@ mod tests {
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_size(""), None);
         assert_eq!(parse_size("99999999999T"), None);
+    }
+
+    #[test]
+    fn a_held_mirror_is_waited_for_until_the_deadline_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), Limits::default()).unwrap();
+        let url = "https://git.example/acme/app.git";
+        let held = cache.lock(url).unwrap();
+        let soon = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        assert!(cache.lock_until(url, soon).unwrap().is_none());
+        drop(held);
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(cache.lock_until(url, later).unwrap().is_some());
     }
 
     #[test]

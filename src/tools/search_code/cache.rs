@@ -139,7 +139,10 @@ pub(crate) fn clone(
     if time.is_zero() || budget.bytes_left == 0 {
         return Err(NotCloned::Budget);
     }
-    let mirror = cache.lock(&plan.url)?;
+    // Another process cloning or fetching this repository is waited for within the budget.
+    let Some(mirror) = cache.lock_until(&plan.url, budget.deadline)? else {
+        return Err(NotCloned::Budget);
+    };
     let (branch, tip) = {
         let mut remote = mirror.remote(&plan.fetch_url).map_err(net)?;
         let mut conn = auth.connect(&mut remote).map_err(net)?;
