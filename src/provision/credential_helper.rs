@@ -5,8 +5,9 @@
 //! Each step gets `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` that register this
 //! binary as the credential helper for each provider's git origin only. The helper's command
 //! line holds the spec path, never a value. For Data Center's Bearer tokens it answers with
-//! `authtype=Bearer` when git announces `capability[]=authtype` (git ≥ 2.46); older git gets
-//! nothing for Bearer providers, and its request fails as unauthenticated.
+//! `authtype=Bearer` when git announces `capability[]=authtype` (git ≥ 2.46); to older git it
+//! answers nothing but an error on stderr naming the version needed (git shows it, then fails
+//! as unauthenticated).
 
 use std::io::BufRead;
 
@@ -146,6 +147,13 @@ pub fn answer(
             "capability[]=authtype\nauthtype=Bearer\ncredential={}\nephemeral=true\n",
             &**token
         ))),
-        Secret::Bearer(_) => None,
+        // Older git would send a Basic guess the server refuses; say why instead (git shows
+        // a helper's stderr, then fails as unauthenticated).
+        Secret::Bearer(_) => {
+            return Err(Error::failure(format!(
+                "provider `{name}` authenticates git with a Bearer token, which git sends from version 2.46 on (credential `authtype`); the git running this step is older"
+            ))
+            .with_hint("install git 2.46 or later where the setup steps run"));
+        }
     })
 }

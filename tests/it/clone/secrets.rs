@@ -112,6 +112,17 @@ fn datacenter_bearer_reaches_step_git_through_the_helper() {
 }
 
 fn helper(f: &Fixture, spec: &std::path::Path, token: &str, request: &str) -> String {
+    let out = helper_output(f, spec, token, request);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn helper_output(
+    f: &Fixture,
+    spec: &std::path::Path,
+    token: &str,
+    request: &str,
+) -> std::process::Output {
     let mut child = agentenv_cmd(&["git-credential", "--env", spec.to_str().unwrap(), "get"])
         .env("BB_TOKEN", token)
         .env("AGENTENV_PERSONAL_FILE", f.path().join("none.yaml"))
@@ -126,9 +137,7 @@ fn helper(f: &Fixture, spec: &std::path::Path, token: &str, request: &str) -> St
         .unwrap()
         .write_all(request.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -164,13 +173,14 @@ fn the_helper_gives_bearer_only_to_git_that_understands_it() {
     let f = Fixture::new();
     let spec = f.dc_spec(ONE_DC_REPO, "");
     let host = f.emu.base_url().trim_start_matches("http://").to_string();
-    let old_git = helper(
-        &f,
-        &spec,
-        DC_TOKEN,
-        &format!("protocol=http\nhost={host}\n\n"),
-    );
-    assert_eq!(old_git, "", "no Basic guess for a Bearer token");
+    // Git before 2.46 (no `capability[]=authtype`): no Basic guess for a Bearer token, and
+    // a message git shows in the step's output.
+    let request = format!("protocol=http\nhost={host}\n\n");
+    let old_git = helper_output(&f, &spec, DC_TOKEN, &request);
+    assert_eq!(stdout(&old_git), "", "no Basic guess for a Bearer token");
+    let said = stderr(&old_git);
+    assert!(said.contains("2.46") && said.contains("Bearer"), "{said}");
+    assert!(!said.contains(DC_TOKEN), "{said}");
     let new_git = helper(
         &f,
         &spec,
