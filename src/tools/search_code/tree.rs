@@ -85,7 +85,11 @@ pub(super) fn search(
                         if odb.is_none() {
                             odb = git2::Repository::open(git_dir).ok();
                         }
-                        let Some(g) = odb.as_ref() else { continue };
+                        // A worker that cannot open the repository counts what it skips.
+                        let Some(g) = odb.as_ref() else {
+                            budget.skipped();
+                            continue;
+                        };
                         // A blob is read whole: its size, from the object header, comes first.
                         let size = g.odb().and_then(|o| o.read_header(item.oid));
                         if size.map_or(0, |(n, _)| n as u64) > limits::MAX_BLOB_BYTES {
