@@ -434,7 +434,7 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
                 Err(NotCloned::Budget) => return Err(clone_budget_spent(name)),
             }
         }
-        let collector = collector.into_inner().expect("collector lock");
+        let collector = collector.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut result = collector.finish(searched, skipped, args);
         budget.annotate(&mut result.truncated, &mut result.note);
         return Ok(result);
@@ -613,7 +613,7 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
         None => Vec::new(),
     };
     let nothing_yet = searched.is_empty() && skipped.is_empty();
-    let collector = collector.into_inner().expect("collector lock");
+    let collector = collector.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut result = collector.finish(searched, skipped, args);
     if nothing_yet && !(left.is_empty() && without_files.is_empty()) {
         // Not "nothing in scope": the notes below say what is left and how to reach it.
