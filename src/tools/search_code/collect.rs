@@ -108,7 +108,7 @@ impl FileSink {
         if self.binary || self.count == 0 {
             return;
         }
-        collector.lock().expect("collector lock").add(
+        collector.lock().unwrap_or_else(|e| e.into_inner()).add(
             (repo.to_string(), path),
             self.matches,
             self.count,
