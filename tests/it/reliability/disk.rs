@@ -212,23 +212,22 @@ fn a_full_disk_during_an_update_is_exit_1_and_the_next_run_completes_the_update(
     git(&app, &["fsck", "--full", "--no-progress"]);
 }
 
-/// Run as `nobody` when root (root may write anywhere): `owned` becomes theirs.
-fn unprivileged(cmd: &mut Command, t: &Path, owned: &[&Path]) {
-    if !is_root() {
-        return;
-    }
-    // The test's tempdir is private to root; nobody must reach the spec and the workdir.
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(t, mode).unwrap();
-    for p in owned {
+/// `provision` of `spec` into `wd`, run as `nobody` when root (root may write anywhere),
+/// with the workdir theirs.
+fn provision_unprivileged(spec: &Path, wd: &Path, t: &Path) -> Out {
+    let mut cmd = provision_cmd(spec, wd);
+    if is_root() {
+        // The test's tempdir is private to root; nobody must reach the spec and the workdir.
+        chmod(t, 0o755);
         let st = Command::new("chown")
             .args(["-R", &format!("{NOBODY}:{NOBODY}")])
-            .arg(p)
+            .arg(wd)
             .status()
             .unwrap();
         assert!(st.success());
+        cmd.uid(NOBODY).gid(NOBODY).env("HOME", t);
     }
-    cmd.uid(NOBODY).gid(NOBODY).env("HOME", t);
+    Out::from(cmd.output().unwrap())
 }
 
 /// git on a checkout that may belong to `nobody`.
@@ -252,18 +251,14 @@ fn a_permission_error_during_a_clone_is_exit_1_with_the_cause_and_the_path() {
     );
     let wd = t.path().join("wd");
     std::fs::create_dir_all(wd.join("locked")).unwrap();
-    let mut cmd = provision_cmd(&spec, &wd);
-    unprivileged(&mut cmd, t.path(), &[&wd]);
     // Nobody may create the clone in `locked`.
     chmod(&wd.join("locked"), 0o555);
-    let out = Out::from(cmd.output().unwrap());
+    let out = provision_unprivileged(&spec, &wd, t.path());
     assert_local_failure(&out, "Permission denied", &wd.join("locked"));
     assert!(emu.count("GET */info/refs*") <= 1, "not retried");
 
     chmod(&wd.join("locked"), 0o755);
-    let mut cmd = provision_cmd(&spec, &wd);
-    unprivileged(&mut cmd, t.path(), &[&wd]);
-    Out::from(cmd.output().unwrap()).ok();
+    provision_unprivileged(&spec, &wd, t.path()).ok();
     assert_eq!(
         git_any(&wd.join("locked/app"), &["rev-parse", "HEAD"]),
         git(&up, &["rev-parse", "main"])
@@ -281,11 +276,7 @@ fn a_permission_error_during_an_update_is_exit_1_and_the_update_completes_later(
     );
     let wd = t.path().join("wd");
     std::fs::create_dir_all(&wd).unwrap();
-    let run = || {
-        let mut cmd = provision_cmd(&spec, &wd);
-        unprivileged(&mut cmd, t.path(), &[&wd]);
-        Out::from(cmd.output().unwrap())
-    };
+    let run = || provision_unprivileged(&spec, &wd, t.path());
     run().ok();
 
     // The update changes files in place (allowed) and adds and removes some in the checkout's

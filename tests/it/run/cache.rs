@@ -54,6 +54,15 @@ impl Cached {
         cmd
     }
 
+    /// The same provision into `workdir` without the cache, for comparison.
+    fn provision_uncached(&self, workdir: &Path) -> Out {
+        let spec = self.spec.to_str().unwrap();
+        let work = workdir.to_str().unwrap();
+        self.f
+            .run(API_TOKEN, &["provision", spec, "--workdir", work])
+            .into()
+    }
+
     fn work(&self, name: &str) -> PathBuf {
         self.f.path().join(name)
     }
@@ -105,18 +114,7 @@ fn a_warm_cache_transfers_only_what_changed_and_checkouts_outlive_it() {
     let head = git(&c.f.upstream, &["rev-parse", "main"]);
 
     // Without the cache, for comparison: the same checkout, refs and remote.
-    let plain: Out =
-        c.f.run(
-            API_TOKEN,
-            &[
-                "provision",
-                c.spec.to_str().unwrap(),
-                "--workdir",
-                c.work("plain").to_str().unwrap(),
-            ],
-        )
-        .into();
-    plain.ok();
+    c.provision_uncached(&c.work("plain")).ok();
     // A shallow fetch over stateless HTTP negotiates in more than one request.
     let fetch_requests = c.f.emu.count(UPLOAD_PACK);
     let full = c.f.emu.bytes_sent(UPLOAD_PACK);
@@ -205,15 +203,7 @@ fn four_provisions_at_once_share_one_mirror() {
     let c = Cached::new();
     let head = git(&c.f.upstream, &["rev-parse", "main"]);
     // How many requests one fetch takes, from a clone without the cache.
-    c.f.run(
-        API_TOKEN,
-        &[
-            "provision",
-            c.spec.to_str().unwrap(),
-            "--workdir",
-            c.work("plain").to_str().unwrap(),
-        ],
-    );
+    c.provision_uncached(&c.work("plain")).ok();
     let one_fetch = c.f.emu.count(UPLOAD_PACK);
     assert!(one_fetch > 0);
     c.f.emu.reset_counters();

@@ -39,6 +39,27 @@ const ABSENT: &str = "zq[0-9]{3}jx";
 /// The answer's facts: its structured content, or for an error (which is text only:
 /// `error (KIND): MESSAGE`, then `what to do: …` and `retry after N s` lines) the same facts
 /// read back from that text.
+/// Thirty-two calls released at once, each on its own connection: the `i`-th is `call(i)`.
+fn at_once(
+    server: &Server,
+    call: fn(usize) -> (&'static str, Value),
+) -> Vec<(&'static str, Value)> {
+    let barrier = Arc::new(Barrier::new(32));
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let mut conn = server.connect();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                conn.handshake(&[]);
+                barrier.wait();
+                let (tool, args) = call(i);
+                (tool, conn.call(2, tool, args, &[]))
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 fn structured(answer: &Value) -> Value {
     let result = &answer["result"];
     if result["isError"] != true {
@@ -108,25 +129,13 @@ fn a_regex_too_large_to_compile_is_refused_in_bounded_memory() {
     assert!(message.contains("the most is 4096"), "{message}");
 
     // Thirty-two at once, each on its own connection: all refused, none compiled.
-    let barrier = Arc::new(Barrier::new(32));
-    let calls: Vec<_> = (0..32)
-        .map(|_| {
-            let mut conn = server.connect();
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                conn.handshake(&[]);
-                barrier.wait();
-                conn.call(
-                    2,
-                    "search_code",
-                    json!({"query": "a{1000}{1000}", "regex": true}),
-                    &[],
-                )
-            })
-        })
-        .collect();
-    for call in calls {
-        let answer = call.join().unwrap();
+    let answers = at_once(&server, |_| {
+        (
+            "search_code",
+            json!({"query": "a{1000}{1000}", "regex": true}),
+        )
+    });
+    for (_, answer) in answers {
         assert_eq!(structured(&answer)["kind"], "invalid_argument", "{answer}");
     }
     eprintln!(
@@ -159,30 +168,17 @@ fn heavy_calls_past_the_cap_wait_then_are_refused_with_a_retry_time() {
     assert_eq!(alone["result"]["isError"], false, "{alone}");
     let one = started.elapsed();
 
-    let barrier = Arc::new(Barrier::new(32));
-    let calls: Vec<_> = (0..32)
-        .map(|i| {
-            let mut conn = server.connect();
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                conn.handshake(&[]);
-                barrier.wait();
-                // Heavy calls of three kinds share the turns; light ones never wait.
-                let (tool, args) = match i % 4 {
-                    0 => ("list_commits", json!({"repo": "app"})),
-                    1 => ("read_file", json!({"repo": "app", "path": "README.md"})),
-                    _ => (
-                        "search_code",
-                        json!({"query": ABSENT, "regex": true, "repo": "app"}),
-                    ),
-                };
-                (tool, conn.call(3, tool, args, &[]))
-            })
-        })
-        .collect();
+    // Heavy calls of three kinds share the turns; light ones never wait.
+    let answers = at_once(&server, |i| match i % 4 {
+        0 => ("list_commits", json!({"repo": "app"})),
+        1 => ("read_file", json!({"repo": "app", "path": "README.md"})),
+        _ => (
+            "search_code",
+            json!({"query": ABSENT, "regex": true, "repo": "app"}),
+        ),
+    });
     let (mut served, mut refused) = (0, 0);
-    for call in calls {
-        let (tool, answer) = call.join().unwrap();
+    for (tool, answer) in answers {
         if answer["result"]["isError"] == false {
             served += 1;
             continue;

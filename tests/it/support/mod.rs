@@ -154,6 +154,22 @@ pub fn names(v: &Value, list: &str, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// The matches of a `search_code` answer as `(path, line, text)`, in answer order (context
+/// lines are not matches).
+pub fn search_matches(result: &Value) -> Vec<(String, u64, String)> {
+    let mut out = Vec::new();
+    for f in result["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        for l in f["lines"].as_array().unwrap() {
+            if l["context"] != true {
+                let text = l["text"].as_str().unwrap().to_string();
+                out.push((path.to_string(), l["line"].as_u64().unwrap(), text));
+            }
+        }
+    }
+    out
+}
+
 /// Panics unless the text rendering of an answer holds every fact its JSON holds: each
 /// string leaf (other than keys; trimmed, when not empty) appears verbatim, and each number
 /// leaf (when not 0: zero counts are left unsaid) appears as a whole number, not inside a

@@ -701,20 +701,9 @@ async fn checkout_tools_answer_as_git_does_on_a_shallow_provisioned_clone() {
         json!({"repo": repo, "query": "needle-on-the-side", "ref": "feature/open"}),
     )
     .await;
-    // Matches are grouped by file; context lines are not matches.
-    let ours: Vec<String> = v["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|f| {
-            let path = f["path"].as_str().unwrap();
-            f["lines"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|l| l["context"] != true)
-                .map(move |l| format!("{path}:{}:{}", l["line"], l["text"].as_str().unwrap()))
-        })
+    let ours: Vec<String> = crate::support::search_matches(&v)
+        .into_iter()
+        .map(|(path, line, text)| format!("{path}:{line}:{text}"))
         .collect();
     let theirs: Vec<String> = w
         .git(&["grep", "-n", "needle-on-the-side", "feature/open"])

@@ -27,20 +27,9 @@ fn ok(ctx: &Arc<Context>, tool: &str, args: Value) -> Value {
 
 /// `path:line` of every match of a search answer, sorted.
 fn hits(result: &Value) -> Vec<String> {
-    // Matches are grouped by file; context lines are not matches.
-    let mut v: Vec<String> = result["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|f| {
-            let path = f["path"].as_str().unwrap();
-            f["lines"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|l| l["context"] != true)
-                .map(move |l| format!("{path}:{}", l["line"]))
-        })
+    let mut v: Vec<String> = crate::support::search_matches(result)
+        .into_iter()
+        .map(|(path, line, _)| format!("{path}:{line}"))
         .collect();
     v.sort();
     v
