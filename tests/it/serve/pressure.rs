@@ -246,24 +246,18 @@ fn a_search_stops_at_its_budget_and_says_so() {
     }
 
     // A narrow search within the budget is whole, with no note.
-    let answer = conn.call(
-        4,
-        "search_code",
-        json!({"query": "TODO", "repo": "app", "exclude": ["big/**"]}),
-        &[],
-    );
-    let out = structured(&answer);
-    assert_eq!(out["truncated"], false, "{out}");
-    assert!(out.get("note").is_none_or(Value::is_null), "{out}");
-    let answer = conn.call(
-        5,
-        "search_code",
-        json!({"query": "TODO", "repo": "app", "exclude": ["big/**"], "working_tree": true}),
-        &[],
-    );
-    let out = structured(&answer);
-    assert_eq!(out["truncated"], false, "{out}");
-    assert!(out.get("note").is_none_or(Value::is_null), "{out}");
+    for (id, working_tree) in [(4, false), (5, true)] {
+        let answer = conn.call(
+            id,
+            "search_code",
+            json!({"query": "TODO", "repo": "app", "exclude": ["big/**"],
+                   "working_tree": working_tree}),
+            &[],
+        );
+        let out = structured(&answer);
+        assert_eq!(out["truncated"], false, "{out}");
+        assert!(out.get("note").is_none_or(Value::is_null), "{out}");
+    }
 
     // A time budget already spent when the walk begins stops it at the first file.
     let server = Server::start(&fx, &[], &[("AGENTENV_SEARCH_TIMEOUT", "0.000001")]);
