@@ -52,10 +52,7 @@ def main():
     binary, spec, workdir, repo = sys.argv[1:5]
     runs = int(sys.argv[5]) if len(sys.argv) > 5 else 21
     path = f"{workdir}/{repo}"
-    client = Client([binary, "serve", spec, "--workdir", workdir])
-    client.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                  "clientInfo": {"name": "bench", "version": "0"}})
-    client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    client = Client.serve(binary, spec, workdir)
     rows = []
     for label, query, regex in CASES:
         args = {"repo": repo, "query": query, "regex": regex, "limit": 500}

@@ -33,10 +33,7 @@ def main():
     binary, spec, workdir, name = sys.argv[1:5]
     runs = int(sys.argv[5]) if len(sys.argv) > 5 else 21
     repo = f"{workdir}/{name}"
-    client = Client([binary, "serve", spec, "--workdir", workdir])
-    client.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                  "clientInfo": {"name": "bench", "version": "0"}})
-    client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    client = Client.serve(binary, spec, workdir)
 
     def ours(query, regex):
         start = time.perf_counter()

@@ -22,6 +22,15 @@ class Client:
                                      stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.next_id = 0
 
+    @classmethod
+    def serve(cls, binary, spec, workdir):
+        """`agentenv serve` on stdio, initialized."""
+        client = cls([binary, "serve", spec, "--workdir", workdir])
+        client.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                      "clientInfo": {"name": "bench", "version": "0"}})
+        client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return client
+
     def send(self, msg):
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
@@ -54,10 +63,7 @@ def main():
     calls = int(sys.argv[4]) if len(sys.argv) > 4 else 200
     head = subprocess.run(["git", "-C", f"{workdir}/bigrepo", "rev-parse", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    client = Client([binary, "serve", spec, "--workdir", workdir])
-    client.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                  "clientInfo": {"name": "bench", "version": "0"}})
-    client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    client = Client.serve(binary, spec, workdir)
     listed = {t["name"] for t in client.request("tools/list", {})["tools"]}
     cases = [
         ("read_file", {"repo": "bigrepo", "path": "mod07/sub7/file7.rs"}),
