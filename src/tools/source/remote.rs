@@ -131,7 +131,9 @@ pub(crate) fn api_error(e: ApiError, what: &str) -> Error {
 }
 
 /// Every page of a collection, read up to `max` items, and whether that was all of them.
-/// `fetch` reads one page of at most the given size from a cursor.
+/// `fetch` reads one page of at most the given size from a cursor. A server whose pages stop
+/// filling (an empty page that still links a next one) ends the reading, as not all: the
+/// number of requests is bounded by `max / page_size` whatever the links say.
 pub(crate) fn collect_pages<T>(
     max: usize,
     page_size: usize,
@@ -141,10 +143,11 @@ pub(crate) fn collect_pages<T>(
     let mut cursor: Option<Cursor> = None;
     loop {
         let page = fetch(page_size.min(max - all.len()).max(1), cursor.as_ref())?;
+        let empty = page.values.is_empty();
         all.extend(page.values);
         match page.next {
             None => return Ok((all, true)),
-            Some(_) if all.len() >= max => {
+            Some(_) if all.len() >= max || empty => {
                 all.truncate(max);
                 return Ok((all, false));
             }
@@ -328,4 +331,34 @@ pub(crate) fn time(t: Option<&Timestamp>) -> String {
 /// A server time as RFC 3339, when it gave one.
 pub(crate) fn opt_time(t: Option<&Timestamp>) -> Option<String> {
     t.map(|t| t.to_rfc3339())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collecting_pages_ends_when_a_server_links_empty_pages_forever() {
+        let mut calls = 0;
+        let (all, whole) = collect_pages(50, 10, |_, _| {
+            calls += 1;
+            Ok::<_, ApiError>(Page {
+                values: Vec::<u32>::new(),
+                next: Some(Cursor::from("again")),
+            })
+        })
+        .unwrap();
+        assert_eq!((all.len(), whole, calls), (0, false, 1));
+        // Full pages stop at `max`: five requests of ten.
+        let mut calls = 0;
+        let (all, whole) = collect_pages(50, 10, |n, _| {
+            calls += 1;
+            Ok::<_, ApiError>(Page {
+                values: vec![0u32; n],
+                next: Some(Cursor::from("more")),
+            })
+        })
+        .unwrap();
+        assert_eq!((all.len(), whole, calls), (50, false, 5));
+    }
 }
