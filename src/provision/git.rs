@@ -750,7 +750,6 @@ fn update(
             "commit or copy them elsewhere, or run `agentenv provision --force` to discard them",
         ));
     }
-    Interrupted::begin(plan, &repo, head, tip.oid)?;
     if repo.find_commit(tip.oid).is_err() || needs_unshallow(plan, &repo) {
         let refspec = fetch_branch(plan, auth, progress, &repo, conn, &tip)?;
         let known = repo
@@ -768,6 +767,9 @@ fn update(
     } else {
         drop(conn);
     }
+    // Marked only now: a fetch never touches the work tree, so a fetch that fails must not
+    // leave a marker that would later count someone's edits as ours to discard.
+    Interrupted::begin(plan, &repo, head, tip.oid)?;
     // An interrupted update of ours is completed as a forced one would be.
     let into = if force || ours {
         WorkTree::Discarding
@@ -784,9 +786,10 @@ fn update(
 }
 
 /// An update that began and never ended: `.git/agentenv-update` holds the commit it moved
-/// from (or `-` for none) and the one it moved to. Written before an update changes anything
-/// (fetch, refs, work tree) and removed once it is done, so a provision killed (or stopped
-/// by a full disk) half-way leaves it, and the next one knows which changes are its own.
+/// from (or `-` for none) and the one it moved to. Written before an update changes refs or
+/// the work tree (after its fetch, which changes neither) and removed once it is done, so a
+/// provision killed (or stopped by a full disk) half-way leaves it, and the next one knows
+/// which changes are its own.
 struct Interrupted {
     from: Option<git2::Oid>,
     to: git2::Oid,

@@ -223,6 +223,41 @@ fn a_connection_cut_mid_pack_fails_cleanly_and_the_next_run_clones() {
     assert_eq!(git(&wd.join("app"), &["status", "--porcelain"]), "");
 }
 
+/// An update whose fetch fails has changed nothing: edits made afterwards are the user's,
+/// and the next update refuses to discard them (an update marker written before the fetch
+/// made them look like the failed update's own).
+#[test]
+fn edits_after_a_failed_update_fetch_are_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let (up, emu, url) = served(t.path());
+    let shallow = spec(t.path(), &format!("repos:\n  - url: {url}\n"));
+    let wd = t.path().join("wd");
+    assert_eq!(code(&provision(&shallow, &wd, &[])), 0);
+    commit(&up, "file2.txt", "upstream moved on\n");
+    // The new tip is already in the checkout (as a tool's fetch on demand leaves it), so only
+    // the history a `depth: 0` update asks for is fetched, and that fetch is cut.
+    let co = wd.join("app");
+    git(
+        &co,
+        &[
+            "fetch",
+            "-q",
+            "--depth=1",
+            up.to_str().unwrap(),
+            "main:refs/agentenv/branches/main",
+        ],
+    );
+    let full = spec(t.path(), &format!("repos:\n  - url: {url}\n    depth: 0\n"));
+    emu.reset_next("POST */git-upload-pack", 4, 20);
+    assert_ne!(code(&provision(&full, &wd, &[])), 0, "the fetch was cut");
+    std::fs::write(co.join("file2.txt"), "my edit\n").unwrap();
+    let out = provision(&full, &wd, &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("local changes"), "{}", stderr(&out));
+    let kept = std::fs::read_to_string(wd.join("app/file2.txt")).unwrap();
+    assert_eq!(kept, "my edit\n");
+}
+
 #[test]
 fn one_failing_repository_does_not_hide_the_others() {
     let t = tempfile::tempdir().unwrap();
