@@ -171,6 +171,10 @@ struct Marker {
     version: u32,
     /// The credential-free URL the mirror was fetched from.
     url: String,
+    /// Per branch of a shallow mirror, the depth its tip was last fetched at (absent in
+    /// markers written before this was recorded: unknown, so fetched again when asked).
+    #[serde(default)]
+    depths: std::collections::BTreeMap<String, u32>,
 }
 
 impl Cache {
@@ -534,7 +538,12 @@ impl Mirror {
         mut fo: FetchOptions<'_>,
     ) -> std::result::Result<bool, git2::Error> {
         let shallow = self.repo.is_shallow();
-        let have = self.tip(branch) == Some(oid) && !(depth == 0 && shallow);
+        let mut depths = self.depths();
+        let held = depths.get(branch).copied().unwrap_or(0);
+        // A shallow mirror serves a deeper `depth` than it was fetched at with too little
+        // history: fetch it again, never shallower than it was.
+        let deep_enough = !shallow || (depth != 0 && held >= depth);
+        let have = self.tip(branch) == Some(oid) && deep_enough;
         if !have {
             fo.download_tags(AutotagOption::Auto);
             let empty = self
@@ -546,24 +555,38 @@ impl Mirror {
                 // git's --unshallow: deepen past every shallow boundary.
                 fo.depth(i32::MAX);
             } else if (shallow || empty) && depth != 0 {
-                fo.depth(depth.min(i32::MAX as u32) as i32);
+                fo.depth(depth.max(held).min(i32::MAX as u32) as i32);
             }
             // A complete mirror stays complete: an incremental full fetch sends only the new
             // objects, where a shallow one would cut the mirror's history at the new tip.
             let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
             conn.remote().fetch(&[&refspec], Some(&mut fo), None)?;
+            depths.insert(
+                branch.to_string(),
+                if depth == 0 { 0 } else { depth.max(held) },
+            );
         }
-        self.mark()
+        self.mark(depths)
             .map_err(|e| git2::Error::from_str(&e.to_string()))?;
         self.cache.evict(&self.dir);
         Ok(!have)
     }
 
+    /// The depths the marker records per branch (none when it cannot be read).
+    fn depths(&self) -> std::collections::BTreeMap<String, u32> {
+        std::fs::read_to_string(self.dir.join(MARKER))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Marker>(&t).ok())
+            .map(|m| m.depths)
+            .unwrap_or_default()
+    }
+
     /// Write the marker (a complete fetch is in place) and so record the use.
-    fn mark(&self) -> std::io::Result<()> {
+    fn mark(&self, depths: std::collections::BTreeMap<String, u32>) -> std::io::Result<()> {
         let marker = Marker {
             version: 1,
             url: self.url.clone(),
+            depths,
         };
         let tmp = self.dir.join(format!("{MARKER}.tmp"));
         std::fs::write(&tmp, serde_json::to_vec(&marker).expect("plain JSON"))?;

@@ -198,6 +198,48 @@ fn canary_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     crate::support::canary::files_holding(dir, CANARIES)
 }
 
+/// A mirror fetched one commit deep (the default, and what `search_code` makes) serves a
+/// later `depth: 3` with three commits, as `git clone --depth 3` has, not one.
+#[test]
+fn a_deeper_depth_than_the_mirror_holds_is_fetched() {
+    let c = Cached::new();
+    c.provision(&c.work("one")).ok();
+    let deep =
+        c.f.cloud_spec(API_AUTH, &format!("{ONE_REPO}\n    depth: 3"), "");
+    let out: Out = agentenv_cmd(&[
+        "provision",
+        deep.to_str().unwrap(),
+        "--workdir",
+        c.work("three").to_str().unwrap(),
+        "--cache-dir",
+        c.cache.to_str().unwrap(),
+    ])
+    .env("BB_TOKEN", API_TOKEN)
+    .env(
+        "AGENTENV_PERSONAL_FILE",
+        c.f.path().join("no-personal.yaml"),
+    )
+    .output()
+    .expect("agentenv runs")
+    .into();
+    out.ok();
+    let theirs = c.f.path().join("git-depth-3");
+    git(
+        c.f.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "3",
+            &format!("file://{}", c.f.upstream.display()),
+            theirs.to_str().unwrap(),
+        ],
+    );
+    let count = |dir: &Path| git(dir, &["rev-list", "--count", "HEAD"]);
+    assert_eq!(count(&c.work("three").join("payments-api")), count(&theirs));
+    assert_eq!(count(&c.work("one").join("payments-api")), "1");
+}
+
 #[test]
 fn four_provisions_at_once_share_one_mirror() {
     let c = Cached::new();
