@@ -389,7 +389,9 @@ fn remote(r: &Remote<'_>, args: &ListArgs, f: &Filters) -> Result<ListOutput> {
     let mut commits = Vec::new();
     let mut older_than_since = false;
     for c in &page.values {
-        let time = c.author.date.map(|d| d.timestamp()).unwrap_or(0);
+        // The committer date, as `since`/`until` say (Cloud records only the author's).
+        let date = c.committer.as_ref().and_then(|s| s.date).or(c.author.date);
+        let time = date.map(|d| d.timestamp()).unwrap_or(0);
         if f.since.is_some_and(|t| time < t) {
             // Newest first: the rest of the history is older still.
             older_than_since = true;

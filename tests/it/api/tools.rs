@@ -607,3 +607,56 @@ async fn dc_list_pipelines_shows_build_statuses_of_recent_commits() {
     .await;
     seen.assert_clean();
 }
+
+/// `since`/`until` on the API path filter by the committer date, as `git log` does and the
+/// argument says: a commit authored long ago and committed recently (a rebase, a cherry-pick)
+/// is in, and the history after it is not cut short. Data Center records both dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_commits_since_go_by_the_committer_date_as_git_log() {
+    let f = Fixture::standard();
+    let ctx = f.ctx();
+    let mut seen = Seen::default();
+    for (i, (authored, committed)) in [
+        ("2020-01-01T00:00:00Z", "2024-06-01T00:00:00Z"),
+        ("2024-06-02T00:00:00Z", "2024-06-02T00:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(f.repo.join(format!("late{i}.txt")), "x\n").unwrap();
+        git(&f.repo, &["add", "-A"]);
+        let ok = std::process::Command::new("git")
+            .current_dir(&f.repo)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@x",
+                "commit",
+                "-qm",
+                "late",
+            ])
+            .env("GIT_AUTHOR_DATE", authored)
+            .env("GIT_COMMITTER_DATE", committed)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let v = seen
+        .ok(
+            &ctx,
+            "list_commits",
+            json!({"repo": "payments-core", "since": "2024-03-01T00:00:00Z", "limit": 50}),
+        )
+        .await;
+    let theirs = git(
+        &f.repo,
+        &["log", "--since=2024-01-01", "--format=%H", "main"],
+    );
+    assert_eq!(
+        names(&v, "commits", "hash"),
+        theirs.lines().collect::<Vec<_>>(),
+        "{v}"
+    );
+    seen.assert_clean();
+}
