@@ -351,15 +351,20 @@ pub(crate) async fn pull_request_diff(
 async fn pipelines_error(
     t: &Transport,
     r: &RepoId,
-    e: ApiError,
+    mut e: ApiError,
     run: Option<&PipelineId>,
 ) -> ApiError {
     match e.kind {
         ApiErrorKind::NotFound => {}
         ApiErrorKind::Forbidden => {
-            return e.with_hint(
-                "reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token",
-            );
+            // What pipelines need, then what the transport read from the server's answer
+            // (the scopes it named), not one instead of the other.
+            let need = "reading pipelines needs the `read:pipeline:bitbucket` scope on an API token, or `pipeline` on an access token";
+            let hint = match e.hint.take() {
+                Some(said) => format!("{need}; {said}"),
+                None => need.to_string(),
+            };
+            return e.with_hint(hint);
         }
         _ => return e,
     }

@@ -286,6 +286,8 @@ async fn missing_scopes_and_permissions_are_forbidden_naming_what_is_missing() {
         )
         .await;
     assert!(e.to_string().contains("read:pipeline:bitbucket"), "{e}");
+    // The scope the server named (its 403 body) is kept beside what pipelines need.
+    assert!(e.to_string().contains("the token lacks the scope"), "{e}");
     assert_eq!(f.emu.requests().len(), 1, "403 is not retried");
     let e = seen
         .err(
