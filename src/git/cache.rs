@@ -178,6 +178,15 @@ struct Marker {
 }
 
 impl Cache {
+    /// The cache at `dir` when it exists, without creating anything: for asking what it holds.
+    pub fn existing(dir: &Path) -> Option<Cache> {
+        let root = std::path::absolute(dir).ok()?;
+        root.join("mirrors").is_dir().then(|| Cache {
+            root,
+            limits: Limits::default(),
+        })
+    }
+
     /// The cache at `dir`, created if missing.
     pub fn open(dir: &Path, limits: Limits) -> Result<Cache> {
         let root = std::path::absolute(dir)
@@ -568,6 +577,7 @@ impl Mirror {
         }
         self.mark(depths)
             .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        // On every use, not only after a fetch: lowered limits apply at the next use.
         self.cache.evict(&self.dir);
         Ok(!have)
     }

@@ -52,12 +52,10 @@ fn url_of(ctx: &Context, provider: &str, slug: &str) -> Option<String> {
 /// Whether repository `slug` of `provider` has a clone in the cache. Nothing is created or
 /// locked to find out: listing repositories must not make a cache directory.
 pub(crate) fn is_cached(ctx: &Context, provider: &str, slug: &str) -> bool {
-    let dir = dir(ctx);
-    if !dir.join("mirrors").is_dir() {
+    let Some(cache) = Cache::existing(&dir(ctx)) else {
         return false;
-    }
-    url_of(ctx, provider, slug)
-        .is_some_and(|url| Cache::open(&dir, Limits::default()).is_ok_and(|c| c.has(&url)))
+    };
+    url_of(ctx, provider, slug).is_some_and(|url| cache.has(&url))
 }
 
 /// What one search call may spend on the clone cache: new clones (count), and the bytes and
