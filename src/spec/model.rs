@@ -215,6 +215,19 @@ pub fn looks_like_url(s: &str) -> bool {
 }
 
 impl Repo {
+    /// Repository `slug` of `provider`, as a `repos:` entry with the defaults would name it
+    /// (for the in-scope repositories the spec does not list).
+    pub fn on_provider(provider: &str, slug: &str) -> Repo {
+        Repo {
+            provider: Some(provider.to_string()),
+            slug: Some(slug.to_string()),
+            url: None,
+            branch: None,
+            depth: 1,
+            path: None,
+        }
+    }
+
     /// The name the tools and the CLI use for this repository: the slug, or for a URL
     /// its last path segment without `.git`. A local path such as `..` says nothing, so
     /// then the last segment of `path` names it.

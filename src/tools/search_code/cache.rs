@@ -36,14 +36,7 @@ pub(crate) fn open(ctx: &Context) -> Result<Cache> {
 
 /// The credential-free URL the cache keys repository `slug` of `provider` by.
 fn url_of(ctx: &Context, provider: &str, slug: &str) -> Option<String> {
-    let repo = Repo {
-        provider: Some(provider.to_string()),
-        slug: Some(slug.to_string()),
-        url: None,
-        branch: None,
-        depth: 1,
-        path: None,
-    };
+    let repo = Repo::on_provider(provider, slug);
     crate::provision::plan::repo(&ctx.env, &repo, &ctx.workdir)
         .ok()
         .map(|p| p.url)

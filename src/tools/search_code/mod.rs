@@ -494,10 +494,13 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
                         .filter(|(slug, _)| {
                             !provisioned.contains(&(provider.clone(), slug.to_lowercase()))
                         })
-                        .map(|(_, full_name)| Item {
+                        .map(|(slug, full_name)| Item {
                             key: format!("1:{provider}/{full_name}"),
                             label: full_name,
-                            what: What::Cached,
+                            what: What::Cached {
+                                provider: provider.clone(),
+                                slug,
+                            },
                         }),
                 );
             }
@@ -534,12 +537,14 @@ fn search(ctx: &Context, args: &SearchArgs) -> Result<SearchResult> {
         let outcome = match &it.what {
             What::Checkout(repo) => search_checkout(ctx, &plan, repo, args, &collector, &budget)
                 .map_err(NotCloned::Failed),
-            What::Cached => {
+            What::Cached { provider, slug } => {
                 let cache = match &cache {
                     Some(c) => c,
                     None => cache.insert(cache::open(ctx)?),
                 };
-                ctx.repo(&it.label)
+                // By its provider, as listed: a name lookup could find the slug on another
+                // provider too and refuse it as ambiguous.
+                ctx.on_provider(provider, slug)
                     .map_err(NotCloned::Failed)
                     .and_then(|repo| {
                         search_cached(
@@ -665,7 +670,11 @@ struct Item<'a> {
 
 enum What<'a> {
     Checkout(RepoRef<'a>),
-    Cached,
+    /// Repository `slug` of `provider`, through the clone cache.
+    Cached {
+        provider: String,
+        slug: String,
+    },
 }
 
 fn repo_not_cloned(ctx: &Context, name: &str) -> String {

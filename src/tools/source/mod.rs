@@ -132,14 +132,7 @@ impl Context {
                     continue;
                 }
                 could += 1;
-                let repo = Repo {
-                    provider: Some(pname.clone()),
-                    slug: Some(slug.to_string()),
-                    url: None,
-                    branch: None,
-                    depth: 1,
-                    path: None,
-                };
+                let repo = Repo::on_provider(pname, slug);
                 if self
                     .env
                     .scope
@@ -163,11 +156,44 @@ impl Context {
                 },
             );
         }
+        // `acme/x` and `ACME/x` on two providers whose owners differ only in case: the
+        // spelling given picks one, else no name could ever reach either.
+        if let Some(o) = owner
+            && candidates.len() > 1
+        {
+            let exact: Vec<Repo> = candidates
+                .iter()
+                .filter(|r| {
+                    r.full_name(providers)
+                        .is_some_and(|f| f.split_once('/').is_some_and(|(h, _)| h == o))
+                })
+                .cloned()
+                .collect();
+            if exact.len() == 1 {
+                candidates = exact;
+            }
+        }
         let spec = if candidates.len() == 1 {
             candidates.remove(0)
         } else {
             self.pick_provider(name, candidates)?
         };
+        let dir = self.workdir.join(spec.checkout_path());
+        Ok(RepoRef {
+            spec: Cow::Owned(spec),
+            name: slug.to_string(),
+            dir,
+            listed: false,
+        })
+    }
+
+    /// Repository `slug` of `provider` (as its listing names it), in scope or refused.
+    pub(crate) fn on_provider(&self, provider: &str, slug: &str) -> Result<RepoRef<'_>> {
+        let spec = Repo::on_provider(provider, slug);
+        let full = spec.full_name(&self.env.spec.providers);
+        if !self.env.scope.repo(slug, full.as_deref()) {
+            return Err(self.out_of_scope_repo(slug));
+        }
         let dir = self.workdir.join(spec.checkout_path());
         Ok(RepoRef {
             spec: Cow::Owned(spec),

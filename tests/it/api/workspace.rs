@@ -359,6 +359,70 @@ fn git_paths(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// A Cloud workspace and a Data Center project of the same name (`acme`, `ACME`) holding
+/// the same slugs: a workspace-wide search reaches each repository by the provider that
+/// listed it, not by a name both providers could hold (which would be refused as ambiguous).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_search_reaches_same_named_repositories_on_both_providers() {
+    let f = Fixture::standard();
+    for name in IN_SCOPE {
+        f.emu.add_dc_repo("ACME", name, &f.repo);
+    }
+    let text = f
+        .spec_text
+        .split("repos:\n")
+        .next()
+        .unwrap()
+        .replace("project: PAY", "project: ACME")
+        + "repos: []\n";
+    let env = LoadedEnv::from_str(&f.spec_path, &text)
+        .expect("spec loads")
+        .with_scope(Some("^payments-.*"), Some("^(main|feature)$"))
+        .unwrap();
+    let values = BTreeMap::from([
+        ("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string()),
+        ("DC_TOKEN".to_string(), DC_TOKEN.to_string()),
+    ]);
+    let mut ctx = Context::open(env, &f.workdir, ResolvedSecrets::from_values(values)).unwrap();
+    ctx.limits.search_clones = 12;
+    let ctx = Arc::new(ctx);
+    let mut seen = Seen::default();
+    let out = seen
+        .ok(&ctx, "search_code", json!({"query": "three", "limit": 100}))
+        .await;
+    let mut want: Vec<String> = IN_SCOPE.iter().map(|r| format!("acme/{r}")).collect();
+    want.extend(IN_SCOPE.iter().map(|r| format!("ACME/{r}")));
+    let mut got = names(&out, "searched", "repo");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{out}");
+    // And one tool call names either by the owner's spelling.
+    for (repo, api) in [
+        ("acme/payments-web", "/2.0/"),
+        ("ACME/payments-web", "/rest/"),
+    ] {
+        f.emu.reset_counters();
+        let v = seen
+            .ok(&ctx, "read_file", json!({"repo": repo, "path": "src.txt"}))
+            .await;
+        assert!(
+            v["content"].as_str().is_some_and(|c| c.contains("three")),
+            "{repo}: {v}"
+        );
+        let paths: Vec<String> = f.emu.requests().into_iter().map(|r| r.path).collect();
+        assert!(
+            !paths.is_empty() && paths.iter().all(|p| p.starts_with(api)),
+            "{repo}: {paths:?}"
+        );
+    }
+    assert!(
+        out.get("skipped")
+            .is_none_or(|s| s.as_array().is_some_and(Vec::is_empty)),
+        "{out}"
+    );
+    seen.assert_clean();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_code_reaches_every_repository_in_scope_through_the_clone_cache() {
     let f = Fixture::standard();
