@@ -16,6 +16,10 @@ const MAX_LINE: usize = 16 << 20;
 /// The in-memory pipes between the framing and the session.
 const PIPE_BYTES: usize = 1 << 16;
 
+/// Parse errors waiting to be written: past it, reading stdin waits for stdout (a client
+/// that sends garbage and never reads cannot grow the queue).
+const PENDING_ERRORS: usize = 64;
+
 /// The session's side of the framing: what rmcp reads requests from and writes answers to.
 pub(super) type Pipes = (tokio::io::DuplexStream, tokio::io::DuplexStream);
 
@@ -29,7 +33,7 @@ where
 {
     let (mut feed, session_in) = tokio::io::duplex(PIPE_BYTES);
     let (session_out, drain) = tokio::io::duplex(PIPE_BYTES);
-    let (errors, mut pending) = mpsc::unbounded_channel::<String>();
+    let (errors, mut pending) = mpsc::channel::<String>(PENDING_ERRORS);
 
     tokio::spawn(async move {
         let mut input = BufReader::new(input);
@@ -38,10 +42,13 @@ where
             match read_line(&mut input, &mut line).await {
                 Ok(Line::Eof) | Err(_) => break,
                 Ok(Line::TooLong) => {
-                    let _ = errors.send(parse_error(&format!(
+                    let error = parse_error(&format!(
                         "the message is longer than {} MiB",
                         MAX_LINE >> 20
-                    )));
+                    ));
+                    if errors.send(error).await.is_err() {
+                        break;
+                    }
                 }
                 Ok(Line::Read) => {
                     let text = line.trim_ascii();
@@ -58,7 +65,10 @@ where
                             }
                         }
                         Err(e) => {
-                            let _ = errors.send(parse_error(&format!("not JSON ({e})")));
+                            let error = parse_error(&format!("not JSON ({e})"));
+                            if errors.send(error).await.is_err() {
+                                break;
+                            }
                         }
                     }
                 }

@@ -245,6 +245,23 @@ fn malformed_json_is_answered_with_a_parse_error_and_the_session_goes_on() {
     let err = next();
     assert_eq!(err["error"]["code"], -32700, "{err}");
     assert_eq!(err["id"], Value::Null, "{err}");
+    // A line past the 16 MiB bound is refused by its length; a burst of broken lines, more
+    // than the queue of pending errors holds, is answered line for line (stdin waits for
+    // stdout instead of queueing without bound).
+    let mut long = vec![b'x'; (16 << 20) + 1];
+    long.push(b'\n');
+    stdin.write_all(&long).unwrap();
+    for _ in 0..200 {
+        stdin.write_all(b"not json\n").unwrap();
+    }
+    stdin.flush().unwrap();
+    let err = next();
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    assert!(err.to_string().contains("longer than 16 MiB"), "{err}");
+    for _ in 0..200 {
+        let err = next();
+        assert!(err.to_string().contains("not JSON"), "{err}");
+    }
     let init = json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "t", "version": "0"}}});
