@@ -432,6 +432,13 @@ fn clone_from_cache(
                     head: head.to_string(),
                 }));
             }
+            // A full disk or a directory we may not write is not the mirror's fault: say so,
+            // and keep the mirror (fetching it anew would fill the same disk).
+            Err(e) if storage_problem(tmp).is_some() => {
+                return Err(e
+                    .context(format!("repository {}", plan.name))
+                    .with_hint(storage_hint(plan)));
+            }
             // An object the quick checks could not see is unreadable: rebuild the mirror
             // from the remote once.
             Err(_) if attempt == 1 => {
@@ -954,8 +961,20 @@ pub fn git_error(plan: &RepoPlan, e: git2::Error) -> Error {
 /// libgit2 keeps the OS error only as text (it clears `errno` once it has written the
 /// message), so the hint comes from asking the file system about the target directly.
 fn local_failure(plan: &RepoPlan, e: git2::Error) -> Error {
+    Error::failure(format!(
+        "repository {} ({}): {}",
+        plan.name,
+        plan.url,
+        e.message()
+    ))
+    .with_hint(storage_hint(plan))
+    .with_source(e)
+}
+
+/// What to do about a local failure at the plan's target, from what its file system says.
+fn storage_hint(plan: &RepoPlan) -> String {
     let target = plan.target.display();
-    let hint = match storage_problem(&plan.target).and_then(|io| io.raw_os_error()) {
+    match storage_problem(&plan.target).and_then(|io| io.raw_os_error()) {
         Some(libc::ENOSPC) => format!(
             "the file system that holds {target} is full: free space (or pass another --workdir), then run provision again — an interrupted update is completed, an interrupted clone starts over"
         ),
@@ -969,15 +988,7 @@ fn local_failure(plan: &RepoPlan, e: git2::Error) -> Error {
             ),
             None => format!("check the free space and permissions of {target}"),
         },
-    };
-    Error::failure(format!(
-        "repository {} ({}): {}",
-        plan.name,
-        plan.url,
-        e.message()
-    ))
-    .with_hint(hint)
-    .with_source(e)
+    }
 }
 
 /// What keeps anything from being written at `target` (or its nearest existing ancestor):

@@ -171,6 +171,44 @@ fn a_full_disk_during_a_clone_is_exit_1_with_the_cause_and_the_path() {
     assert_eq!(entries(&wd), [".agentenv"], "no half clone left");
 }
 
+/// The workdir's disk fills while a checkout is made from the clone cache (on another
+/// disk): exit 1 with the cause, and the mirror is kept, not thrown away and fetched again
+/// onto the same full disk.
+#[test]
+fn a_full_disk_during_a_checkout_from_the_cache_keeps_the_mirror() {
+    let t = tempfile::tempdir().unwrap();
+    let up = upstream(&t.path().join("up"));
+    // 2 MB that compress to almost nothing: the mirror's pack is small, the work tree is not.
+    write(
+        &up.join("big.txt"),
+        "all work and no play\n".repeat(100_000),
+    );
+    commit_all(&up, "big");
+    let (emu, url) = served(&up);
+    let spec = spec(
+        t.path(),
+        &format!("repos:\n  - url: {url}\n    path: app\n"),
+    );
+    let cache = t.path().join("cache");
+    let full = Full::new(&t.path().join("small"), "1m", 1_000_000);
+    let wd = t.path().join("small/wd");
+    let mut cmd = provision_cmd(&spec, &wd);
+    cmd.arg("--cache-dir").arg(&cache);
+    full.apply(&mut cmd);
+    let out = Out::from(cmd.output().unwrap());
+    out.failed(1).says(full.says());
+    if let Full::Tmpfs(_) = full {
+        out.says("is full");
+        assert_eq!(
+            emu.count("GET */info/refs*"),
+            1,
+            "fetched once, not again"
+        );
+        let mirrors = std::fs::read_dir(cache.join("mirrors")).unwrap().count();
+        assert_eq!(mirrors, 1, "the mirror is kept");
+    }
+}
+
 #[test]
 fn a_full_disk_during_an_update_is_exit_1_and_the_next_run_completes_the_update() {
     let t = tempfile::tempdir().unwrap();
