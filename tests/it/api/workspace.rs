@@ -359,6 +359,49 @@ fn git_paths(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// A repository without a checkout whose default branch is out of scope is not cloned into
+/// the cache: the search names why and how to pass an in-scope branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_branch_out_of_scope_is_not_cloned_for_a_search() {
+    let f = Fixture::standard();
+    let text = f.spec_text.split("  dc:\n").next().unwrap().to_string() + "repos: []\n";
+    let env = LoadedEnv::from_str(&f.spec_path, &text)
+        .expect("spec loads")
+        .with_scope(Some("^payments-.*"), Some("^feature$"))
+        .unwrap();
+    let values = BTreeMap::from([("CLOUD_TOKEN".to_string(), CLOUD_TOKEN.to_string())]);
+    let ctx =
+        Arc::new(Context::open(env, &f.workdir, ResolvedSecrets::from_values(values)).unwrap());
+    let mut seen = Seen::default();
+    f.emu.reset_counters();
+    let e = seen
+        .err(
+            &ctx,
+            "search_code",
+            json!({"query": "three", "repo": "payments-web"}),
+            Kind::OutOfScope,
+        )
+        .await;
+    assert!(e.message.contains("default branch `main`"), "{e}");
+    assert!(e.message.contains("`ref`"), "{e}");
+    assert!(
+        !git_paths(&f)
+            .iter()
+            .any(|p| p.ends_with("/git-upload-pack")),
+        "nothing fetched"
+    );
+    // With the in-scope branch named, it is searched.
+    let out = seen
+        .ok(
+            &ctx,
+            "search_code",
+            json!({"query": "feature", "repo": "payments-web", "ref": "feature"}),
+        )
+        .await;
+    assert!(out["total_matches"].as_u64().unwrap() > 0, "{out}");
+    seen.assert_clean();
+}
+
 /// A Cloud workspace and a Data Center project of the same name (`acme`, `ACME`) holding
 /// the same slugs: a workspace-wide search reaches each repository by the provider that
 /// listed it, not by a name both providers could hold (which would be refused as ambiguous).

@@ -199,11 +199,7 @@ fn a_full_disk_during_a_checkout_from_the_cache_keeps_the_mirror() {
     out.failed(1).says(full.says());
     if let Full::Tmpfs(_) = full {
         out.says("is full");
-        assert_eq!(
-            emu.count("GET */info/refs*"),
-            1,
-            "fetched once, not again"
-        );
+        assert_eq!(emu.count("GET */info/refs*"), 1, "fetched once, not again");
         let mirrors = std::fs::read_dir(cache.join("mirrors")).unwrap().count();
         assert_eq!(mirrors, 1, "the mirror is kept");
     }
