@@ -155,6 +155,7 @@ pub struct GetCommit;
 
 impl Tool for GetCommit {
     const NAME: &'static str = "get_commit";
+    const HEAVY: bool = true;
     const DESCRIPTION: &'static str = "One commit: message, author, committer, parents, and the files it changes against its first parent with lines added and removed (as `git diff-tree -M --numstat`); `patch: true` adds the diff.";
     type Args = GetArgs;
     type Output = GetOutput;

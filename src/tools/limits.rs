@@ -20,9 +20,6 @@ pub const SEARCH_TIMEOUT_VAR: &str = "AGENTENV_SEARCH_TIMEOUT";
 pub const SEARCH_MAX_BYTES_VAR: &str = "AGENTENV_SEARCH_MAX_BYTES";
 pub const SEARCH_MAX_CLONES_VAR: &str = "AGENTENV_SEARCH_MAX_CLONES";
 
-/// The tools whose calls can read a whole checkout or walk a whole history.
-const HEAVY: [&str; 3] = ["search_code", "list_commits", "get_commit"];
-
 /// How long a refused call is told to wait before it tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -122,8 +119,8 @@ impl Turns {
     /// the configured time, then refuse with when to try again. The permit is owned, so the
     /// work holds it even when the caller stops waiting for the answer. Waiting needs tokio's
     /// timer (the server's runtime has it); a free turn is taken without it.
-    pub async fn take(&self, tool: &str) -> Result<Option<OwnedSemaphorePermit>> {
-        if !HEAVY.contains(&tool) {
+    pub async fn take(&self, tool: &str, heavy: bool) -> Result<Option<OwnedSemaphorePermit>> {
+        if !heavy {
             return Ok(None);
         }
         if let Ok(permit) = self.semaphore.clone().try_acquire_owned() {
@@ -302,11 +299,11 @@ mod tests {
             ..Limits::default()
         };
         let turns = Turns::new(&limits);
-        let held = turns.take("search_code").await.unwrap();
+        let held = turns.take("search_code", true).await.unwrap();
         assert!(held.is_some());
         // Light calls never wait.
-        assert!(turns.take("read_file").await.unwrap().is_none());
-        let refused = turns.take("list_commits").await.unwrap_err();
+        assert!(turns.take("read_file", false).await.unwrap().is_none());
+        let refused = turns.take("list_commits", true).await.unwrap_err();
         assert_eq!(refused.kind, crate::error::Kind::Unavailable);
         assert_eq!(refused.retry_after, Some(RETRY_AFTER));
         assert!(
@@ -315,7 +312,7 @@ mod tests {
             refused.message
         );
         drop(held);
-        assert!(turns.take("get_commit").await.unwrap().is_some());
+        assert!(turns.take("get_commit", true).await.unwrap().is_some());
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub struct ListCommits;
 
 impl Tool for ListCommits {
     const NAME: &'static str = "list_commits";
+    const HEAVY: bool = true;
     const DESCRIPTION: &'static str = "Commits reachable from a ref, newest first, as `git log` lists them: id, date, author, summary. Filter by `path`, `author`, `since`/`until`.";
     type Args = ListArgs;
     type Output = ListOutput;

@@ -81,6 +81,9 @@ pub trait Tool {
     /// Whether an answer may come from the network; only a tool that reads nothing but local
     /// checkouts says false.
     const OPEN_WORLD: bool = true;
+    /// A call can read a whole checkout or walk a whole history: it takes one of the few
+    /// turns heavy calls share (`limits::Turns`).
+    const HEAVY: bool = false;
     type Args: serde::de::DeserializeOwned + schemars::JsonSchema;
     type Output: Serialize + schemars::JsonSchema;
 
@@ -104,6 +107,7 @@ struct Registered {
     info: ToolInfo,
     /// Arguments read leniently from strings, as the input schema announces.
     lenient: Vec<(String, schema::Lenient)>,
+    heavy: bool,
     call: fn(&Context, serde_json::Value) -> Result<Answer>,
 }
 
@@ -121,6 +125,7 @@ fn register<T: Tool>() -> Registered {
             open_world: T::OPEN_WORLD,
         },
         lenient,
+        heavy: T::HEAVY,
         call: call::<T>,
     }
 }
@@ -259,7 +264,7 @@ impl Context {
                 )
             })?;
         schema::coerce(&mut args, &tool.lenient);
-        let turn = self.turns.take(name).await?;
+        let turn = self.turns.take(name, tool.heavy).await?;
         let (call, ctx) = (tool.call, self.clone());
         let out = tokio::task::spawn_blocking(move || {
             let _turn = turn;

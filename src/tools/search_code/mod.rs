@@ -272,6 +272,7 @@ pub struct SearchCode;
 
 impl Tool for SearchCode {
     const NAME: &'static str = "search_code";
+    const HEAVY: bool = true;
     const DESCRIPTION: &'static str = "Search the committed files (checked-out commit or `ref`; `working_tree: true` for the files on disk) of every in-scope repository (uncloned ones via a clone cache; `next_cursor` continues), ripgrep-style: literal or `regex`, smart case, `include`/`exclude` globs, `context`. Grouped by file.";
     type Args = SearchArgs;
     type Output = SearchResult;
