@@ -454,8 +454,15 @@ fn numbered(all: &[&str], chosen: &[usize], gaps: bool, keep_end: bool) -> (Stri
 
 /// Lines that explain a failure, in the words of the common build tools: rustc and cargo,
 /// npm and jest, pytest and Python tracebacks, Maven and Gradle, compilers, shells.
+/// Non-zero counts: `2 failed`, `Failures: 1`, `1 error` (an error line, and what a zero-count
+/// match on the same line does not cancel).
+const NONZERO_COUNTS: [&str; 2] = [
+    r"(?i)\b[1-9]\d* (failed|failures?|errors?)\b",
+    r"(?i)\b(failed|failures?|errors?)\s*[:=]\s*[1-9]",
+];
+
 static ERROR_PATTERNS: LazyLock<RegexSet> = LazyLock::new(|| {
-    RegexSet::new([
+    RegexSet::new(NONZERO_COUNTS.into_iter().chain([
         // `error: …`, `error[E0425]: …`, `fatal: …`, `Error: …` at the start of a line.
         r"(?i)^\s*(error|fatal)(\[[a-z]*\d+\])?\s*:",
         // A compiler's `file:3:5: error: …`, tsc's `file(12,5): error TS2322: …`.
@@ -478,11 +485,8 @@ static ERROR_PATTERNS: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)\bcommand not found\b",
         r"(?i)\bno such file or directory\b",
         r"(?i)\b(exit(ed)?( with)? (code|status)|returned non-zero exit status)\s*[1-9]",
-        // Non-zero counts: `2 failed`, `Failures: 1`, `1 error`.
-        r"(?i)\b[1-9]\d* (failed|failures?|errors?)\b",
-        r"(?i)\b(failures?|errors?)\s*[:=]\s*[1-9]",
         r"(?i)\bassertion\w* failed\b",
-    ])
+    ]))
     .expect("the error patterns compile")
 });
 
@@ -492,12 +496,8 @@ static ZERO_COUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b0 (failed|failures?|errors?)\b|\b(failed|failures?|errors?)\s*[:=]?\s*0\b")
         .expect("the zero-count pattern compiles")
 });
-static NONZERO_COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)\b[1-9]\d* (failed|failures?|errors?)\b|\b(failed|failures?|errors?)\s*[:=]\s*[1-9]",
-    )
-    .expect("the count pattern compiles")
-});
+static NONZERO_COUNT: LazyLock<RegexSet> =
+    LazyLock::new(|| RegexSet::new(NONZERO_COUNTS).expect("the count patterns compile"));
 
 /// Whether a log line explains a failure. Words inside other words do not count
 /// (`Compiling thiserror`, `-Werror`), nor do counts of zero (`0 errors`, `error: 0`).
