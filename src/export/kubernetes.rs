@@ -151,7 +151,8 @@ pub fn export(opts: &Options) -> Result<Export> {
     if !opts.spec_in_image {
         for repo in &env.spec.repos {
             let url = repo.url.as_deref().unwrap_or_default();
-            if repo.slug.is_none() && !url.contains("://") && !url.contains('@') {
+            // What provision clones from the file system (paths, `file://`), as it decides.
+            if repo.slug.is_none() && crate::provision::plan::local_path(url, &env.dir).is_some() {
                 return Err(Error::input(format!(
                     "{}: repository {} is a local path ({url}), which a pod cannot reach",
                     env.path.display(),

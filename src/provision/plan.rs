@@ -135,7 +135,7 @@ fn source_url(env: &LoadedEnv, repo: &Repo) -> Result<String> {
 
 /// A local repository path for a plain path or a `file://` URL; `None` for network URLs
 /// (`scheme://…` or scp-like `user@host:path`).
-fn local_path(url: &str, spec_dir: &Path) -> Option<PathBuf> {
+pub(crate) fn local_path(url: &str, spec_dir: &Path) -> Option<PathBuf> {
     if let Some(rest) = url.strip_prefix("file://") {
         return Some(PathBuf::from(rest));
     }

@@ -223,6 +223,19 @@ fn what_cannot_run_on_a_cluster_is_refused() {
     export(&[local.to_str().unwrap()])
         .failed(2)
         .says("local path");
+    // A file:// URL is a local path too; an scp-like `host:repo.git` is a network URL.
+    let file = spec(
+        dir.path(),
+        "repos:\n  - url: file:///srv/repo.git\n    path: x\nagent:\n  command: [a]\n",
+    );
+    export(&[file.to_str().unwrap()])
+        .failed(2)
+        .says("local path");
+    let scp = spec(
+        dir.path(),
+        "repos:\n  - url: git.example:team/repo.git\n    path: x\nagent:\n  command: [a]\n",
+    );
+    export(&[scp.to_str().unwrap()]).ok();
     let bare = spec(dir.path(), "repos: []\n");
     export(&[bare.to_str().unwrap()])
         .failed(2)
