@@ -65,6 +65,19 @@ pub fn run(opts: &Options, watcher: &dyn Watcher) -> Result<i32> {
             "give its command after `--` (`agentenv run ENV -- claude -p …`), or set `agent.command` in the spec",
         ));
     }
+    // What the agent is handed is checked before anything is cloned.
+    let secrets = crate::secrets::resolve(&env)?;
+    for name in &spec_agent.env {
+        if secrets.get(name).is_none() {
+            return Err(Error::input(format!(
+                "{}: agent.env names `{name}`, which is not one of the spec's secrets",
+                env.path.display()
+            ))
+            .with_hint(
+                "create it (`agentenv secret create ENV --team NAME`) or list it in secrets.from_env",
+            ));
+        }
+    }
     let provisioned = provision::provision(
         &opts.env,
         &provision::Options {
@@ -81,18 +94,6 @@ pub fn run(opts: &Options, watcher: &dyn Watcher) -> Result<i32> {
         .workdir
         .ok_or_else(|| Error::failure("provision reported no workdir"))?;
     let spec_path = std::path::absolute(&opts.env)?;
-    let secrets = crate::secrets::resolve(&env)?;
-    for name in &spec_agent.env {
-        if secrets.get(name).is_none() {
-            return Err(Error::input(format!(
-                "{}: agent.env names `{name}`, which is not one of the spec's secrets",
-                env.path.display()
-            ))
-            .with_hint(
-                "create it (`agentenv secret create ENV --team NAME`) or list it in secrets.from_env",
-            ));
-        }
-    }
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure(format!("cannot tell where agentenv is: {e}")))?;
 

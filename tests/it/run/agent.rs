@@ -340,3 +340,25 @@ fn http_mode_serves_on_loopback_with_a_token_for_this_run_and_stops_after() {
         "{addr} still listens"
     );
 }
+
+/// What `run` cannot start is refused before anything is cloned: no agent command, an
+/// `agent.env` name that is not a secret of the spec.
+#[test]
+fn an_agent_that_cannot_start_is_refused_before_the_provision() {
+    let f = Fixture::new();
+    let spec = f.cloud_spec(API_AUTH, ONE_REPO, "agent:\n  env: [NOT_A_SECRET]\n");
+    let out: Out = run_cmd(&f, &spec, &[], &["true"]).output().unwrap().into();
+    out.failed(2).says("agent.env names `NOT_A_SECRET`");
+    assert!(
+        !f.workdir().join("payments-api").exists(),
+        "nothing was cloned"
+    );
+    let spec = f.cloud_spec(API_AUTH, ONE_REPO, "");
+    let mut cmd = agentenv_cmd(&["run", spec.to_str().unwrap(), "--workdir"]);
+    let out: Out = cmd.arg(f.workdir()).output().unwrap().into();
+    out.failed(2).says("no agent to run");
+    assert!(
+        !f.workdir().join("payments-api").exists(),
+        "nothing was cloned"
+    );
+}
