@@ -376,11 +376,10 @@ impl Run<'_> {
 /// a weak secret offline. A dry run creates nothing, so without a key yet it uses none (and
 /// plans every step to run).
 fn keyed(secrets: ResolvedSecrets, workdir: &Path, dry_run: bool) -> Result<ResolvedSecrets> {
-    let key_path = state::agentenv_dir(workdir).join("fingerprint.key");
     Ok(if dry_run {
-        match std::fs::read(&key_path) {
-            Ok(key) if key.len() >= 16 => secrets.with_digest_key(&key),
-            _ => secrets,
+        match state::existing_fingerprint_key(workdir) {
+            Some(key) => secrets.with_digest_key(&key),
+            None => secrets,
         }
     } else if secrets.is_empty() {
         secrets

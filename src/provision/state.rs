@@ -154,6 +154,13 @@ pub fn remove_leftovers(workdir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The workdir's fingerprint key when it has one: a dry run reads it and creates nothing.
+pub fn existing_fingerprint_key(workdir: &Path) -> Option<Vec<u8>> {
+    std::fs::read(agentenv_dir(workdir).join("fingerprint.key"))
+        .ok()
+        .filter(|key| key.len() >= 16)
+}
+
 /// The workdir's fingerprint key (see `provision::keyed`), made on first use. Called under
 /// the workdir lock, and the key appears whole or not at all (written to a temporary file,
 /// synced, then linked into place), so no provision ever reads a half-written key.

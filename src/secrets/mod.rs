@@ -34,9 +34,8 @@ pub(crate) use store::MAX_VALUE_BYTES;
 pub use store::valid_name;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::spec::LoadedEnv;
 
 /// Reads an environment variable. Resolution reads the process environment through this, so
@@ -94,8 +93,8 @@ impl ResolvedSecrets {
     /// Use `key` for [`digest`](Self::digest) instead of the built-in one. With the built-in
     /// key a digest is an unkeyed hash in effect: whoever reads `state.json` can test guesses
     /// of a weak secret offline. A random key kept beside the state (see
-    /// [`load_or_create_digest_key`]) removes that, and fingerprints stay as stable as the
-    /// state itself.
+    /// `provision::state::fingerprint_key`) removes that, and fingerprints stay as stable as
+    /// the state itself.
     pub fn with_digest_key(mut self, key: &[u8]) -> Self {
         self.digest_key = Some(zeroize::Zeroizing::new(key.to_vec()));
         self
@@ -139,54 +138,6 @@ impl ResolvedSecrets {
 
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
-    }
-}
-
-/// Read the fingerprint key at `path`, creating it (32 random bytes, mode 0600) the first time.
-pub fn load_or_create_digest_key(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::read(path) {
-        Ok(key) if key.len() >= 16 => return Ok(key),
-        Ok(_) => {
-            return Err(Error::failure(format!(
-                "{} is too short to be a fingerprint key",
-                path.display()
-            ))
-            .with_hint("delete it: a new one is made (every step then runs once more)"));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::failure(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    }
-    let key: [u8; 32] = rand::random();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Ok(mut f) => {
-            f.write_all(&key)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))?;
-            Ok(key.to_vec())
-        }
-        // Another process made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path)
-            .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display()))),
-        Err(e) => Err(Error::failure(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
     }
 }
 

@@ -334,8 +334,9 @@ fn digest_is_keyed_and_changes_with_the_value() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".agentenv/fingerprint.key");
-    let k1 = agentenv::secrets::load_or_create_digest_key(&path).unwrap();
-    let k2 = agentenv::secrets::load_or_create_digest_key(&path).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let k1 = agentenv::provision::state::fingerprint_key(dir.path()).unwrap();
+    let k2 = agentenv::provision::state::fingerprint_key(dir.path()).unwrap();
     assert_eq!(k1, k2);
     assert_eq!(k1.len(), 32);
     assert_eq!(mode(&path), 0o600);
