@@ -178,13 +178,17 @@ impl Context {
         } else {
             self.pick_provider(name, candidates)?
         };
-        let dir = self.workdir.join(spec.checkout_path());
-        Ok(RepoRef {
+        Ok(self.not_listed(spec))
+    }
+
+    /// A reference to a repository the spec's `repos:` does not list.
+    fn not_listed(&self, spec: Repo) -> RepoRef<'_> {
+        RepoRef {
+            dir: self.workdir.join(spec.checkout_path()),
+            name: spec.name(),
             spec: Cow::Owned(spec),
-            name: slug.to_string(),
-            dir,
             listed: false,
-        })
+        }
     }
 
     /// Repository `slug` of `provider` (as its listing names it), in scope or refused.
@@ -194,13 +198,7 @@ impl Context {
         if !self.env.scope.repo(slug, full.as_deref()) {
             return Err(self.out_of_scope_repo(slug));
         }
-        let dir = self.workdir.join(spec.checkout_path());
-        Ok(RepoRef {
-            spec: Cow::Owned(spec),
-            name: slug.to_string(),
-            dir,
-            listed: false,
-        })
+        Ok(self.not_listed(spec))
     }
 
     /// A bare slug that several providers could hold, all in scope: the one provider that has
